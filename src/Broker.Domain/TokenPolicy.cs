@@ -1,0 +1,57 @@
+namespace Broker.Domain;
+
+/// <summary>What to do for a fetch, given what is stored.</summary>
+public enum NextStep
+{
+    /// <summary>The stored access token is good for as long as the caller needs.</summary>
+    UseStored,
+
+    /// <summary>Spend the refresh token.</summary>
+    Refresh,
+
+    /// <summary>Log in with the stored credentials.</summary>
+    LogIn,
+
+    /// <summary>The account needs an admin (rejected credentials) or is inactive upstream: do not call out.</summary>
+    Blocked,
+}
+
+/// <summary>The pure decisions of the token algorithm (DESIGN.md, "Handing out a token").</summary>
+public static class TokenPolicy
+{
+    /// <summary>
+    /// An access token is usable when it stays valid for <paramref name="minValidity"/> past now, plus a
+    /// <paramref name="clockSkew"/> margin because the upstream's clock is not ours.
+    /// </summary>
+    public static bool IsUsable(DateTimeOffset? expiresAt, DateTimeOffset now, TimeSpan minValidity, TimeSpan clockSkew) =>
+        expiresAt is { } at && at - now >= minValidity + clockSkew;
+
+    public static NextStep Decide(StoredTokenState stored, DateTimeOffset now, TimeSpan minValidity, TimeSpan clockSkew)
+    {
+        if (stored.State != AccountState.Active) return NextStep.Blocked;
+        if (stored.HasAccessToken && IsUsable(stored.AccessExpiresAt, now, minValidity, clockSkew)) return NextStep.UseStored;
+        if (CanRefresh(stored, now, clockSkew)) return NextStep.Refresh;
+        return NextStep.LogIn;
+    }
+
+    /// <summary>A refresh token is worth trying while its own expiry (when known) is ahead of us.</summary>
+    public static bool CanRefresh(StoredTokenState stored, DateTimeOffset now, TimeSpan clockSkew) =>
+        stored.Dialect.CanRefresh() && stored.HasRefreshToken &&
+        (stored.RefreshExpiresAt is not { } at || at - now > clockSkew);
+
+    /// <summary>
+    /// A token that was just obtained is the best the upstream gives, even when its lifetime is shorter than the
+    /// caller asked for: serving it stops a caller with a large min_validity from causing a refresh per request.
+    /// </summary>
+    public static bool IsBestAvailable(DateTimeOffset? obtainedAt, DateTimeOffset? expiresAt, DateTimeOffset now, TimeSpan freshWindow) =>
+        obtainedAt is { } obtained && expiresAt is { } expires && now - obtained < freshWindow && expires > now;
+}
+
+/// <summary>What the decisions need to know of an account's stored token set (no secrets).</summary>
+public readonly record struct StoredTokenState(
+    Dialect Dialect,
+    AccountState State,
+    bool HasAccessToken,
+    DateTimeOffset? AccessExpiresAt,
+    bool HasRefreshToken,
+    DateTimeOffset? RefreshExpiresAt);
