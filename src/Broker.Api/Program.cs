@@ -1,6 +1,13 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
+using Broker.Api;
+using Broker.Infrastructure.Persistence;
 
-app.MapGet("/", () => "Hello World!");
+// `Broker.Api migrate` applies the migrations and exits, for deployments that migrate as a separate step.
+if (args.FirstOrDefault() == "migrate")
+{
+    var app = BrokerApp.Create(args[1..]);
+    await app.Services.GetRequiredService<MigrationRunner>().ApplyAsync();
+    Console.WriteLine("Migrations applied.");
+    return;
+}
 
-app.Run();
+await BrokerApp.Create(args).RunAsync();

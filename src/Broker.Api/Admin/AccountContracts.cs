@@ -1,0 +1,52 @@
+using Broker.Domain;
+
+namespace Broker.Api.Admin;
+
+/// <summary>An upstream account: the credentials the broker logs in with.</summary>
+/// <param name="Name">Unique name consumers fetch tokens by (e.g. <c>sliderule-prod</c>).</param>
+/// <param name="Provider">The provider's name.</param>
+/// <param name="Username">Upstream username (all dialects but oauth2-client-credentials).</param>
+/// <param name="Password">Upstream password; write-only.</param>
+/// <param name="OrgName">SlideRule organisation (sliderule dialect).</param>
+/// <param name="ClientId">OAuth2 client id, overriding the provider's.</param>
+/// <param name="ClientSecret">OAuth2 client secret, overriding the provider's; write-only.</param>
+/// <param name="Scope">Scope, overriding the provider's.</param>
+public sealed record AccountRequest(
+    string? Name,
+    string? Provider,
+    string? Username = null,
+    string? Password = null,
+    string? OrgName = null,
+    string? ClientId = null,
+    string? ClientSecret = null,
+    string? Scope = null)
+{
+    public override string ToString() => $"AccountRequest {{ Name = {Name}, Provider = {Provider}, Username = {Username} }}";
+}
+
+/// <summary>An account as admins see it: never a secret, only whether one is set.</summary>
+public sealed record AccountResponse(
+    string Name,
+    string Provider,
+    string? Username,
+    string? OrgName,
+    string? ClientId,
+    string? Scope,
+    bool HasPassword,
+    bool HasClientSecret,
+    string State,
+    DateTimeOffset? AccessExpiresAt,
+    DateTimeOffset? RefreshExpiresAt,
+    string? LastError,
+    DateTimeOffset? LastLoginAt,
+    DateTimeOffset? LastRefreshedAt,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt)
+{
+    public static AccountResponse From(Account a, string provider) => new(
+        a.Name, provider, a.Username, a.OrgName, a.ClientId, a.Scope,
+        a.PasswordEncrypted is not null, a.ClientSecretEncrypted is not null, a.State.ToName(),
+        a.AccessTokenEncrypted is null ? null : a.AccessExpiresAt,
+        a.RefreshTokenEncrypted is null ? null : a.RefreshExpiresAt,
+        a.LastError, a.LastLoginAt, a.LastRefreshedAt, a.CreatedAt, a.UpdatedAt);
+}

@@ -1,0 +1,33 @@
+using System.Text.Json.Serialization;
+using Broker.Domain;
+
+namespace Broker.Api.Admin;
+
+/// <summary>A client: a service (consumer) or a person (admin) holding an API key.</summary>
+/// <param name="Name">Unique name, e.g. the service's name.</param>
+/// <param name="Role">consumer (default) or admin.</param>
+/// <param name="Accounts">Accounts whose tokens the client may fetch.</param>
+/// <param name="Providers">Providers all of whose accounts the client may fetch.</param>
+public sealed record ClientRequest(string? Name, string? Role = null, List<string>? Accounts = null, List<string>? Providers = null);
+
+/// <param name="ApiKey">The API key, present only in the answer that created or rotated it: store it now.</param>
+public sealed record ClientResponse(
+    string Name,
+    string Role,
+    IReadOnlyList<string> Accounts,
+    IReadOnlyList<string> Providers,
+    string KeyPrefix,
+    bool Revoked,
+    DateTimeOffset? PreviousKeyExpiresAt,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ApiKey = null)
+{
+    public static ClientResponse From(Client c, string? apiKey = null) => new(
+        c.Name, c.Role == ClientRole.Admin ? "admin" : "consumer",
+        c.Grants.Where(g => g.Account is not null).Select(g => g.Account!.Name).Order().ToList(),
+        c.Grants.Where(g => g.Provider is not null).Select(g => g.Provider!.Name).Order().ToList(),
+        c.KeyPrefix, c.RevokedAt is not null, c.PreviousKeyExpiresAt, c.CreatedAt, c.UpdatedAt, apiKey);
+
+    public override string ToString() => $"ClientResponse {{ Name = {Name}, Role = {Role} }}";
+}

@@ -1,0 +1,55 @@
+using Broker.Domain;
+using Broker.Infrastructure.Upstream;
+
+namespace Broker.Api.Admin;
+
+/// <summary>A provider: an upstream token endpoint and the dialect it speaks.</summary>
+/// <param name="Name">Unique name, used in URLs (e.g. <c>sliderule</c>).</param>
+/// <param name="Dialect">One of sliderule, simplejwt, keycloak, oauth2-password, oauth2-client-credentials.</param>
+/// <param name="TokenUrl">The login (token) endpoint, e.g. https://ps.slideruleearth.io/api/org_token/.</param>
+/// <param name="RefreshUrl">The refresh endpoint, when it is not the dialect's default next to token_url.</param>
+/// <param name="ClientId">OAuth2 client id shared by the provider's accounts (an account may override it).</param>
+/// <param name="ClientSecret">OAuth2 client secret; write-only.</param>
+/// <param name="ClientAuthentication">How the OAuth2 client authenticates: basic (HTTP Basic, default) or body.</param>
+/// <param name="RefreshTokenField">JSON field of the refresh body (keycloak dialect; default refresh_token).</param>
+/// <param name="Scope">Scope requested by default.</param>
+/// <param name="DefaultAccessLifetimeSeconds">Used when neither the response nor the token says when it expires (default 300).</param>
+/// <param name="DefaultRefreshLifetimeSeconds">The same for refresh tokens (default: unknown, tried until rejected).</param>
+public sealed record ProviderRequest(
+    string? Name,
+    string? Dialect,
+    string? TokenUrl,
+    string? RefreshUrl = null,
+    string? ClientId = null,
+    string? ClientSecret = null,
+    string? ClientAuthentication = null,
+    string? RefreshTokenField = null,
+    string? Scope = null,
+    int? DefaultAccessLifetimeSeconds = null,
+    int? DefaultRefreshLifetimeSeconds = null)
+{
+    public override string ToString() => $"ProviderRequest {{ Name = {Name}, Dialect = {Dialect} }}";
+}
+
+public sealed record ProviderResponse(
+    string Name,
+    string Dialect,
+    string TokenUrl,
+    string? RefreshUrl,
+    string? EffectiveRefreshUrl,
+    string? ClientId,
+    bool HasClientSecret,
+    string ClientAuthentication,
+    string? RefreshTokenField,
+    string? Scope,
+    int DefaultAccessLifetimeSeconds,
+    int? DefaultRefreshLifetimeSeconds,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt)
+{
+    public static ProviderResponse From(Provider p) => new(
+        p.Name, p.Dialect.ToName(), p.TokenUrl, p.RefreshUrl, RefreshUrls.For(p.ToEndpoint())?.ToString(),
+        p.ClientId, p.ClientSecretEncrypted is not null,
+        p.ClientAuthentication == Domain.ClientAuthentication.Body ? "body" : "basic",
+        p.RefreshTokenField, p.Scope, p.DefaultAccessLifetimeSeconds, p.DefaultRefreshLifetimeSeconds, p.CreatedAt, p.UpdatedAt);
+}

@@ -1,0 +1,48 @@
+using System.Threading.RateLimiting;
+using Broker.Api.Auth;
+using Microsoft.AspNetCore.RateLimiting;
+
+namespace Broker.Api.Infrastructure;
+
+/// <summary>Per-client rate limits (ASP.NET Core's built-in limiter): one runaway service cannot starve the rest.</summary>
+public static class RateLimits
+{
+    public const string PerClient = "per-client";
+
+    public static IServiceCollection AddBrokerRateLimits(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(RateLimitOptions.Section).Get<RateLimitOptions>() ?? new();
+        services.AddRateLimiter(limiter =>
+        {
+            limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            limiter.AddPolicy(PerClient, http => RateLimitPartition.GetTokenBucketLimiter(
+                http.Client()?.Name ?? http.Connection.RemoteIpAddress?.ToString() ?? "anonymous",
+                _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = options.Burst,
+                    TokensPerPeriod = options.PerSecond,
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    QueueLimit = 0,
+                    AutoReplenishment = true,
+                }));
+            limiter.OnRejected = async (context, ct) =>
+            {
+                context.HttpContext.Response.Headers.RetryAfter = "1";
+                await Problems.Create(StatusCodes.Status429TooManyRequests, Problems.RateLimited, "Too many requests from this client.")
+                    .ExecuteAsync(context.HttpContext);
+            };
+        });
+        return services;
+    }
+}
+
+public sealed class RateLimitOptions
+{
+    public const string Section = "Broker:RateLimits";
+
+    /// <summary>Sustained requests per second per client.</summary>
+    public int PerSecond { get; set; } = 10_000;
+
+    /// <summary>Requests a client may send at once above the sustained rate.</summary>
+    public int Burst { get; set; } = 20_000;
+}

@@ -1,0 +1,34 @@
+using Microsoft.OpenApi;
+
+namespace Broker.Api.Infrastructure;
+
+public static class SwaggerSetup
+{
+    public static IServiceCollection AddBrokerSwagger(this IServiceCollection services)
+    {
+        services.AddEndpointsApiExplorer();
+        services.AddSwaggerGen(o =>
+        {
+            o.SwaggerDoc("v1", new OpenApiInfo
+            {
+                Title = "Broker",
+                Version = "v1",
+                Description = "Hands internal services a currently valid access token for an upstream account, and lets admins " +
+                              "manage providers, accounts and clients. Authorize with an API key (Bearer).",
+            });
+            o.AddSecurityDefinition("bearer", new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "The API key given when the client was created (brk_...).",
+            });
+            o.AddSecurityRequirement(document => new OpenApiSecurityRequirement
+            {
+                [new OpenApiSecuritySchemeReference("bearer", document)] = [],
+            });
+            var xml = Path.Combine(AppContext.BaseDirectory, "Broker.Api.xml");
+            if (File.Exists(xml)) o.IncludeXmlComments(xml);
+        });
+        return services;
+    }
+}

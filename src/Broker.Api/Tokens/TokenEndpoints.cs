@@ -1,0 +1,144 @@
+using System.Globalization;
+using Broker.Api.Auth;
+using Broker.Api.Infrastructure;
+using Broker.Domain;
+using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Tokens;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Broker.Api.Tokens;
+
+/// <summary>The consumer API: fetch a token for an account, report a token the upstream refused.</summary>
+public static class TokenEndpoints
+{
+    public static RouteGroupBuilder MapTokens(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/v1/accounts/{account}/token")
+            .WithTags("Tokens")
+            .RequireAuthorization()
+            .RequireRateLimiting(RateLimits.PerClient);
+
+        group.MapGet("", GetToken)
+            .WithName("GetToken")
+            .WithSummary("Get a currently valid access token for an upstream account")
+            .WithDescription("Served from memory when possible; otherwise the broker refreshes or logs in upstream, once, " +
+                             "however many callers and instances ask at the same moment. The response is never cached (Cache-Control: no-store).")
+            .Produces<TokenResponse>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status502BadGateway)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .ProducesProblem(StatusCodes.Status504GatewayTimeout);
+
+        group.MapPost("/rejected", ReportRejected)
+            .WithName("ReportRejectedToken")
+            .WithSummary("Report that the upstream refused a token the broker handed out")
+            .WithDescription("Send the refused token as {\"access_token\": ...}: the broker drops it only while it is still the current one, " +
+                             "so many callers reporting the same token cause one refresh, not a storm.")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        return group;
+    }
+
+    public static async Task<Results<Ok<TokenResponse>, ValidationProblem, ProblemHttpResult>> GetToken(
+        string account, HttpContext http, TokenIssuer issuer, AuditQueue audit, TimeProvider time,
+        IOptions<TokenOptions> options, CancellationToken ct)
+    {
+        var client = http.Client()!;
+        var query = http.Request.Query["min_validity"];
+        var minValidity = options.Value.DefaultMinValidity;
+        if (query.Count > 1) return Problems.Validation("min_validity", "Give min_validity at most once.");
+        if (query.Count == 1)
+        {
+            if (!int.TryParse(query[0], NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) ||
+                seconds > options.Value.MaxMinValidity.TotalSeconds)
+                return Problems.Validation("min_validity",
+                    $"min_validity is a whole number of seconds from 0 to {(int)options.Value.MaxMinValidity.TotalSeconds}.");
+            minValidity = TimeSpan.FromSeconds(seconds);
+        }
+
+        // Not granted and not existing look the same to a consumer: no probing for account names.
+        if (!client.IsGranted(account))
+        {
+            Audit(audit, time, http, account, null, AuditActions.TokenFailed, "not_granted", null);
+            return Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
+        }
+
+        var result = await issuer.GetTokenAsync(account, minValidity, ct);
+        var now = time.GetUtcNow();
+        switch (result)
+        {
+            case TokenResult.Served served:
+                TokenMetrics.TokensServed.Add(1, new KeyValuePair<string, object?>("cache", served.FromCache ? "hit" : "miss"));
+                Audit(audit, time, http, account, served.AccountId, AuditActions.TokenServed, served.FromCache ? "hit" : "miss", served.ProviderName);
+                http.Response.Headers.CacheControl = "no-store";
+                http.Response.Headers.Pragma = "no-cache";
+                return TypedResults.Ok(new TokenResponse(served.AccessToken, served.TokenType, served.ExpiresAt,
+                    Math.Max(0, (long)(served.ExpiresAt - now).TotalSeconds), account));
+            case TokenResult.NotFound:
+                Audit(audit, time, http, account, null, AuditActions.TokenFailed, "not_found", null);
+                return Problems.NotFoundProblem("account");
+            case TokenResult.Failed failed:
+                Audit(audit, time, http, account, failed.AccountId == Guid.Empty ? null : failed.AccountId,
+                    AuditActions.TokenFailed, failed.Failure.ToString(), failed.ProviderName);
+                return FailureProblem(http, failed);
+            default:
+                throw new InvalidOperationException($"Unexpected result {result.GetType().Name}.");
+        }
+    }
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> ReportRejected(
+        string account, RejectedTokenRequest? body, HttpContext http, TokenIssuer issuer, AuditQueue audit, TimeProvider time, CancellationToken ct)
+    {
+        var client = http.Client()!;
+        if (!client.IsGranted(account))
+            return Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
+
+        var dropped = await issuer.DropRejectedAsync(account, body?.AccessToken, ct);
+        if (dropped is null) return Problems.NotFoundProblem("account");
+        Audit(audit, time, http, account, null, AuditActions.TokenRejected, dropped.Value ? "dropped" : "already_replaced", null);
+        return TypedResults.NoContent();
+    }
+
+    private static ProblemHttpResult FailureProblem(HttpContext http, TokenResult.Failed failed)
+    {
+        if (failed.RetryAfter is { } retryAfter)
+            http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return failed.Failure switch
+        {
+            TokenFailure.NeedsAttention => Problems.Create(StatusCodes.Status409Conflict, Problems.CredentialsRejected,
+                "The upstream rejected this account's credentials; an admin must update them.", failed.Detail),
+            TokenFailure.Inactive => Problems.Create(StatusCodes.Status409Conflict, Problems.AccountInactive,
+                "The upstream says this account is no longer active.", failed.Detail),
+            TokenFailure.UpstreamUnavailable => Problems.Create(StatusCodes.Status503ServiceUnavailable, Problems.UpstreamUnavailable,
+                "The upstream is unavailable; try again later.", failed.Detail),
+            TokenFailure.UpstreamTimeout => Problems.Create(StatusCodes.Status504GatewayTimeout, Problems.UpstreamTimeout,
+                "The upstream did not answer in time; try again later.", failed.Detail),
+            TokenFailure.UpstreamProtocolError => Problems.Create(StatusCodes.Status502BadGateway, Problems.UpstreamProtocolError,
+                "The upstream answered something the broker cannot read.", failed.Detail),
+            _ => Problems.Create(StatusCodes.Status503ServiceUnavailable, Problems.DatabaseUnavailable,
+                "The broker's database is unavailable; try again later.", failed.Detail),
+        };
+    }
+
+    private static void Audit(AuditQueue audit, TimeProvider time, HttpContext http, string account, Guid? accountId,
+        string action, string outcome, string? provider)
+    {
+        var client = http.Client();
+        audit.Enqueue(new AuditEvent
+        {
+            At = time.GetUtcNow(), Action = action, Outcome = outcome,
+            ClientId = client?.Id, ClientName = client?.Name,
+            AccountId = accountId, AccountName = account.Length <= 100 ? account : account[..100], ProviderName = provider,
+            RequestId = http.TraceIdentifier, RemoteIp = http.Connection.RemoteIpAddress?.ToString(),
+        });
+    }
+}

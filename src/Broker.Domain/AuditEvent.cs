@@ -1,0 +1,43 @@
+namespace Broker.Domain;
+
+/// <summary>One row of the append-only audit trail. Never holds a secret or a token.</summary>
+public sealed class AuditEvent
+{
+    public long Id { get; set; }
+    public DateTimeOffset At { get; set; }
+    public required string Action { get; set; }
+    public required string Outcome { get; set; }
+    public Guid? ClientId { get; set; }
+    public string? ClientName { get; set; }
+    public Guid? AccountId { get; set; }
+    public string? AccountName { get; set; }
+    public string? ProviderName { get; set; }
+    public int? UpstreamStatus { get; set; }
+    public int? UpstreamMs { get; set; }
+    public string? Detail { get; set; }
+    public string? RequestId { get; set; }
+    public string? RemoteIp { get; set; }
+}
+
+/// <summary>The action names of <see cref="AuditEvent.Action"/>; stable, reports group on them.</summary>
+public static class AuditActions
+{
+    public const string TokenServed = "token.served";
+    public const string TokenObtained = "token.obtained";
+    public const string TokenRefreshed = "token.refreshed";
+    public const string TokenFailed = "token.failed";
+    public const string TokenRejected = "token.rejected";
+    public const string ProviderCreated = "provider.created";
+    public const string ProviderUpdated = "provider.updated";
+    public const string ProviderDeleted = "provider.deleted";
+    public const string AccountCreated = "account.created";
+    public const string AccountUpdated = "account.updated";
+    public const string AccountDeleted = "account.deleted";
+    public const string AccountTested = "account.tested";
+    public const string AccountRevoked = "account.revoked";
+    public const string ClientCreated = "client.created";
+    public const string ClientUpdated = "client.updated";
+    public const string ClientKeyRotated = "client.key_rotated";
+    public const string ClientRevoked = "client.revoked";
+    public const string AuthFailed = "auth.failed";
+}

@@ -1,0 +1,30 @@
+namespace Broker.Domain;
+
+/// <summary>An upstream token endpoint, the dialect it speaks and its defaults for the accounts on it.</summary>
+public sealed class Provider
+{
+    public Guid Id { get; set; }
+    public required string Name { get; set; }
+    public Dialect Dialect { get; set; }
+    public required string TokenUrl { get; set; }
+    public string? RefreshUrl { get; set; }
+    public string? ClientId { get; set; }
+    public string? ClientSecretEncrypted { get; set; }
+    public ClientAuthentication ClientAuthentication { get; set; }
+    /// <summary>The JSON field of the refresh body, for upstreams (Keycloak-style) that do not document it.</summary>
+    public string? RefreshTokenField { get; set; }
+    public string? Scope { get; set; }
+    public int DefaultAccessLifetimeSeconds { get; set; } = 300;
+    public int? DefaultRefreshLifetimeSeconds { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    public ProviderEndpoint ToEndpoint() => new(
+        Dialect,
+        new Uri(TokenUrl),
+        RefreshUrl is null ? null : new Uri(RefreshUrl),
+        TimeSpan.FromSeconds(DefaultAccessLifetimeSeconds),
+        DefaultRefreshLifetimeSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+        ClientAuthentication,
+        RefreshTokenField);
+}

@@ -1,0 +1,85 @@
+using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Persistence;
+using Broker.Infrastructure.Security;
+using Broker.Infrastructure.Tokens;
+using Broker.Infrastructure.Upstream;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Broker.Infrastructure;
+
+public static class DependencyInjection
+{
+    public const string ConnectionStringName = "Broker";
+
+    /// <summary>Registers storage, encryption, the dialect clients, the token issuer and the audit writer.</summary>
+    public static IHostApplicationBuilder AddInfrastructure(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        var connectionString = builder.Configuration.GetConnectionString(ConnectionStringName);
+        if (string.IsNullOrWhiteSpace(connectionString))
+            throw new InvalidOperationException(
+                $"No database: set ConnectionStrings__{ConnectionStringName} (the run script starts a local PostgreSQL and sets it for you).");
+
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.AddOptions<TokenOptions>().BindConfiguration(TokenOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<UpstreamOptions>().BindConfiguration(UpstreamOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ClientDirectoryOptions>().BindConfiguration(ClientDirectoryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TokenOptions>, LockOutlastsUpstreamCall>();
+
+        var dataSource = new NpgsqlDataSourceBuilder(connectionString) { Name = "broker" }.Build();
+        services.AddSingleton(dataSource);
+        services.AddPooledDbContextFactory<BrokerDbContext>(o => o.UseNpgsql(dataSource));
+        services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<BrokerDbContext>>().CreateDbContext());
+        services.AddSingleton<MigrationRunner>();
+
+        var keyEncryption = builder.Configuration.GetSection(KeyEncryptionOptions.Section).Get<KeyEncryptionOptions>() ?? new();
+        var keys = KeyEncryptionKeys.Load(keyEncryption, builder.Environment.ContentRootPath, builder.Environment.IsDevelopment());
+        services.AddSingleton(keys);
+        services.AddDataProtection().SetApplicationName("Broker");
+        services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(o =>
+        {
+            o.XmlRepository = new PostgresKeyRing(sp.GetRequiredService<NpgsqlDataSource>());
+            o.XmlEncryptor = new KeyRingEncryptor(sp.GetRequiredService<KeyEncryptionKeys>());
+        }));
+        services.AddSingleton<SecretProtector>();
+
+        services.AddSingleton(sp => new UpstreamClient(
+            new HttpClient(new SocketsHttpHandler
+            {
+                // Token endpoints should not redirect; a redirect would replay credentials to another URL.
+                AllowAutoRedirect = false,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            }) { Timeout = Timeout.InfiniteTimeSpan },
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IOptions<UpstreamOptions>>()));
+
+        services.AddSingleton<ClientDirectory>();
+        services.AddSingleton<TokenCache>();
+        services.AddSingleton<TokenIssuer>();
+        services.AddSingleton<AuditQueue>();
+        services.AddHostedService<AuditWriter>();
+        return builder;
+    }
+
+    /// <summary>
+    /// The row lock is held across the upstream call; a waiter must be willing to wait longer than that call
+    /// may take, or it fails while the holder is still doing the work.
+    /// </summary>
+    private sealed class LockOutlastsUpstreamCall(IOptions<UpstreamOptions> upstream) : IValidateOptions<TokenOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, TokenOptions options) =>
+            options.LockTimeout > upstream.Value.Timeout
+                ? ValidateOptionsResult.Success
+                : ValidateOptionsResult.Fail($"Broker:Tokens:LockTimeout ({options.LockTimeout}) must be longer than Broker:Upstream:Timeout ({upstream.Value.Timeout}).");
+    }
+}

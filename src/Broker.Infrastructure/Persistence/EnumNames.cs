@@ -1,0 +1,20 @@
+using Broker.Domain;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+
+namespace Broker.Infrastructure.Persistence;
+
+/// <summary>Enums are stored as the same lower-case names the API uses, so SQL reads like the JSON.</summary>
+internal static class EnumNames
+{
+    public static readonly ValueConverter<Dialect, string> Dialect =
+        new(d => d.ToName(), s => DialectNames.Parse(s));
+
+    public static readonly ValueConverter<AccountState, string> AccountState =
+        new(s => s.ToName(), s => AccountStateNames.Parse(s));
+
+    public static readonly ValueConverter<ClientRole, string> ClientRole =
+        new(r => r == Domain.ClientRole.Admin ? "admin" : "consumer", s => s == "admin" ? Domain.ClientRole.Admin : Domain.ClientRole.Consumer);
+
+    public static readonly ValueConverter<ClientAuthentication, string> ClientAuthentication =
+        new(a => a == Domain.ClientAuthentication.Body ? "body" : "basic", s => s == "body" ? Domain.ClientAuthentication.Body : Domain.ClientAuthentication.Basic);
+}

@@ -1,0 +1,12 @@
+namespace Broker.Infrastructure.Persistence;
+
+/// <summary>Column lengths, shared by the EF model and the API's validation so a valid request always fits.</summary>
+public static class Limits
+{
+    public const int Name = 100;
+    public const int Identifier = 200;
+    public const int Url = 2000;
+    public const int Scope = 1000;
+    public const int Detail = 500;
+    public const int Secret = 4000;
+}

@@ -1,0 +1,23 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Broker.Infrastructure.Security;
+
+/// <summary>
+/// API keys are 256 random bits; only their SHA-256 is stored. A fast hash is right here (unlike for passwords):
+/// the key has full entropy, so there is nothing to brute-force.
+/// </summary>
+public static class ApiKeys
+{
+    private const string Prefix = "brk_";
+
+    public static string New() => Prefix + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
+
+    public static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
+
+    /// <summary>What is shown of a key in lists: enough to tell keys apart, useless to an attacker.</summary>
+    public static string DisplayPrefix(string key) => key.Length <= 12 ? key[..Math.Min(4, key.Length)] : key[..12];
+
+    public static bool HashesEqual(byte[] a, byte[] b) => CryptographicOperations.FixedTimeEquals(a, b);
+}

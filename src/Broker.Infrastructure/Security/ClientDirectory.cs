@@ -1,0 +1,76 @@
+using System.Collections.Concurrent;
+using Broker.Domain;
+using Broker.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Broker.Infrastructure.Security;
+
+/// <summary>
+/// Finds the client behind an API key, with its grants, and keeps the answer for a short while so a token fetch
+/// costs no database round trip. Admin changes made through this instance invalidate at once; changes made
+/// through another instance are seen within <see cref="ClientDirectoryOptions.CacheTtl"/>.
+/// </summary>
+public sealed class ClientDirectory(
+    IDbContextFactory<BrokerDbContext> contexts,
+    TimeProvider time,
+    IOptions<ClientDirectoryOptions> options)
+{
+    private readonly ConcurrentDictionary<string, Entry> _byKeyHash = new(StringComparer.Ordinal);
+
+    public async ValueTask<AuthenticatedClient?> FindAsync(string apiKey, CancellationToken ct)
+    {
+        var hash = ApiKeys.Hash(apiKey);
+        var cacheKey = Convert.ToBase64String(hash);
+        var now = time.GetUtcNow();
+        if (_byKeyHash.TryGetValue(cacheKey, out var entry) && entry.ExpiresAt > now) return entry.Client;
+
+        var client = await LoadAsync(hash, now, ct);
+        if (_byKeyHash.Count > options.Value.MaxEntries) _byKeyHash.Clear(); // bounds memory under a flood of bad keys
+        _byKeyHash[cacheKey] = new Entry(client, now + options.Value.CacheTtl);
+        return client;
+    }
+
+    /// <summary>Forget everything cached: called after any change to clients, grants or accounts.</summary>
+    public void Invalidate() => _byKeyHash.Clear();
+
+    private async Task<AuthenticatedClient?> LoadAsync(byte[] hash, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var client = await db.Clients.AsNoTracking()
+            .Where(c => c.RevokedAt == null &&
+                        (c.KeyHash == hash || (c.PreviousKeyHash == hash && c.PreviousKeyExpiresAt > now)))
+            .Select(c => new { c.Id, c.Name, c.Role, c.KeyHash, c.PreviousKeyHash })
+            .FirstOrDefaultAsync(ct);
+        // The index found the row; compare again in constant time so no timing tells how much of a hash matched.
+        if (client is null ||
+            !(ApiKeys.HashesEqual(client.KeyHash, hash) || (client.PreviousKeyHash is { } previous && ApiKeys.HashesEqual(previous, hash))))
+            return null;
+
+        var accountGrants = db.ClientGrants.Where(g => g.ClientId == client.Id && g.AccountId != null).Select(g => g.Account!.Name);
+        var providerGrants = db.Accounts
+            .Where(a => db.ClientGrants.Any(g => g.ClientId == client.Id && g.ProviderId == a.ProviderId))
+            .Select(a => a.Name);
+        var accounts = await accountGrants.Union(providerGrants).ToListAsync(ct);
+        return new AuthenticatedClient(client.Id, client.Name, client.Role, accounts.ToHashSet(StringComparer.Ordinal));
+    }
+
+    private sealed record Entry(AuthenticatedClient? Client, DateTimeOffset ExpiresAt);
+}
+
+public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, IReadOnlySet<string> GrantedAccounts)
+{
+    public bool IsGranted(string account) => GrantedAccounts.Contains(account);
+}
+
+public sealed class ClientDirectoryOptions
+{
+    public const string Section = "Broker:Clients";
+
+    /// <summary>How long a key lookup is reused before the database is asked again.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(30);
+
+    [System.ComponentModel.DataAnnotations.Range(100, 10_000_000)]
+    public int MaxEntries { get; set; } = 100_000;
+}

@@ -1,0 +1,7 @@
+namespace Broker.Infrastructure.Tokens;
+
+/// <summary>Who asked, for the audit trail.</summary>
+public sealed record Caller(Guid? ClientId, string? ClientName, string? RequestId, string? RemoteIp)
+{
+    public static readonly Caller System = new(null, "broker", null, null);
+}

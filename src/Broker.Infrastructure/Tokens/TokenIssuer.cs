@@ -1,0 +1,306 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Broker.Domain;
+using Broker.Infrastructure.Persistence;
+using Broker.Infrastructure.Security;
+using Broker.Infrastructure.Upstream;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Broker.Infrastructure.Tokens;
+
+/// <summary>
+/// Hands out a currently valid access token for an account (DESIGN.md, "Handing out a token"): memory first;
+/// on a miss one in-flight task per account and instance; across instances the account's row lock, under which
+/// the stored token set is read again, refreshed or replaced by a login, and written back before the lock is
+/// released. Every upstream call is recorded in the same transaction.
+/// </summary>
+public sealed partial class TokenIssuer(
+    IDbContextFactory<BrokerDbContext> contexts,
+    UpstreamClient upstream,
+    SecretProtector secrets,
+    TokenCache cache,
+    TimeProvider time,
+    IOptions<TokenOptions> tokenOptions,
+    IOptions<UpstreamOptions> upstreamOptions,
+    ILogger<TokenIssuer> logger)
+{
+    private readonly ConcurrentDictionary<FlightKey, Lazy<Task<TokenResult>>> _inFlight = new();
+    private readonly TokenOptions _options = tokenOptions.Value;
+
+    public TimeSpan ClockSkew => _options.ClockSkew;
+
+    public async ValueTask<TokenResult> GetTokenAsync(string account, TimeSpan minValidity, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        if (cache.TryGet(account, out var cached) && now - cached.CachedAt < _options.MemoryCacheMaxAge &&
+            (TokenPolicy.IsUsable(cached.ExpiresAt, now, minValidity, _options.ClockSkew) ||
+             TokenPolicy.IsBestAvailable(cached.ObtainedAt, cached.ExpiresAt, now, _options.FreshTokenWindow)))
+            return new TokenResult.Served(cached.AccountId, cached.ProviderName, cached.AccessToken, cached.TokenType, cached.ExpiresAt, FromCache: true);
+
+        // Single flight: concurrent misses share one task. It runs detached from any one caller's cancellation,
+        // so a caller that gives up does not abort the upstream call the others wait on.
+        var key = new FlightKey(account, minValidity);
+        var flight = _inFlight.GetOrAdd(key, k => new Lazy<Task<TokenResult>>(() => RunFlightAsync(k)));
+        return await flight.Value.WaitAsync(ct);
+    }
+
+    /// <summary>Forces the next fetch to refresh, under the lock (an admin "test" or a reported rejection).</summary>
+    public async Task<TokenResult> RenewAsync(string account, Caller caller, bool loginOnly, CancellationToken ct)
+    {
+        cache.Remove(account);
+        return await FetchAsync(account, TimeSpan.Zero, caller, forceLogin: loginOnly, forceRenew: true, ct);
+    }
+
+    /// <summary>
+    /// A caller says the upstream refused the token we gave it. Drop it, but only while it is still the current
+    /// token (or, when the caller did not say which, unless it was obtained a moment ago): many callers reporting
+    /// the same token must cause one refresh, not one each. Returns null for an unknown account.
+    /// </summary>
+    public async Task<bool?> DropRejectedAsync(string name, string? rejectedToken, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await db.Database.ExecuteSqlRawAsync($"SET LOCAL lock_timeout = {(long)_options.LockTimeout.TotalMilliseconds}", ct);
+        var account = await db.Accounts.FromSql($"SELECT * FROM accounts WHERE name = {name} FOR UPDATE").SingleOrDefaultAsync(ct);
+        if (account is null) return null;
+
+        var now = time.GetUtcNow();
+        var current = account.AccessTokenEncrypted is null ? null : secrets.Unprotect(SecretKind.AccessToken, account.AccessTokenEncrypted);
+        var isCurrent = current is not null && (rejectedToken is null
+            ? !TokenPolicy.IsBestAvailable(account.TokensObtainedAt, account.AccessExpiresAt, now, _options.FreshTokenWindow)
+            : CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(current), Encoding.UTF8.GetBytes(rejectedToken)));
+        if (isCurrent)
+        {
+            // Keep the refresh token: the next fetch refreshes instead of logging in.
+            account.AccessTokenEncrypted = null;
+            account.AccessExpiresAt = null;
+            account.UpdatedAt = now;
+            await db.SaveChangesAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+        if (isCurrent) cache.Remove(name);
+        return isCurrent;
+    }
+
+    private async Task<TokenResult> RunFlightAsync(FlightKey key)
+    {
+        try
+        {
+            return await FetchAsync(key.Account, key.MinValidity, Caller.System, forceLogin: false, forceRenew: false, CancellationToken.None);
+        }
+        finally
+        {
+            _inFlight.TryRemove(key, out _);
+        }
+    }
+
+    private async Task<TokenResult> FetchAsync(string name, TimeSpan minValidity, Caller caller, bool forceLogin, bool forceRenew, CancellationToken ct)
+    {
+        try
+        {
+            await using var db = await contexts.CreateDbContextAsync(ct);
+
+            // A plain read first: another instance may already hold a fresh token, and then no lock is needed.
+            var snapshot = await db.Accounts.AsNoTracking().Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
+            if (snapshot is null) return new TokenResult.NotFound();
+            if (!forceRenew && Usable(snapshot, minValidity) is { } early) return early;
+
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var lockTimeoutMs = (long)_options.LockTimeout.TotalMilliseconds;
+            var idleTimeoutMs = (long)(upstreamOptions.Value.Timeout + _options.LockTimeout).TotalMilliseconds;
+            await db.Database.ExecuteSqlRawAsync(
+                $"SET LOCAL lock_timeout = {lockTimeoutMs}; SET LOCAL idle_in_transaction_session_timeout = {idleTimeoutMs}", ct);
+
+            var lockWait = Stopwatch.StartNew();
+            var account = await db.Accounts
+                .FromSql($"SELECT * FROM accounts WHERE id = {snapshot.Id} FOR UPDATE")
+                .SingleOrDefaultAsync(ct);
+            if (account is null) return new TokenResult.NotFound();
+            TokenMetrics.LockWait.Record(lockWait.Elapsed.TotalMilliseconds);
+            var provider = await db.Providers.SingleAsync(p => p.Id == account.ProviderId, ct);
+
+            // Re-read under the lock: whoever held it before us may have refreshed already.
+            if (!forceRenew && Usable(account, minValidity) is { } served)
+            {
+                await tx.CommitAsync(ct);
+                return served;
+            }
+
+            var result = await RenewLockedAsync(db, account, provider, caller, forceLogin, ct);
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+
+            if (result is TokenResult.Served fresh)
+                cache.Set(name, new CachedToken(account.Id, provider.Name, fresh.AccessToken, fresh.TokenType, fresh.ExpiresAt, time.GetUtcNow(), account.TokensObtainedAt));
+            else
+                cache.Remove(name);
+            return result;
+        }
+        catch (Exception e) when (IsDatabaseFault(e) && !ct.IsCancellationRequested)
+        {
+            LogDatabaseFault(e, name);
+            return new TokenResult.Failed(Guid.Empty, "", TokenFailure.DatabaseUnavailable,
+                e is PostgresException { SqlState: PostgresErrorCodes.LockNotAvailable }
+                    ? "another instance held the account's lock too long"
+                    : "the database is unavailable",
+                _options.RetryAfter);
+        }
+    }
+
+    /// <summary>The stored token when it serves this request, also caching it; else null.</summary>
+    private TokenResult.Served? Usable(Account account, TimeSpan minValidity)
+    {
+        var now = time.GetUtcNow();
+        if (account.State != AccountState.Active || account.AccessTokenEncrypted is null) return null;
+        if (!TokenPolicy.IsUsable(account.AccessExpiresAt, now, minValidity, _options.ClockSkew) &&
+            !TokenPolicy.IsBestAvailable(account.TokensObtainedAt, account.AccessExpiresAt, now, _options.FreshTokenWindow))
+            return null;
+
+        var accessToken = secrets.Unprotect(SecretKind.AccessToken, account.AccessTokenEncrypted);
+        var tokenType = account.TokenType ?? "Bearer";
+        cache.Set(account.Name, new CachedToken(account.Id, account.Provider?.Name ?? "", accessToken, tokenType, account.AccessExpiresAt!.Value, now, account.TokensObtainedAt));
+        return new TokenResult.Served(account.Id, account.Provider?.Name ?? "", accessToken, tokenType, account.AccessExpiresAt.Value, FromCache: false);
+    }
+
+    private async Task<TokenResult> RenewLockedAsync(BrokerDbContext db, Account account, Provider provider, Caller caller, bool forceLogin, CancellationToken ct)
+    {
+        if (account.State != AccountState.Active) return Blocked(account, provider);
+
+        var endpoint = provider.ToEndpoint();
+        var credentials = Credentials(account, provider);
+
+        if (!forceLogin && TokenPolicy.CanRefresh(account.StoredTokens(provider.Dialect), time.GetUtcNow(), _options.ClockSkew))
+        {
+            var refreshToken = secrets.Unprotect(SecretKind.RefreshToken, account.RefreshTokenEncrypted!);
+            var refreshed = await CallAsync(db, account, provider, caller, AuditActions.TokenRefreshed,
+                () => upstream.RefreshAsync(endpoint, credentials, refreshToken, ct));
+            switch (refreshed)
+            {
+                case UpstreamOutcome.Granted granted:
+                    return Store(account, provider, granted.Tokens, refreshed: true);
+                case UpstreamOutcome.RefreshRejected:
+                    break; // used, expired or revoked: log in below
+                default:
+                    return Fail(account, provider, refreshed);
+            }
+        }
+
+        var loggedIn = await CallAsync(db, account, provider, caller, AuditActions.TokenObtained,
+            () => upstream.LogInAsync(endpoint, credentials, ct));
+        return loggedIn is UpstreamOutcome.Granted login
+            ? Store(account, provider, login.Tokens, refreshed: false)
+            : Fail(account, provider, loggedIn);
+    }
+
+    private async Task<UpstreamOutcome> CallAsync(BrokerDbContext db, Account account, Provider provider, Caller caller, string action, Func<Task<UpstreamOutcome>> call)
+    {
+        var started = Stopwatch.StartNew();
+        var outcome = await call();
+        var elapsed = started.Elapsed;
+        var kind = action == AuditActions.TokenRefreshed ? "refresh" : "login";
+        TokenMetrics.RecordUpstreamCall(provider.Dialect.ToName(), kind, outcome.Kind, elapsed);
+        LogUpstreamCall(account.Name, kind, outcome.Kind, outcome.Status, (long)elapsed.TotalMilliseconds);
+        db.AuditEvents.Add(new AuditEvent
+        {
+            At = time.GetUtcNow(), Action = action, Outcome = outcome.Kind,
+            ClientId = caller.ClientId, ClientName = caller.ClientName,
+            AccountId = account.Id, AccountName = account.Name, ProviderName = provider.Name,
+            UpstreamStatus = outcome.Status, UpstreamMs = (int)elapsed.TotalMilliseconds,
+            Detail = outcome is UpstreamOutcome.Granted ? null : Truncate(outcome.Detail),
+            RequestId = caller.RequestId, RemoteIp = caller.RemoteIp,
+        });
+        return outcome;
+    }
+
+    private TokenResult Store(Account account, Provider provider, TokenSet tokens, bool refreshed)
+    {
+        var now = time.GetUtcNow();
+        if (refreshed)
+        {
+            // A refresh answer without a refresh token means the one we hold is still the one to use.
+            var previousRefresh = account.RefreshTokenEncrypted;
+            account.RefreshTokenEncrypted = tokens.RefreshToken is null ? previousRefresh : secrets.Protect(SecretKind.RefreshToken, tokens.RefreshToken);
+            account.RefreshExpiresAt = tokens.RefreshToken is null ? account.RefreshExpiresAt : tokens.RefreshExpiresAt;
+            account.LastRefreshedAt = now;
+        }
+        else
+        {
+            account.RefreshTokenEncrypted = secrets.ProtectOrNull(SecretKind.RefreshToken, tokens.RefreshToken);
+            account.RefreshExpiresAt = tokens.RefreshExpiresAt;
+            account.LastLoginAt = now;
+        }
+        account.AccessTokenEncrypted = secrets.Protect(SecretKind.AccessToken, tokens.AccessToken);
+        account.AccessExpiresAt = tokens.AccessExpiresAt;
+        account.TokenType = tokens.TokenType;
+        account.TokensObtainedAt = now;
+        account.LastError = null;
+        account.UpdatedAt = now;
+        return new TokenResult.Served(account.Id, provider.Name, tokens.AccessToken, tokens.TokenType, tokens.AccessExpiresAt, FromCache: false);
+    }
+
+    private TokenResult Fail(Account account, Provider provider, UpstreamOutcome outcome)
+    {
+        var now = time.GetUtcNow();
+        account.LastError = Truncate($"{outcome.Kind}: {outcome.Detail}");
+        account.UpdatedAt = now;
+        switch (outcome)
+        {
+            case UpstreamOutcome.CredentialsRejected:
+                // Stop here: logging in again and again could lock the upstream user out.
+                account.State = AccountState.NeedsAttention;
+                account.ClearTokens();
+                return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, outcome.Detail);
+            case UpstreamOutcome.AccountInactive:
+                account.State = AccountState.Inactive;
+                account.ClearTokens();
+                return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.Inactive, outcome.Detail);
+            case UpstreamOutcome.Unavailable unavailable:
+                // Still valid, though not for as long as asked: better than nothing while the upstream is down.
+                if (StillValid(account) is { } fallback) return fallback;
+                return new TokenResult.Failed(account.Id, provider.Name,
+                    unavailable.TimedOut ? TokenFailure.UpstreamTimeout : TokenFailure.UpstreamUnavailable,
+                    outcome.Detail, unavailable.RetryAfter ?? _options.RetryAfter);
+            default:
+                if (StillValid(account) is { } stillValid) return stillValid;
+                return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.UpstreamProtocolError, outcome.Detail);
+        }
+    }
+
+    private TokenResult.Served? StillValid(Account account) =>
+        account.AccessTokenEncrypted is not null && TokenPolicy.IsUsable(account.AccessExpiresAt, time.GetUtcNow(), TimeSpan.Zero, _options.ClockSkew)
+            ? new TokenResult.Served(account.Id, account.Provider?.Name ?? "", secrets.Unprotect(SecretKind.AccessToken, account.AccessTokenEncrypted),
+                account.TokenType ?? "Bearer", account.AccessExpiresAt!.Value, FromCache: false)
+            : null;
+
+    private static TokenResult Blocked(Account account, Provider provider) => account.State == AccountState.Inactive
+        ? new TokenResult.Failed(account.Id, provider.Name, TokenFailure.Inactive, account.LastError ?? "the account is inactive upstream")
+        : new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, account.LastError ?? "the account's credentials need attention");
+
+    private AccountCredentials Credentials(Account account, Provider provider) => new(
+        account.Username,
+        secrets.UnprotectOrNull(SecretKind.Password, account.PasswordEncrypted),
+        account.OrgName,
+        account.ClientId ?? provider.ClientId,
+        secrets.UnprotectOrNull(SecretKind.ClientSecret, account.ClientSecretEncrypted ?? provider.ClientSecretEncrypted),
+        account.Scope ?? provider.Scope);
+
+    private static bool IsDatabaseFault(Exception e) =>
+        e is NpgsqlException or TimeoutException ||
+        e is InvalidOperationException { InnerException: NpgsqlException } ||
+        e is DbUpdateException { InnerException: NpgsqlException };
+
+    private static string Truncate(string text) => text.Length <= Limits.Detail ? text : text[..(Limits.Detail - 1)] + "…";
+
+    private readonly record struct FlightKey(string Account, TimeSpan MinValidity);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Upstream {Kind} for account {Account}: {Outcome} (status {Status}, {ElapsedMs} ms)")]
+    private partial void LogUpstreamCall(string account, string kind, string outcome, int? status, long elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Database fault while fetching a token for account {Account}")]
+    private partial void LogDatabaseFault(Exception exception, string account);
+}

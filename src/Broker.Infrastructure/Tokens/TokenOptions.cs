@@ -1,0 +1,43 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Broker.Infrastructure.Tokens;
+
+/// <summary>How the broker decides a token is fresh enough, and how long it waits for the row lock.</summary>
+public sealed class TokenOptions
+{
+    public const string Section = "Broker:Tokens";
+
+    /// <summary>Margin for the upstream's clock not being ours: a token is treated as expiring this much earlier.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The min_validity used when a caller does not give one.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan DefaultMinValidity { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The largest min_validity a caller may ask for.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
+    public TimeSpan MaxMinValidity { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// How long an instance serves a token from memory before it looks at the database again, which bounds how
+    /// long a revocation or a reported rejection made through another instance goes unnoticed here.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan MemoryCacheMaxAge { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A token obtained this recently is the best the upstream gives: it is served even when it is shorter-lived
+    /// than the caller's min_validity, instead of refreshing again.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan FreshTokenWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a fetch waits for another instance holding the account's row lock (PostgreSQL lock_timeout).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
+    public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The Retry-After given to callers when the upstream or the database is unavailable.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(5);
+}

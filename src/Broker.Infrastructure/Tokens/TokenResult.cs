@@ -1,0 +1,33 @@
+namespace Broker.Infrastructure.Tokens;
+
+/// <summary>What a fetch gives the caller: a token, or a failure the API turns into a problem response.</summary>
+public abstract record TokenResult
+{
+    public sealed record Served(Guid AccountId, string ProviderName, string AccessToken, string TokenType, DateTimeOffset ExpiresAt, bool FromCache)
+        : TokenResult
+    {
+        public override string ToString() => $"Served {{ AccountId = {AccountId}, ExpiresAt = {ExpiresAt:O}, FromCache = {FromCache} }}";
+    }
+
+    public sealed record NotFound : TokenResult;
+
+    public sealed record Failed(Guid AccountId, string ProviderName, TokenFailure Failure, string Detail, TimeSpan? RetryAfter = null) : TokenResult;
+}
+
+public enum TokenFailure
+{
+    /// <summary>The upstream rejected the stored credentials; an admin must update them.</summary>
+    NeedsAttention,
+
+    /// <summary>The upstream says the account is no longer active.</summary>
+    Inactive,
+
+    UpstreamUnavailable,
+    UpstreamTimeout,
+
+    /// <summary>The upstream answered something the dialect cannot read.</summary>
+    UpstreamProtocolError,
+
+    /// <summary>PostgreSQL is unreachable or the row lock was not granted in time.</summary>
+    DatabaseUnavailable,
+}
