@@ -1,0 +1,96 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Broker.Simulator;
+
+/// <summary>
+/// <c>/_sim/</c>: the <see cref="SimulatorState"/> over HTTP, for tests and demos that run the simulator as its
+/// own process. JSON is snake_case like everything else here.
+/// </summary>
+internal static class ControlEndpoints
+{
+    public static RouteGroupBuilder MapControl(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/_sim");
+        group.MapPost("/users", AddUser);
+        group.MapPut("/users/{username}", UpdateUser);
+        group.MapPost("/clients", AddClient);
+        group.MapGet("/settings", GetSettings);
+        group.MapPut("/settings", UpdateSettings);
+        group.MapPut("/faults", SetFault);
+        group.MapDelete("/faults", ClearFaults);
+        group.MapGet("/counters", (SimulatorState state) => TypedResults.Ok(state.GetCounters()));
+        group.MapPost("/reset", Reset);
+        return group;
+    }
+
+    private static Results<NoContent, BadRequest<string>> AddUser(NewUser body, SimulatorState state)
+    {
+        if (string.IsNullOrEmpty(body.Username) || body.Password is null)
+            return TypedResults.BadRequest("username and password are required");
+        state.AddUser(body.Username, body.Password, body.OrgName);
+        return TypedResults.NoContent();
+    }
+
+    private static Results<NoContent, NotFound> UpdateUser(string username, UserChange body, SimulatorState state)
+    {
+        if (!state.HasUser(username)) return TypedResults.NotFound();
+        if (body.Password is not null) state.SetPassword(username, body.Password);
+        if (body.Active is { } active) state.SetActive(username, active);
+        return TypedResults.NoContent();
+    }
+
+    private static Results<NoContent, BadRequest<string>> AddClient(NewClient body, SimulatorState state)
+    {
+        if (string.IsNullOrEmpty(body.ClientId)) return TypedResults.BadRequest("client_id is required");
+        state.AddClient(body.ClientId, body.ClientSecret);
+        return TypedResults.NoContent();
+    }
+
+    private static Ok<Settings> GetSettings(SimulatorState state) => TypedResults.Ok(Settings.Of(state));
+
+    private static Results<Ok<Settings>, BadRequest<string>> UpdateSettings(SettingsChange body, SimulatorState state)
+    {
+        if (body.AccessLifetimeSeconds < 0 || body.RefreshLifetimeSeconds < 0 || body.LatencyMs < 0)
+            return TypedResults.BadRequest("settings may not be negative");
+        if (body.AccessLifetimeSeconds is { } access) state.AccessLifetime = TimeSpan.FromSeconds(access);
+        if (body.RefreshLifetimeSeconds is { } refresh) state.RefreshLifetime = TimeSpan.FromSeconds(refresh);
+        if (body.LatencyMs is { } latency) state.Latency = TimeSpan.FromMilliseconds(latency);
+        if (body.SimplejwtRotateRefreshTokens is { } rotate) state.SimpleJwtRotateRefreshTokens = rotate;
+        return TypedResults.Ok(Settings.Of(state));
+    }
+
+    private static Results<NoContent, BadRequest<string>> SetFault(FaultChange body, SimulatorState state)
+    {
+        if (body.Fault is not { } fault) return TypedResults.BadRequest("fault is required");
+        state.SetFault(fault, body.Username);
+        return TypedResults.NoContent();
+    }
+
+    private static NoContent ClearFaults(SimulatorState state)
+    {
+        state.ClearFaults();
+        return TypedResults.NoContent();
+    }
+
+    private static NoContent Reset(SimulatorState state)
+    {
+        state.Reset();
+        return TypedResults.NoContent();
+    }
+
+    private sealed record NewUser(string? Username, string? Password, string? OrgName);
+
+    private sealed record UserChange(string? Password, bool? Active);
+
+    private sealed record NewClient(string? ClientId, string? ClientSecret);
+
+    private sealed record SettingsChange(double? AccessLifetimeSeconds, double? RefreshLifetimeSeconds, double? LatencyMs, bool? SimplejwtRotateRefreshTokens);
+
+    private sealed record FaultChange(Fault? Fault, string? Username);
+
+    private sealed record Settings(double AccessLifetimeSeconds, double RefreshLifetimeSeconds, double LatencyMs, bool SimplejwtRotateRefreshTokens)
+    {
+        public static Settings Of(SimulatorState state) => new(
+            state.AccessLifetime.TotalSeconds, state.RefreshLifetime.TotalSeconds, state.Latency.TotalMilliseconds, state.SimpleJwtRotateRefreshTokens);
+    }
+}
