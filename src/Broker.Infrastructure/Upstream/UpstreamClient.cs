@@ -1,0 +1,129 @@
+using System.Net.Http.Headers;
+using System.Text;
+using Broker.Domain;
+using Microsoft.Extensions.Options;
+using static Broker.Domain.UpstreamOutcome;
+
+namespace Broker.Infrastructure.Upstream;
+
+/// <summary>
+/// Logs in to and refreshes with an upstream, in its dialect, and says what happened as an
+/// <see cref="UpstreamOutcome"/>. Expected failures (rejections, timeouts, refused connections, unreadable
+/// answers) are outcomes, not exceptions; only the caller's own cancellation is thrown.
+/// </summary>
+/// <remarks>
+/// Sends each request exactly once: a retried refresh whose first attempt did reach the upstream would spend a
+/// single-use refresh token twice. Retrying is the token issuer's decision, under the account's lock.
+/// </remarks>
+public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<UpstreamOptions> options)
+{
+    /// <summary>Token answers are a few kilobytes; a bigger body is not a token answer.</summary>
+    internal const int MaxBodyBytes = 1 << 20;
+
+    public Task<UpstreamOutcome> LogInAsync(ProviderEndpoint provider, AccountCredentials credentials, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        ArgumentNullException.ThrowIfNull(credentials);
+        var dialect = DialectClient.For(provider.Dialect);
+        return SendAsync(
+            dialect.BuildLogIn(provider, credentials),
+            (status, body, sentAt, retryAfter) => dialect.MapLogIn(status, body, sentAt, provider, retryAfter),
+            [credentials.Password, credentials.ClientSecret],
+            ct);
+    }
+
+    public Task<UpstreamOutcome> RefreshAsync(ProviderEndpoint provider, AccountCredentials credentials, string refreshToken, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        ArgumentNullException.ThrowIfNull(credentials);
+        ArgumentException.ThrowIfNullOrEmpty(refreshToken);
+        var dialect = DialectClient.For(provider.Dialect);
+        if (dialect.BuildRefresh(provider, credentials, refreshToken) is not { } request)
+            return Task.FromResult<UpstreamOutcome>(new RefreshRejected(null, OAuth2ClientCredentialsDialect.NoRefresh));
+        return SendAsync(
+            request,
+            (status, body, sentAt, retryAfter) => dialect.MapRefresh(status, body, sentAt, provider, retryAfter),
+            [refreshToken, credentials.Password, credentials.ClientSecret],
+            ct);
+    }
+
+    private async Task<UpstreamOutcome> SendAsync(
+        HttpRequestMessage request,
+        Func<int, string, DateTimeOffset, TimeSpan?, UpstreamOutcome> map,
+        string?[] secrets,
+        CancellationToken ct)
+    {
+        using var _ = request;
+        var timeout = options.Value.Timeout;
+        using var timeoutCts = new CancellationTokenSource(timeout, time);
+        using var linkedCts = CancellationTokenSource.CreateLinkedTokenSource(ct, timeoutCts.Token);
+
+        // Lifetimes the upstream states relative to "now" count from before the request went out: early, not late.
+        var sentAt = time.GetUtcNow();
+        UpstreamOutcome outcome;
+        try
+        {
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linkedCts.Token);
+            var status = (int)response.StatusCode;
+            var body = await ReadBodyAsync(response.Content, linkedCts.Token);
+            outcome = body is null
+                ? new ProtocolError(status, $"the HTTP {status} answer is larger than {MaxBodyBytes / 1024} KiB")
+                : map(status, body, sentAt, RetryAfter(response.Headers.RetryAfter, time.GetUtcNow()));
+        }
+        // The caller's cancellation propagates; anything else cancelling us is our timeout (or HttpClient.Timeout).
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            outcome = new Unavailable(null, $"the upstream did not answer within {timeout.TotalSeconds:0.###} s", TimedOut: true);
+        }
+        // Only the error kind: exception messages name hosts and sockets, and are not ours to vet.
+        catch (HttpRequestException e)
+        {
+            outcome = new Unavailable(null, $"could not reach the upstream ({e.HttpRequestError})");
+        }
+        catch (IOException)
+        {
+            outcome = new Unavailable(null, "the connection to the upstream broke while reading its answer");
+        }
+        return Redact(outcome, secrets);
+    }
+
+    private static async Task<string?> ReadBodyAsync(HttpContent content, CancellationToken ct)
+    {
+        if (content.Headers.ContentLength > MaxBodyBytes) return null;
+        await using var stream = await content.ReadAsStreamAsync(ct);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > MaxBodyBytes) return null;
+            buffer.Write(chunk, 0, read);
+        }
+        buffer.Position = 0;
+        // JSON is UTF-8 (RFC 8259 §8.1); the reader drops a byte order mark if a server sends one.
+        using var reader = new StreamReader(buffer, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        return await reader.ReadToEndAsync(ct);
+    }
+
+    private static TimeSpan? RetryAfter(RetryConditionHeaderValue? header, DateTimeOffset now) => header switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date > now ? date - now : TimeSpan.Zero,
+        _ => null,
+    };
+
+    /// <summary>
+    /// The upstream's error text is quoted in Detail, and an upstream may echo what it was sent: make sure no
+    /// password, client secret or refresh token of this request survives in it.
+    /// </summary>
+    private static UpstreamOutcome Redact(UpstreamOutcome outcome, string?[] secrets)
+    {
+        if (outcome is Granted) return outcome;
+        var detail = outcome.Detail;
+        foreach (var secret in secrets)
+        {
+            if (!string.IsNullOrEmpty(secret)) detail = detail.Replace(secret, "[redacted]", StringComparison.Ordinal);
+        }
+        return ReferenceEquals(detail, outcome.Detail) ? outcome : outcome with { Detail = detail };
+    }
+}
