@@ -1,0 +1,63 @@
+using Microsoft.AspNetCore.Http.Features;
+using System.Net.Http.Headers;
+using Broker.Api;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.IntegrationTests.Support;
+
+/// <summary>One broker instance on a real Kestrel port, built by the same composition root as production.</summary>
+public sealed class BrokerHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly HttpClient _http;
+
+    private BrokerHost(WebApplication app, Uri baseAddress)
+    {
+        _app = app;
+        BaseAddress = baseAddress;
+        _http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1000 }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public Uri BaseAddress { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<BrokerHost> StartAsync(IReadOnlyDictionary<string, string?> settings, TimeProvider clock, LogSink logs)
+    {
+        var app = BrokerApp.Create(["--urls=http://127.0.0.1:0", "--environment=Production"], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(settings);
+            builder.Services.AddSingleton(clock);
+            builder.Logging.ClearProviders();
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        return new BrokerHost(app, new Uri(address));
+    }
+
+    /// <summary>A request with the given API key (none when null).</summary>
+    public HttpRequestMessage Request(HttpMethod method, string path, string? apiKey, HttpContent? content = null)
+    {
+        var request = new HttpRequestMessage(method, path) { Content = content };
+        if (apiKey is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        return request;
+    }
+
+    public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct = default) => _http.SendAsync(request, ct);
+
+    public Task<HttpResponseMessage> GetAsync(string path, string? apiKey) => SendAsync(Request(HttpMethod.Get, path, apiKey));
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,148 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Broker.Simulator;
+using Broker.UnitTests.Support;
+
+namespace Broker.IntegrationTests.Support;
+
+/// <summary>
+/// Everything a test needs, all real: a PostgreSQL database of its own, the provider simulator on a Kestrel port,
+/// and one or more broker instances sharing the database, all on one manual clock the test moves.
+/// </summary>
+public sealed class BrokerWorld : IAsyncDisposable
+{
+    public const string AdminKey = "test-admin-key-0123456789abcdef-0123456789abcdef";
+    public static readonly string KeyEncryptionKey = Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    private readonly Dictionary<string, string> _providers = new();
+    private int _accounts;
+
+    private BrokerWorld(string connectionString, ManualTimeProvider clock, SimulatorHost simulator, LogSink logs, Dictionary<string, string?> settings)
+    {
+        ConnectionString = connectionString;
+        Clock = clock;
+        SimulatorHost = simulator;
+        Logs = logs;
+        Settings = settings;
+    }
+
+    public string ConnectionString { get; }
+    public ManualTimeProvider Clock { get; }
+    public SimulatorHost SimulatorHost { get; }
+    public SimulatorState Simulator => SimulatorHost.State;
+    public LogSink Logs { get; }
+    public Dictionary<string, string?> Settings { get; }
+    public List<BrokerHost> Brokers { get; } = [];
+    public BrokerHost Broker => Brokers[0];
+
+    /// <summary>Every secret the test handed the broker, for the scans that must not find them.</summary>
+    public List<string> Secrets { get; } = [];
+
+    public static async Task<BrokerWorld> StartAsync(int brokers = 1, IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        var server = await PostgresServer.SharedAsync();
+        var connectionString = await server.CreateDatabaseAsync();
+        // Start at the real time: Data Protection's key ring keeps its own dates.
+        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        var simulator = await SimulatorHost.StartAsync(clock);
+        var all = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Broker"] = connectionString,
+            ["Broker:KeyEncryption:Key"] = KeyEncryptionKey,
+            ["Broker:Bootstrap:AdminKey"] = AdminKey,
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) all[key] = value;
+
+        var world = new BrokerWorld(connectionString, clock, simulator, new LogSink(), all);
+        for (var i = 0; i < brokers; i++) await world.AddBrokerAsync();
+        return world;
+    }
+
+    public async Task<BrokerHost> AddBrokerAsync()
+    {
+        var host = await BrokerHost.StartAsync(Settings, Clock, Logs);
+        Brokers.Add(host);
+        return host;
+    }
+
+    public async Task<JsonObject> AdminAsync(HttpMethod method, string path, object? body = null, HttpStatusCode expect = HttpStatusCode.OK)
+    {
+        using var response = await Broker.SendAsync(Broker.Request(method, path, AdminKey, body is null ? null : JsonContent.Create(body, options: Json)));
+        var text = await response.Content.ReadAsStringAsync();
+        response.StatusCode.ShouldBe(expect, text);
+        return text.Length == 0 ? new JsonObject() : JsonNode.Parse(text) as JsonObject ?? new JsonObject { ["items"] = JsonNode.Parse(text) };
+    }
+
+    /// <summary>The provider of a dialect on the simulator, created on first use.</summary>
+    public async Task<string> ProviderAsync(string dialect, object? extra = null)
+    {
+        if (_providers.TryGetValue(dialect, out var existing)) return existing;
+        var path = dialect switch
+        {
+            "sliderule" => "api/org_token/",
+            "simplejwt" => "api/v3/accounts/token/obtain/",
+            "keycloak" => "get-token",
+            _ => "o/token/",
+        };
+        var name = $"sim-{dialect}";
+        await AdminAsync(HttpMethod.Post, "/admin/providers",
+            new { name, dialect, token_url = new Uri(SimulatorHost.BaseAddress, path).ToString() }, HttpStatusCode.Created);
+        _providers[dialect] = name;
+        return name;
+    }
+
+    /// <summary>A new upstream user on the simulator and a broker account for it. Returns the account name.</summary>
+    public async Task<TestAccount> AccountAsync(string dialect)
+    {
+        var provider = await ProviderAsync(dialect);
+        var n = Interlocked.Increment(ref _accounts);
+        var account = new TestAccount($"{dialect}-{n}", $"user-{dialect}-{n}", $"pw-{Guid.NewGuid():N}", dialect);
+        Secrets.Add(account.Password);
+        object body;
+        switch (dialect)
+        {
+            case "oauth2-client-credentials":
+                var secret = $"cs-{Guid.NewGuid():N}";
+                Secrets.Add(secret);
+                Simulator.AddClient(account.Username, secret);
+                body = new { name = account.Name, provider, client_id = account.Username, client_secret = secret };
+                break;
+            case "oauth2-password":
+                var clientSecret = $"cs-{Guid.NewGuid():N}";
+                Secrets.Add(clientSecret);
+                Simulator.AddClient($"client-{n}", clientSecret);
+                Simulator.AddUser(account.Username, account.Password);
+                body = new { name = account.Name, provider, username = account.Username, password = account.Password, client_id = $"client-{n}", client_secret = clientSecret };
+                break;
+            default:
+                Simulator.AddUser(account.Username, account.Password, "UofMDTest");
+                body = new { name = account.Name, provider, username = account.Username, password = account.Password, org_name = dialect == "sliderule" ? "UofMDTest" : null };
+                break;
+        }
+        await AdminAsync(HttpMethod.Post, "/admin/accounts", body, HttpStatusCode.Created);
+        return account;
+    }
+
+    /// <summary>A consumer client granted the given accounts. Returns its API key.</summary>
+    public async Task<string> ConsumerAsync(params string[] accounts)
+    {
+        var created = await AdminAsync(HttpMethod.Post, "/admin/clients",
+            new { name = $"svc-{Guid.NewGuid():N}"[..20], role = "consumer", accounts }, HttpStatusCode.Created);
+        return created["api_key"]!.GetValue<string>();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var broker in Brokers) await broker.DisposeAsync();
+        await SimulatorHost.DisposeAsync();
+    }
+}
+
+public sealed record TestAccount(string Name, string Username, string Password, string Dialect)
+{
+    /// <summary>The simulator's counters are per upstream user; client credentials count by client id.</summary>
+    public string UpstreamUser => Username;
+}
