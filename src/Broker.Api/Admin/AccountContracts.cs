@@ -50,3 +50,15 @@ public sealed record AccountResponse(
         a.RefreshTokenEncrypted is null ? null : a.RefreshExpiresAt,
         a.LastError, a.LastLoginAt, a.LastRefreshedAt, a.CreatedAt, a.UpdatedAt);
 }
+
+/// <summary>The fields to change; absent (null) fields stay as they are. Secrets are write-only.</summary>
+public sealed record AccountPatch(
+    string? Username = null,
+    string? Password = null,
+    string? OrgName = null,
+    string? ClientId = null,
+    string? ClientSecret = null,
+    string? Scope = null)
+{
+    public override string ToString() => $"AccountPatch {{ Username = {Username} }}";
+}

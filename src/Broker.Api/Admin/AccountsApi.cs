@@ -3,6 +3,7 @@ using Broker.Api.Infrastructure;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
+using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
@@ -18,6 +19,8 @@ public static class AccountsApi
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("", List).WithSummary("List accounts with their state and token expiry");
         group.MapGet("/{name}", Get).WithSummary("Get an account").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPatch("/{name}", Patch).WithSummary("Change some of an account's fields; new credentials clear needs_attention")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
         return group;
     }
 
@@ -46,6 +49,44 @@ public static class AccountsApi
         await db.SaveChangesAsync(ct);
         clients.Invalidate(); // provider-wide grants now include this account
         return TypedResults.Created($"/admin/accounts/{account.Name}", AccountResponse.From(account, provider.Name));
+    }
+
+    public static async Task<Results<Ok<AccountResponse>, ValidationProblem, ProblemHttpResult>> Patch(
+        string name, AccountPatch patch, BrokerDbContext db, SecretProtector secrets, TokenCache cache, TimeProvider time,
+        HttpContext http, CancellationToken ct)
+    {
+        var account = await db.Accounts.Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
+        if (account is null) return Problems.NotFoundProblem("account");
+        var errors = new FieldErrors();
+        errors.Length("username", patch.Username, Limits.Identifier);
+        errors.Length("password", patch.Password, Limits.Secret);
+        errors.Length("org_name", patch.OrgName, Limits.Identifier);
+        errors.Length("client_id", patch.ClientId, Limits.Identifier);
+        errors.Length("client_secret", patch.ClientSecret, Limits.Secret);
+        errors.Length("scope", patch.Scope, Limits.Scope);
+        if (errors.Any) return Problems.Validation(errors.ToDictionary());
+
+        var changed = new List<string>();
+        if (patch.Username is not null && patch.Username != account.Username) { account.Username = patch.Username; changed.Add("username"); }
+        if (patch.Password is not null) { account.PasswordEncrypted = secrets.Protect(SecretKind.Password, patch.Password); changed.Add("password"); }
+        if (patch.OrgName is not null && patch.OrgName != account.OrgName) { account.OrgName = patch.OrgName; changed.Add("org_name"); }
+        if (patch.ClientId is not null && patch.ClientId != account.ClientId) { account.ClientId = patch.ClientId; changed.Add("client_id"); }
+        if (patch.ClientSecret is not null) { account.ClientSecretEncrypted = secrets.Protect(SecretKind.ClientSecret, patch.ClientSecret); changed.Add("client_secret"); }
+        if (patch.Scope is not null && patch.Scope != account.Scope) { account.Scope = patch.Scope; changed.Add("scope"); }
+
+        if (changed.Count > 0)
+        {
+            // New credentials are a new start: the admin has acted, and tokens of the old ones must not be served.
+            account.State = AccountState.Active;
+            account.LastError = null;
+            account.ClearTokens();
+            account.UpdatedAt = time.GetUtcNow();
+            AdminAudit.Record(db, http, time, AuditActions.AccountUpdated, account.Name, account.Id, account.Provider!.Name,
+                "changed: " + string.Join(", ", changed));
+            await db.SaveChangesAsync(ct);
+            cache.Remove(account.Name);
+        }
+        return TypedResults.Ok(AccountResponse.From(account, account.Provider!.Name));
     }
 
     public static async Task<Ok<List<AccountResponse>>> List(BrokerDbContext db, CancellationToken ct) =>
