@@ -35,6 +35,8 @@ public static class BrokerApp
             json.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
             json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
         });
+        // Throw on an unreadable body instead of answering a bare 400, so ExceptionHandler can name the bad field.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails();
         services.AddExceptionHandler<ExceptionHandler>();
         services.AddAuthentication(ApiKeyAuthentication.Scheme)

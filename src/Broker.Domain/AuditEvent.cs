@@ -39,5 +39,6 @@ public static class AuditActions
     public const string ClientUpdated = "client.updated";
     public const string ClientKeyRotated = "client.key_rotated";
     public const string ClientRevoked = "client.revoked";
+    public const string ClientDeleted = "client.deleted";
     public const string AuthFailed = "auth.failed";
 }

@@ -6,10 +6,10 @@ namespace Broker.Api.Admin;
 /// <param name="Name">Unique name consumers fetch tokens by (e.g. <c>sliderule-prod</c>).</param>
 /// <param name="Provider">The provider's name.</param>
 /// <param name="Username">Upstream username (all dialects but oauth2-client-credentials).</param>
-/// <param name="Password">Upstream password; write-only.</param>
+/// <param name="Password">Upstream password; write-only. On PUT, null keeps the stored one and "" removes it.</param>
 /// <param name="OrgName">SlideRule organisation (sliderule dialect).</param>
 /// <param name="ClientId">OAuth2 client id, overriding the provider's.</param>
-/// <param name="ClientSecret">OAuth2 client secret, overriding the provider's; write-only.</param>
+/// <param name="ClientSecret">OAuth2 client secret, overriding the provider's; write-only. On PUT, null keeps the stored one and "" removes it.</param>
 /// <param name="Scope">Scope, overriding the provider's.</param>
 public sealed record AccountRequest(
     string? Name,
@@ -51,8 +51,16 @@ public sealed record AccountResponse(
         a.LastError, a.LastLoginAt, a.LastRefreshedAt, a.CreatedAt, a.UpdatedAt);
 }
 
-/// <summary>The fields to change; absent (null) fields stay as they are. Secrets are write-only.</summary>
+/// <summary>The fields to change; absent (null) fields stay as they are, "" removes one. Secrets are write-only.</summary>
+/// <param name="Provider">Move the account to this provider.</param>
+/// <param name="Username">Upstream username.</param>
+/// <param name="Password">New upstream password; write-only.</param>
+/// <param name="OrgName">SlideRule organisation.</param>
+/// <param name="ClientId">OAuth2 client id, overriding the provider's.</param>
+/// <param name="ClientSecret">New OAuth2 client secret, overriding the provider's; write-only.</param>
+/// <param name="Scope">Scope, overriding the provider's.</param>
 public sealed record AccountPatch(
+    string? Provider = null,
     string? Username = null,
     string? Password = null,
     string? OrgName = null,
@@ -60,5 +68,23 @@ public sealed record AccountPatch(
     string? ClientSecret = null,
     string? Scope = null)
 {
-    public override string ToString() => $"AccountPatch {{ Username = {Username} }}";
+    public override string ToString() => $"AccountPatch {{ Provider = {Provider}, Username = {Username} }}";
 }
+
+/// <summary>The outcome of an admin's test login.</summary>
+/// <param name="Account">The account's name.</param>
+/// <param name="LoggedIn">Whether the upstream accepted the credentials and a new token set is stored.</param>
+/// <param name="Failure">Why not, when not: needs_attention, inactive, upstream_unavailable, upstream_timeout,
+/// upstream_protocol_error, database_unavailable or login_failed (an older token is still served).</param>
+/// <param name="State">The account's state after the test: active, needs_attention or inactive.</param>
+/// <param name="LastError">The upstream's last error, when the login failed.</param>
+/// <param name="AccessExpiresAt">When the stored access token expires.</param>
+/// <param name="RefreshExpiresAt">When the stored refresh token expires, when known.</param>
+public sealed record AccountTestResponse(
+    string Account,
+    bool LoggedIn,
+    string? Failure,
+    string State,
+    string? LastError,
+    DateTimeOffset? AccessExpiresAt,
+    DateTimeOffset? RefreshExpiresAt);

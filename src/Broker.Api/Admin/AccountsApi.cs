@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Broker.Api.Auth;
 using Broker.Api.Infrastructure;
 using Broker.Domain;
@@ -6,21 +7,44 @@ using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 
 namespace Broker.Api.Admin;
 
 public static class AccountsApi
 {
+    private const string SecretsRule = "password and client_secret are write-only: leave one out (null) to keep the stored value, \"\" to remove it.";
+
     public static RouteGroupBuilder MapAccounts(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/accounts").WithTags("Accounts").RequireAuthorization(ApiKeyAuthentication.AdminPolicy);
+        var group = routes.MapGroup("/admin/accounts").WithTags("Accounts").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+            .WithAdminProblems();
 
         group.MapPost("", Create).WithSummary("Create an account")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
+            .WithDescription("The credentials the dialect of the provider needs are required: username and password (all but " +
+                             "oauth2-client-credentials), org_name (sliderule), client_id (OAuth2 dialects) and client_secret " +
+                             "(oauth2-client-credentials), each on the account or, for the client ones, on its provider. Secrets are write-only.")
+            .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("", List).WithSummary("List accounts with their state and token expiry");
-        group.MapGet("/{name}", Get).WithSummary("Get an account").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapGet("/{name}", Get).WithSummary("Get an account, its state and last error").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{name}", Replace).WithSummary("Replace an account's provider and credentials")
+            .WithDescription("Every field is set as given; name may be left out but not changed. " + SecretsRule +
+                             " Any change starts the account afresh: its stored tokens are dropped and needs_attention is cleared.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPatch("/{name}", Patch).WithSummary("Change some of an account's fields; new credentials clear needs_attention")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
+            .WithDescription("Fields left out (null) stay as they are; \"\" removes an optional field. " + SecretsRule +
+                             " Any change starts the account afresh: its stored tokens are dropped and needs_attention is cleared.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapDelete("/{name}", Delete).WithSummary("Delete an account and its grants").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{name}/test", Test).WithSummary("Log in upstream now and report the outcome")
+            .WithDescription("Logs in through the same row lock as a token fetch and stores the new token set. An account that " +
+                             "needs attention or is inactive is tried again: the test is the admin's say-so. The answer is 200 " +
+                             "whatever the upstream said; logged_in, failure and last_error tell the outcome.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{name}/revoke", Revoke).WithSummary("Drop the account's stored tokens")
+            .WithDescription("The next fetch logs in again. Other broker instances may serve the dropped token from memory for " +
+                             "up to Broker:Tokens:MemoryCacheMaxAge (30 s by default); the upstream is not told.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return group;
     }
 
@@ -30,7 +54,8 @@ public static class AccountsApi
     {
         var provider = string.IsNullOrEmpty(request.Provider) ? null
             : await db.Providers.AsNoTracking().FirstOrDefaultAsync(p => p.Name == request.Provider, ct);
-        var errors = Validate(request, provider);
+        var errors = Validate(request, provider, existing: null);
+        errors.Name("name", request.Name);
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
         if (await db.Accounts.AnyAsync(a => a.Name == request.Name, ct))
             return Problems.Create(StatusCodes.Status409Conflict, Problems.Conflict, $"An account named '{request.Name}' exists already.");
@@ -39,54 +64,16 @@ public static class AccountsApi
         var account = new Account
         {
             Id = Guid.CreateVersion7(), Name = request.Name!, ProviderId = provider!.Id,
-            Username = request.Username, PasswordEncrypted = secrets.ProtectOrNull(SecretKind.Password, request.Password),
-            OrgName = request.OrgName, ClientId = request.ClientId,
-            ClientSecretEncrypted = secrets.ProtectOrNull(SecretKind.ClientSecret, request.ClientSecret),
-            Scope = request.Scope, CreatedAt = now, UpdatedAt = now,
+            Username = Blank(request.Username), PasswordEncrypted = secrets.ProtectOrNull(SecretKind.Password, Blank(request.Password)),
+            OrgName = Blank(request.OrgName), ClientId = Blank(request.ClientId),
+            ClientSecretEncrypted = secrets.ProtectOrNull(SecretKind.ClientSecret, Blank(request.ClientSecret)),
+            Scope = Blank(request.Scope), CreatedAt = now, UpdatedAt = now,
         };
         db.Accounts.Add(account);
         AdminAudit.Record(db, http, time, AuditActions.AccountCreated, account.Name, account.Id, provider.Name);
         await db.SaveChangesAsync(ct);
         clients.Invalidate(); // provider-wide grants now include this account
         return TypedResults.Created($"/admin/accounts/{account.Name}", AccountResponse.From(account, provider.Name));
-    }
-
-    public static async Task<Results<Ok<AccountResponse>, ValidationProblem, ProblemHttpResult>> Patch(
-        string name, AccountPatch patch, BrokerDbContext db, SecretProtector secrets, TokenCache cache, TimeProvider time,
-        HttpContext http, CancellationToken ct)
-    {
-        var account = await db.Accounts.Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
-        if (account is null) return Problems.NotFoundProblem("account");
-        var errors = new FieldErrors();
-        errors.Length("username", patch.Username, Limits.Identifier);
-        errors.Length("password", patch.Password, Limits.Secret);
-        errors.Length("org_name", patch.OrgName, Limits.Identifier);
-        errors.Length("client_id", patch.ClientId, Limits.Identifier);
-        errors.Length("client_secret", patch.ClientSecret, Limits.Secret);
-        errors.Length("scope", patch.Scope, Limits.Scope);
-        if (errors.Any) return Problems.Validation(errors.ToDictionary());
-
-        var changed = new List<string>();
-        if (patch.Username is not null && patch.Username != account.Username) { account.Username = patch.Username; changed.Add("username"); }
-        if (patch.Password is not null) { account.PasswordEncrypted = secrets.Protect(SecretKind.Password, patch.Password); changed.Add("password"); }
-        if (patch.OrgName is not null && patch.OrgName != account.OrgName) { account.OrgName = patch.OrgName; changed.Add("org_name"); }
-        if (patch.ClientId is not null && patch.ClientId != account.ClientId) { account.ClientId = patch.ClientId; changed.Add("client_id"); }
-        if (patch.ClientSecret is not null) { account.ClientSecretEncrypted = secrets.Protect(SecretKind.ClientSecret, patch.ClientSecret); changed.Add("client_secret"); }
-        if (patch.Scope is not null && patch.Scope != account.Scope) { account.Scope = patch.Scope; changed.Add("scope"); }
-
-        if (changed.Count > 0)
-        {
-            // New credentials are a new start: the admin has acted, and tokens of the old ones must not be served.
-            account.State = AccountState.Active;
-            account.LastError = null;
-            account.ClearTokens();
-            account.UpdatedAt = time.GetUtcNow();
-            AdminAudit.Record(db, http, time, AuditActions.AccountUpdated, account.Name, account.Id, account.Provider!.Name,
-                "changed: " + string.Join(", ", changed));
-            await db.SaveChangesAsync(ct);
-            cache.Remove(account.Name);
-        }
-        return TypedResults.Ok(AccountResponse.From(account, account.Provider!.Name));
     }
 
     public static async Task<Ok<List<AccountResponse>>> List(BrokerDbContext db, CancellationToken ct) =>
@@ -98,11 +85,183 @@ public static class AccountsApi
             ? TypedResults.Ok(AccountResponse.From(account, account.Provider!.Name))
             : Problems.NotFoundProblem("account");
 
-    /// <summary>Checks the fields, and that the account has every credential its provider's dialect logs in with.</summary>
-    internal static FieldErrors Validate(AccountRequest request, Provider? provider)
+    public static async Task<Results<Ok<AccountResponse>, ValidationProblem, ProblemHttpResult>> Replace(
+        string name, AccountRequest request, BrokerDbContext db, SecretProtector secrets, TokenCache cache, ClientDirectory clients,
+        TimeProvider time, HttpContext http, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var account = await LockAsync(db, name, ct);
+        if (account is null) return Problems.NotFoundProblem("account");
+        var provider = string.IsNullOrEmpty(request.Provider) ? null : await db.Providers.FirstOrDefaultAsync(p => p.Name == request.Provider, ct);
+        var errors = Validate(request, provider, account);
+        if (request.Name is not null && request.Name != name) errors.Add("name", "must be the name in the URL: accounts cannot be renamed.");
+        if (errors.Any) return Problems.Validation(errors.ToDictionary());
+        return await UpdateAsync(db, tx, account, provider!, request, secrets, cache, clients, time, http, ct);
+    }
+
+    public static async Task<Results<Ok<AccountResponse>, ValidationProblem, ProblemHttpResult>> Patch(
+        string name, AccountPatch patch, BrokerDbContext db, SecretProtector secrets, TokenCache cache, ClientDirectory clients,
+        TimeProvider time, HttpContext http, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var account = await LockAsync(db, name, ct);
+        if (account is null) return Problems.NotFoundProblem("account");
+        var provider = patch.Provider is null ? account.Provider
+            : await db.Providers.FirstOrDefaultAsync(p => p.Name == patch.Provider, ct);
+
+        // The account as it would be after the patch, checked and applied exactly like a PUT of it.
+        var desired = new AccountRequest(name, patch.Provider ?? account.Provider!.Name,
+            patch.Username ?? account.Username, patch.Password, patch.OrgName ?? account.OrgName,
+            patch.ClientId ?? account.ClientId, patch.ClientSecret, patch.Scope ?? account.Scope);
+        var errors = Validate(desired, provider, account);
+        if (errors.Any) return Problems.Validation(errors.ToDictionary());
+        return await UpdateAsync(db, tx, account, provider!, desired, secrets, cache, clients, time, http, ct);
+    }
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> Delete(
+        string name, BrokerDbContext db, TokenCache cache, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var account = await LockAsync(db, name, ct);
+        if (account is null) return Problems.NotFoundProblem("account");
+        db.Accounts.Remove(account);
+        AdminAudit.Record(db, http, time, AuditActions.AccountDeleted, account.Name, account.Id, account.Provider!.Name);
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        cache.Remove(name);
+        clients.Invalidate(); // grants on the account are gone with it
+        return TypedResults.NoContent();
+    }
+
+    public static async Task<Results<Ok<AccountTestResponse>, ProblemHttpResult>> Test(
+        string name, BrokerDbContext db, TokenIssuer issuer, TimeProvider time, HttpContext http, CancellationToken ct)
+    {
+        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        {
+            var account = await LockAsync(db, name, ct);
+            if (account is null) return Problems.NotFoundProblem("account");
+            if (account.State != AccountState.Active)
+            {
+                // The issuer never logs in for a blocked account (that could lock the upstream user out); an admin
+                // asking for a test is the one exception, once per request.
+                account.State = AccountState.Active;
+                account.LastError = null;
+                account.UpdatedAt = time.GetUtcNow();
+                AdminAudit.Record(db, http, time, AuditActions.AccountUpdated, account.Name, account.Id, account.Provider!.Name,
+                    "changed: state (reactivated for a test)");
+                await db.SaveChangesAsync(ct);
+            }
+            await tx.CommitAsync(ct);
+        }
+
+        var client = http.Client();
+        var caller = new Caller(client?.Id, client?.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
+        var result = await issuer.RenewAsync(name, caller, loginOnly: true, ct);
+        var after = await db.Accounts.AsNoTracking().Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
+        if (result is TokenResult.NotFound || after is null) return Problems.NotFoundProblem("account");
+
+        // A failed login can still leave a served token (an unexpired one the issuer falls back on), so the
+        // account's last_error, which a login clears and a failure sets, is what tells the outcome.
+        var loggedIn = result is TokenResult.Served && after.LastError is null;
+        var failure = result switch
+        {
+            TokenResult.Failed failed => JsonNamingPolicy.SnakeCaseLower.ConvertName(failed.Failure.ToString()),
+            _ when !loggedIn => "login_failed",
+            _ => null,
+        };
+        AdminAudit.Record(db, http, time, AuditActions.AccountTested, after.Name, after.Id, after.Provider!.Name, outcome: failure ?? "ok");
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Ok(new AccountTestResponse(after.Name, loggedIn, failure, after.State.ToName(), after.LastError,
+            after.AccessTokenEncrypted is null ? null : after.AccessExpiresAt,
+            after.RefreshTokenEncrypted is null ? null : after.RefreshExpiresAt));
+    }
+
+    public static async Task<Results<Ok<AccountResponse>, ProblemHttpResult>> Revoke(
+        string name, BrokerDbContext db, TokenCache cache, TimeProvider time, HttpContext http, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var account = await LockAsync(db, name, ct);
+        if (account is null) return Problems.NotFoundProblem("account");
+        account.ClearTokens();
+        account.UpdatedAt = time.GetUtcNow();
+        AdminAudit.Record(db, http, time, AuditActions.AccountRevoked, account.Name, account.Id, account.Provider!.Name);
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        cache.Remove(name);
+        return TypedResults.Ok(AccountResponse.From(account, account.Provider.Name));
+    }
+
+    /// <summary>New credentials or settings are a new start: the admin has acted, and tokens of the old ones must not be served.</summary>
+    internal static void StartAfresh(Account account, DateTimeOffset now)
+    {
+        account.State = AccountState.Active;
+        account.LastError = null;
+        account.ClearTokens();
+        account.UpdatedAt = now;
+    }
+
+    /// <summary>
+    /// Applies a validated PUT (or a PATCH turned into one) to the locked account, in the transaction that holds
+    /// the lock, so a login running on the old credentials cannot store its tokens after the change.
+    /// </summary>
+    private static async Task<Results<Ok<AccountResponse>, ValidationProblem, ProblemHttpResult>> UpdateAsync(
+        BrokerDbContext db, IDbContextTransaction tx, Account account, Provider provider, AccountRequest desired, SecretProtector secrets,
+        TokenCache cache, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+    {
+        var changed = new List<string>();
+        if (account.ProviderId != provider.Id)
+        {
+            account.ProviderId = provider.Id;
+            account.Provider = provider;
+            changed.Add("provider");
+        }
+        void Set(string field, string? current, string? next, Action<string?> apply)
+        {
+            if (current == Blank(next)) return;
+            apply(Blank(next));
+            changed.Add(field);
+        }
+        Set("username", account.Username, desired.Username, v => account.Username = v);
+        Set("org_name", account.OrgName, desired.OrgName, v => account.OrgName = v);
+        Set("client_id", account.ClientId, desired.ClientId, v => account.ClientId = v);
+        Set("scope", account.Scope, desired.Scope, v => account.Scope = v);
+        if (desired.Password is not null && (desired.Password != "" || account.PasswordEncrypted is not null))
+        {
+            account.PasswordEncrypted = secrets.ProtectOrNull(SecretKind.Password, Blank(desired.Password));
+            changed.Add("password");
+        }
+        if (desired.ClientSecret is not null && (desired.ClientSecret != "" || account.ClientSecretEncrypted is not null))
+        {
+            account.ClientSecretEncrypted = secrets.ProtectOrNull(SecretKind.ClientSecret, Blank(desired.ClientSecret));
+            changed.Add("client_secret");
+        }
+        if (changed.Count == 0) return TypedResults.Ok(AccountResponse.From(account, provider.Name));
+
+        StartAfresh(account, time.GetUtcNow());
+        AdminAudit.Record(db, http, time, AuditActions.AccountUpdated, account.Name, account.Id, provider.Name,
+            "changed: " + string.Join(", ", changed));
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        cache.Remove(account.Name);
+        if (changed.Contains("provider")) clients.Invalidate(); // provider-wide grants now cover it differently
+        return TypedResults.Ok(AccountResponse.From(account, provider.Name));
+    }
+
+    /// <summary>The account's row lock, as the token issuer takes it, and the account with its provider.</summary>
+    private static async Task<Account?> LockAsync(BrokerDbContext db, string name, CancellationToken ct)
+    {
+        var account = await db.Accounts.FromSql($"SELECT * FROM accounts WHERE name = {name} FOR UPDATE").SingleOrDefaultAsync(ct);
+        if (account is not null) await db.Entry(account).Reference(a => a.Provider).LoadAsync(ct);
+        return account;
+    }
+
+    /// <summary>
+    /// Checks every field but the name (create and replace check it differently), and that the account will have
+    /// every credential its provider's dialect logs in with; <paramref name="existing"/> holds the stored secrets.
+    /// </summary>
+    internal static FieldErrors Validate(AccountRequest request, Provider? provider, Account? existing)
     {
         var errors = new FieldErrors();
-        errors.Name("name", request.Name);
         if (string.IsNullOrEmpty(request.Provider)) errors.Add("provider", "is required.");
         else if (provider is null) errors.Add("provider", $"no provider is named '{request.Provider}'.");
         errors.Length("username", request.Username, Limits.Identifier);
@@ -113,17 +272,19 @@ public static class AccountsApi
         errors.Length("scope", request.Scope, Limits.Scope);
         if (provider is null) return errors;
 
-        var why = $"for the {provider.Dialect.ToName()} dialect";
-        if (provider.Dialect.UsesPassword())
-        {
-            errors.Required("username", request.Username, why);
-            errors.Required("password", request.Password, why);
-        }
-        if (provider.Dialect == Dialect.SlideRule) errors.Required("org_name", request.OrgName, why);
-        if (provider.Dialect is Dialect.OAuth2Password or Dialect.OAuth2ClientCredentials)
-            errors.Required("client_id", request.ClientId ?? provider.ClientId, why + " (on the account or its provider)");
-        if (provider.Dialect == Dialect.OAuth2ClientCredentials && provider.ClientSecretEncrypted is null)
-            errors.Required("client_secret", request.ClientSecret, why + " (on the account or its provider)");
+        var present = new CredentialPresence(
+            !string.IsNullOrEmpty(request.Username),
+            CredentialRules.SecretAfterWrite(request.Password, existing?.PasswordEncrypted is not null),
+            !string.IsNullOrEmpty(request.OrgName),
+            !string.IsNullOrEmpty(request.ClientId) || !string.IsNullOrEmpty(provider.ClientId),
+            CredentialRules.SecretAfterWrite(request.ClientSecret, existing?.ClientSecretEncrypted is not null) || provider.ClientSecretEncrypted is not null);
+        var dialect = provider.Dialect.ToName();
+        foreach (var missing in CredentialRules.Missing(provider.Dialect, present))
+            errors.Add(missing, missing is "client_id" or "client_secret"
+                ? $"is required for the {dialect} dialect (on the account or its provider)."
+                : $"is required for the {dialect} dialect.");
         return errors;
     }
+
+    private static string? Blank(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

@@ -4,18 +4,22 @@ using Broker.Infrastructure.Persistence;
 
 namespace Broker.Api.Admin;
 
-/// <summary>Adds the audit row of an admin change to the same unit of work as the change itself.</summary>
+/// <summary>
+/// Adds the audit row of an admin change to the same unit of work as the change itself. The detail names the
+/// fields that changed, never their values.
+/// </summary>
 public static class AdminAudit
 {
     public static void Record(BrokerDbContext db, HttpContext http, TimeProvider time, string action,
-        string? account = null, Guid? accountId = null, string? provider = null, string? detail = null)
+        string? account = null, Guid? accountId = null, string? provider = null, string? detail = null, string outcome = "ok")
     {
         var client = http.Client();
         db.AuditEvents.Add(new AuditEvent
         {
-            At = time.GetUtcNow(), Action = action, Outcome = "ok",
+            At = time.GetUtcNow(), Action = action, Outcome = outcome,
             ClientId = client?.Id, ClientName = client?.Name,
-            AccountId = accountId, AccountName = account, ProviderName = provider, Detail = detail,
+            AccountId = accountId, AccountName = account, ProviderName = provider,
+            Detail = detail is { Length: > Limits.Detail } ? detail[..(Limits.Detail - 3)] + "..." : detail,
             RequestId = http.TraceIdentifier, RemoteIp = http.Connection.RemoteIpAddress?.ToString(),
         });
     }

@@ -9,7 +9,7 @@ namespace Broker.Api.Admin;
 /// <param name="TokenUrl">The login (token) endpoint, e.g. https://ps.slideruleearth.io/api/org_token/.</param>
 /// <param name="RefreshUrl">The refresh endpoint, when it is not the dialect's default next to token_url.</param>
 /// <param name="ClientId">OAuth2 client id shared by the provider's accounts (an account may override it).</param>
-/// <param name="ClientSecret">OAuth2 client secret; write-only.</param>
+/// <param name="ClientSecret">OAuth2 client secret; write-only. On PUT, null keeps the stored one and "" removes it.</param>
 /// <param name="ClientAuthentication">How the OAuth2 client authenticates: basic (HTTP Basic, default) or body.</param>
 /// <param name="RefreshTokenField">JSON field of the refresh body (keycloak dialect; default refresh_token).</param>
 /// <param name="Scope">Scope requested by default.</param>

@@ -3,6 +3,7 @@ using Broker.Api.Infrastructure;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
+using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
@@ -12,12 +13,24 @@ public static class ProvidersApi
 {
     public static RouteGroupBuilder MapProviders(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/providers").WithTags("Providers").RequireAuthorization(ApiKeyAuthentication.AdminPolicy);
+        var group = routes.MapGroup("/admin/providers").WithTags("Providers").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+            .WithAdminProblems();
 
         group.MapPost("", Create).WithSummary("Create a provider")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
+            .WithDescription("A provider is an upstream token endpoint and the dialect it speaks. client_secret is write-only.")
+            .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("", List).WithSummary("List providers");
         group.MapGet("/{name}", Get).WithSummary("Get a provider").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{name}", Replace).WithSummary("Replace a provider's settings")
+            .WithDescription("Every field is set as given; name may be left out but not changed. client_secret is write-only: " +
+                             "leave it out (null) to keep the stored one, \"\" to remove it. A change to how the broker logs in " +
+                             "(dialect, URLs, client id or secret, client authentication, refresh token field, scope) starts the " +
+                             "provider's accounts afresh: their tokens are dropped and needs_attention is cleared.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapDelete("/{name}", Delete).WithSummary("Delete a provider that no account uses")
+            .WithDescription("Refused with 409 while accounts use the provider: delete them or move them to another provider first. " +
+                             "Grants on the provider go with it.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         return group;
     }
 
@@ -25,6 +38,7 @@ public static class ProvidersApi
         ProviderRequest request, BrokerDbContext db, SecretProtector secrets, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         var errors = Validate(request);
+        errors.Name("name", request.Name);
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
         if (await db.Providers.AnyAsync(p => p.Name == request.Name, ct))
             return Problems.Create(StatusCodes.Status409Conflict, Problems.Conflict, $"A provider named '{request.Name}' exists already.");
@@ -33,10 +47,10 @@ public static class ProvidersApi
         var provider = new Provider
         {
             Id = Guid.CreateVersion7(), Name = request.Name!, Dialect = DialectNames.Parse(request.Dialect!),
-            TokenUrl = request.TokenUrl!, RefreshUrl = request.RefreshUrl, ClientId = request.ClientId,
-            ClientSecretEncrypted = secrets.ProtectOrNull(SecretKind.ClientSecret, request.ClientSecret),
+            TokenUrl = request.TokenUrl!, RefreshUrl = Blank(request.RefreshUrl), ClientId = Blank(request.ClientId),
+            ClientSecretEncrypted = secrets.ProtectOrNull(SecretKind.ClientSecret, Blank(request.ClientSecret)),
             ClientAuthentication = request.ClientAuthentication == "body" ? ClientAuthentication.Body : ClientAuthentication.Basic,
-            RefreshTokenField = request.RefreshTokenField, Scope = request.Scope,
+            RefreshTokenField = Blank(request.RefreshTokenField), Scope = Blank(request.Scope),
             DefaultAccessLifetimeSeconds = request.DefaultAccessLifetimeSeconds ?? 300,
             DefaultRefreshLifetimeSeconds = request.DefaultRefreshLifetimeSeconds,
             CreatedAt = now, UpdatedAt = now,
@@ -55,10 +69,95 @@ public static class ProvidersApi
             ? TypedResults.Ok(ProviderResponse.From(provider))
             : Problems.NotFoundProblem("provider");
 
+    public static async Task<Results<Ok<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Replace(
+        string name, ProviderRequest request, BrokerDbContext db, SecretProtector secrets, TokenCache cache, TimeProvider time,
+        HttpContext http, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var provider = await db.Providers.FromSql($"SELECT * FROM providers WHERE name = {name} FOR UPDATE").SingleOrDefaultAsync(ct);
+        if (provider is null) return Problems.NotFoundProblem("provider");
+
+        var errors = Validate(request);
+        if (request.Name is not null && request.Name != name) errors.Add("name", "must be the name in the URL: providers cannot be renamed.");
+        if (errors.Any) return Problems.Validation(errors.ToDictionary());
+
+        // The accounts' row locks, taken as the token issuer takes them: no login with the old settings can
+        // finish after this change and leave its tokens behind.
+        var accounts = await db.Accounts.FromSql($"SELECT * FROM accounts WHERE provider_id = {provider.Id} ORDER BY id FOR UPDATE").ToListAsync(ct);
+        var dialect = DialectNames.Parse(request.Dialect!);
+        var clientId = Blank(request.ClientId);
+        var hasSecret = CredentialRules.SecretAfterWrite(request.ClientSecret, provider.ClientSecretEncrypted is not null);
+        foreach (var account in accounts)
+        foreach (var missing in CredentialRules.Missing(dialect, CredentialRules.Of(account, clientId is not null, hasSecret)))
+            errors.Add(missing is "client_id" or "client_secret" ? missing : "dialect",
+                $"account '{account.Name}' would have no {missing}, which the {dialect.ToName()} dialect needs.");
+        if (errors.Any) return Problems.Validation(errors.ToDictionary());
+
+        var changed = new List<string>();
+        void Set<T>(string field, T current, T next, Action<T> apply)
+        {
+            if (EqualityComparer<T>.Default.Equals(current, next)) return;
+            apply(next);
+            changed.Add(field);
+        }
+        Set("dialect", provider.Dialect, dialect, v => provider.Dialect = v);
+        Set("token_url", provider.TokenUrl, request.TokenUrl!, v => provider.TokenUrl = v);
+        Set("refresh_url", provider.RefreshUrl, Blank(request.RefreshUrl), v => provider.RefreshUrl = v);
+        Set("client_id", provider.ClientId, clientId, v => provider.ClientId = v);
+        if (request.ClientSecret is not null && (request.ClientSecret != "" || provider.ClientSecretEncrypted is not null))
+        {
+            provider.ClientSecretEncrypted = secrets.ProtectOrNull(SecretKind.ClientSecret, Blank(request.ClientSecret));
+            changed.Add("client_secret");
+        }
+        Set("client_authentication", provider.ClientAuthentication,
+            request.ClientAuthentication == "body" ? ClientAuthentication.Body : ClientAuthentication.Basic, v => provider.ClientAuthentication = v);
+        Set("refresh_token_field", provider.RefreshTokenField, Blank(request.RefreshTokenField), v => provider.RefreshTokenField = v);
+        Set("scope", provider.Scope, Blank(request.Scope), v => provider.Scope = v);
+        Set("default_access_lifetime_seconds", provider.DefaultAccessLifetimeSeconds, request.DefaultAccessLifetimeSeconds ?? 300,
+            v => provider.DefaultAccessLifetimeSeconds = v);
+        Set("default_refresh_lifetime_seconds", provider.DefaultRefreshLifetimeSeconds, request.DefaultRefreshLifetimeSeconds,
+            v => provider.DefaultRefreshLifetimeSeconds = v);
+        if (changed.Count == 0) return TypedResults.Ok(ProviderResponse.From(provider));
+
+        var now = time.GetUtcNow();
+        provider.UpdatedAt = now;
+        var reset = changed.Any(LoginSettings.Contains) ? accounts : [];
+        foreach (var account in reset) AccountsApi.StartAfresh(account, now);
+        AdminAudit.Record(db, http, time, AuditActions.ProviderUpdated, provider: provider.Name,
+            detail: "changed: " + string.Join(", ", changed) + (reset.Count > 0 ? $"; {reset.Count} account(s) started afresh" : ""));
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        foreach (var account in reset) cache.Remove(account.Name);
+        return TypedResults.Ok(ProviderResponse.From(provider));
+    }
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> Delete(
+        string name, BrokerDbContext db, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+    {
+        var provider = await db.Providers.FirstOrDefaultAsync(p => p.Name == name, ct);
+        if (provider is null) return Problems.NotFoundProblem("provider");
+        // An account created between this check and the delete makes the delete fail on the foreign key,
+        // which the exception handler answers with the same 409.
+        var users = await db.Accounts.Where(a => a.ProviderId == provider.Id).OrderBy(a => a.Name).Select(a => a.Name).Take(6).ToListAsync(ct);
+        if (users.Count > 0)
+            return Problems.Create(StatusCodes.Status409Conflict, Problems.Conflict, "Accounts still use this provider.",
+                $"Delete or move these accounts first: {string.Join(", ", users.Take(5))}{(users.Count > 5 ? ", ..." : "")}.");
+
+        db.Providers.Remove(provider);
+        AdminAudit.Record(db, http, time, AuditActions.ProviderDeleted, provider: provider.Name);
+        await db.SaveChangesAsync(ct);
+        clients.Invalidate(); // grants on the provider are gone with it
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>The provider fields that decide how an account logs in; changing one starts its accounts afresh.</summary>
+    private static readonly HashSet<string> LoginSettings =
+        ["dialect", "token_url", "refresh_url", "client_id", "client_secret", "client_authentication", "refresh_token_field", "scope"];
+
+    /// <summary>Every field but the name, which create and replace check differently.</summary>
     internal static FieldErrors Validate(ProviderRequest request)
     {
         var errors = new FieldErrors();
-        errors.Name("name", request.Name);
         if (string.IsNullOrEmpty(request.Dialect)) errors.Add("dialect", "is required.");
         else if (!DialectNames.TryParse(request.Dialect, out _))
             errors.Add("dialect", $"must be one of {string.Join(", ", DialectNames.All)}.");
@@ -73,4 +172,6 @@ public static class ProvidersApi
         errors.Range("default_refresh_lifetime_seconds", request.DefaultRefreshLifetimeSeconds, 1, 31_536_000);
         return errors;
     }
+
+    internal static string? Blank(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

@@ -11,6 +11,11 @@ public sealed partial class ExceptionHandler(IProblemDetailsService problems, IL
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
+        if (RequestErrors.ToProblem(exception) is { } callersFault)
+        {
+            await callersFault.ExecuteAsync(http);
+            return true;
+        }
         var (status, type, title) = exception switch
         {
             BadHttpRequestException bad => (bad.StatusCode, Problems.BadRequest, "The request could not be read."),

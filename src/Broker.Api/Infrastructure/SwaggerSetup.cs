@@ -26,6 +26,8 @@ public static class SwaggerSetup
             {
                 [new OpenApiSecuritySchemeReference("bearer", document)] = [],
             });
+            o.SchemaFilter<ExampleSchemaFilter>();
+            o.OperationFilter<ProblemExamplesFilter>();
             var xml = Path.Combine(AppContext.BaseDirectory, "Broker.Api.xml");
             if (File.Exists(xml)) o.IncludeXmlComments(xml);
         });

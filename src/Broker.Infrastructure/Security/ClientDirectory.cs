@@ -17,6 +17,7 @@ public sealed class ClientDirectory(
     IOptions<ClientDirectoryOptions> options)
 {
     private readonly ConcurrentDictionary<string, Entry> _byKeyHash = new(StringComparer.Ordinal);
+    private long _generation;
 
     public async ValueTask<AuthenticatedClient?> FindAsync(string apiKey, CancellationToken ct)
     {
@@ -25,34 +26,47 @@ public sealed class ClientDirectory(
         var now = time.GetUtcNow();
         if (_byKeyHash.TryGetValue(cacheKey, out var entry) && entry.ExpiresAt > now) return entry.Client;
 
-        var client = await LoadAsync(hash, now, ct);
+        var generation = Interlocked.Read(ref _generation);
+        var (client, validUntil) = await LoadAsync(hash, now, ct);
         if (_byKeyHash.Count > options.Value.MaxEntries) _byKeyHash.Clear(); // bounds memory under a flood of bad keys
-        _byKeyHash[cacheKey] = new Entry(client, now + options.Value.CacheTtl);
+        var expiresAt = now + options.Value.CacheTtl;
+        var fresh = new Entry(client, validUntil < expiresAt ? validUntil.Value : expiresAt);
+        _byKeyHash[cacheKey] = fresh;
+        // A change committed while this lookup read the database may be missing from its answer: it serves this
+        // request (which came in before the change), but must not outlive the invalidation in the cache.
+        if (Interlocked.Read(ref _generation) != generation) _byKeyHash.TryRemove(KeyValuePair.Create(cacheKey, fresh));
         return client;
     }
 
     /// <summary>Forget everything cached: called after any change to clients, grants or accounts.</summary>
-    public void Invalidate() => _byKeyHash.Clear();
+    public void Invalidate()
+    {
+        Interlocked.Increment(ref _generation);
+        _byKeyHash.Clear();
+    }
 
-    private async Task<AuthenticatedClient?> LoadAsync(byte[] hash, DateTimeOffset now, CancellationToken ct)
+    /// <summary>The client, and until when the key stays valid when that is known (a rotated-out key's overlap).</summary>
+    private async Task<(AuthenticatedClient? Client, DateTimeOffset? ValidUntil)> LoadAsync(byte[] hash, DateTimeOffset now, CancellationToken ct)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         var client = await db.Clients.AsNoTracking()
             .Where(c => c.RevokedAt == null &&
                         (c.KeyHash == hash || (c.PreviousKeyHash == hash && c.PreviousKeyExpiresAt > now)))
-            .Select(c => new { c.Id, c.Name, c.Role, c.KeyHash, c.PreviousKeyHash })
+            .Select(c => new { c.Id, c.Name, c.Role, c.KeyHash, c.PreviousKeyHash, c.PreviousKeyExpiresAt })
             .FirstOrDefaultAsync(ct);
         // The index found the row; compare again in constant time so no timing tells how much of a hash matched.
         if (client is null ||
             !(ApiKeys.HashesEqual(client.KeyHash, hash) || (client.PreviousKeyHash is { } previous && ApiKeys.HashesEqual(previous, hash))))
-            return null;
+            return (null, null);
+        // A rotated-out key is not cached past the end of its overlap.
+        var validUntil = ApiKeys.HashesEqual(client.KeyHash, hash) ? null : client.PreviousKeyExpiresAt;
 
         var accountGrants = db.ClientGrants.Where(g => g.ClientId == client.Id && g.AccountId != null).Select(g => g.Account!.Name);
         var providerGrants = db.Accounts
             .Where(a => db.ClientGrants.Any(g => g.ClientId == client.Id && g.ProviderId == a.ProviderId))
             .Select(a => a.Name);
         var accounts = await accountGrants.Union(providerGrants).ToListAsync(ct);
-        return new AuthenticatedClient(client.Id, client.Name, client.Role, accounts.ToHashSet(StringComparer.Ordinal));
+        return (new AuthenticatedClient(client.Id, client.Name, client.Role, accounts.ToHashSet(StringComparer.Ordinal)), validUntil);
     }
 
     private sealed record Entry(AuthenticatedClient? Client, DateTimeOffset ExpiresAt);

@@ -50,7 +50,19 @@ public sealed class BrokerHost : IAsyncDisposable
         return request;
     }
 
-    public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct = default) => _http.SendAsync(request, ct);
+    /// <summary>Every body this host answered on /admin, for the scan that must find no secret in them.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> AdminResponses { get; } = new();
+
+    public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct = default)
+    {
+        var response = await _http.SendAsync(request, ct);
+        if (request.RequestUri?.OriginalString.StartsWith("/admin", StringComparison.Ordinal) == true)
+        {
+            await response.Content.LoadIntoBufferAsync(ct);
+            AdminResponses.Enqueue(await response.Content.ReadAsStringAsync(ct));
+        }
+        return response;
+    }
 
     public Task<HttpResponseMessage> GetAsync(string path, string? apiKey) => SendAsync(Request(HttpMethod.Get, path, apiKey));
 

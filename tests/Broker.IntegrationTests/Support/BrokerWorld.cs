@@ -134,10 +134,21 @@ public sealed class BrokerWorld : IAsyncDisposable
         return created["api_key"]!.GetValue<string>();
     }
 
+    /// <summary>Every /admin response body of this test, from every broker host.</summary>
+    public IEnumerable<string> AdminResponses => Brokers.SelectMany(b => b.AdminResponses);
+
+    /// <summary>The secrets of <see cref="Secrets"/> that some admin response contained (none, or it is a leak).</summary>
+    public List<string> SecretsInAdminResponses() =>
+        Secrets.Where(secret => AdminResponses.Any(body => body.Contains(secret, StringComparison.Ordinal))).ToList();
+
     public async ValueTask DisposeAsync()
     {
         foreach (var broker in Brokers) await broker.DisposeAsync();
         await SimulatorHost.DisposeAsync();
+        // Every test that uses a world is also a scan of its admin responses for the secrets it handed over.
+        var leaked = SecretsInAdminResponses();
+        if (leaked.Count > 0)
+            throw new InvalidOperationException($"{leaked.Count} secret(s) handed to the broker came back in an admin response.");
     }
 }
 

@@ -1,0 +1,33 @@
+using Broker.Api.Tokens;
+
+namespace Broker.Api.Admin;
+
+/// <summary>
+/// The example bodies of the OpenAPI document, as real contract objects: serialized with the API's own JSON
+/// settings they are snake_case and cannot drift from the types (see ExampleFilters).
+/// </summary>
+public static class AdminExamples
+{
+    private static readonly DateTimeOffset At = new(2026, 1, 15, 9, 30, 0, TimeSpan.Zero);
+
+    public static readonly IReadOnlyDictionary<Type, object> ByType = new Dictionary<Type, object>
+    {
+        [typeof(ProviderRequest)] = new ProviderRequest("sliderule", "sliderule", "https://ps.slideruleearth.io/api/org_token/",
+            DefaultAccessLifetimeSeconds: 3600),
+        [typeof(ProviderResponse)] = new ProviderResponse("sliderule", "sliderule", "https://ps.slideruleearth.io/api/org_token/", null,
+            "https://ps.slideruleearth.io/api/org_token/refresh/", null, false, "basic", null, null, 3600, null, At, At),
+        [typeof(AccountRequest)] = new AccountRequest("sliderule-prod", "sliderule", "alice", "change-me", "UofMDTest"),
+        [typeof(AccountPatch)] = new AccountPatch(Password: "new-password"),
+        [typeof(AccountResponse)] = new AccountResponse("sliderule-prod", "sliderule", "alice", "UofMDTest", null, null, true, false,
+            "active", At.AddHours(1), At.AddDays(1), null, At, null, At.AddDays(-30), At),
+        [typeof(AccountTestResponse)] = new AccountTestResponse("sliderule-prod", true, null, "active", null, At.AddHours(1), At.AddDays(1)),
+        [typeof(ClientRequest)] = new ClientRequest("reports-service", "consumer", ["sliderule-prod"], []),
+        [typeof(GrantsRequest)] = new GrantsRequest(["sliderule-prod"], ["keycloak-lab"]),
+        [typeof(RotateKeyRequest)] = new RotateKeyRequest(3600),
+        [typeof(ClientResponse)] = new ClientResponse("reports-service", "consumer", ["sliderule-prod"], [], "brk_Q2xpZW50", false, null, null,
+            At, At, "brk_Q2xpZW50S2V5U2hvd25PbmNlT25seS1TdG9yZUl0Tm93"),
+        [typeof(TokenResponse)] = new TokenResponse("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl", "Bearer",
+            At.AddHours(1), 3600, "sliderule-prod"),
+        [typeof(RejectedTokenRequest)] = new RejectedTokenRequest("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"),
+    };
+}

@@ -1,0 +1,45 @@
+using Broker.Domain;
+
+namespace Broker.Api.Admin;
+
+/// <summary>Which credentials are set for an account, on it or on its provider (never their values).</summary>
+public sealed record CredentialPresence(bool Username, bool Password, bool OrgName, bool ClientId, bool ClientSecret);
+
+/// <summary>
+/// The credentials each dialect logs in with. Checked when an account is written, and when a provider change
+/// (its dialect, or a client id or secret its accounts fall back on) would leave an account unable to log in.
+/// </summary>
+public static class CredentialRules
+{
+    /// <summary>The fields a login in this dialect needs and that are not set.</summary>
+    public static IEnumerable<string> Missing(Dialect dialect, CredentialPresence present)
+    {
+        if (dialect.UsesPassword())
+        {
+            if (!present.Username) yield return "username";
+            if (!present.Password) yield return "password";
+        }
+        if (dialect == Dialect.SlideRule && !present.OrgName) yield return "org_name";
+        if (dialect is Dialect.OAuth2Password or Dialect.OAuth2ClientCredentials && !present.ClientId) yield return "client_id";
+        if (dialect == Dialect.OAuth2ClientCredentials && !present.ClientSecret) yield return "client_secret";
+    }
+
+    /// <summary>What a stored account has, with the provider's client id and secret as its fallbacks.</summary>
+    public static CredentialPresence Of(Account account, bool providerHasClientId, bool providerHasClientSecret) => new(
+        !string.IsNullOrEmpty(account.Username),
+        account.PasswordEncrypted is not null,
+        !string.IsNullOrEmpty(account.OrgName),
+        !string.IsNullOrEmpty(account.ClientId) || providerHasClientId,
+        account.ClientSecretEncrypted is not null || providerHasClientSecret);
+
+    /// <summary>
+    /// The one rule for write-only fields on PUT and PATCH: null (absent) keeps the stored secret, "" removes it,
+    /// anything else replaces it. So a body copied from a GET, which has no secrets, does not wipe them.
+    /// </summary>
+    public static bool SecretAfterWrite(string? written, bool storedNow) => written switch
+    {
+        null => storedNow,
+        "" => false,
+        _ => true,
+    };
+}

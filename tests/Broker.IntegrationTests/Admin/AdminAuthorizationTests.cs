@@ -1,0 +1,145 @@
+using System.Net;
+using Broker.Domain;
+using Broker.IntegrationTests.Support;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Broker.IntegrationTests.Admin;
+
+/// <summary>
+/// Every admin endpoint, as the running broker's routing knows them (so a new endpoint cannot be left out), against
+/// every kind of key: none, unknown, a consumer's, a revoked admin's, and an admin's.
+/// </summary>
+public sealed class AdminAuthorizationTests : IAsyncLifetime
+{
+    private BrokerWorld _world = null!;
+    private int _n;
+
+    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    /// <summary>"METHOD /route/{pattern}" of every endpoint under /admin.</summary>
+    private IReadOnlyList<string> AdminEndpoints() =>
+        _world.Broker.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText!.StartsWith("/admin", StringComparison.Ordinal))
+            .SelectMany(e => e.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods.Select(m => $"{m} {e.RoutePattern.RawText!.TrimEnd('/')}"))
+            .Order().ToList();
+
+    [Theory]
+    [InlineData("no key", HttpStatusCode.Unauthorized)]
+    [InlineData("unknown key", HttpStatusCode.Unauthorized)]
+    [InlineData("consumer key", HttpStatusCode.Forbidden)]
+    [InlineData("revoked admin key", HttpStatusCode.Unauthorized)]
+    public async Task Every_admin_endpoint_refuses_a_key_that_is_not_an_active_admins(string kind, HttpStatusCode expected)
+    {
+        var key = kind switch
+        {
+            "no key" => null,
+            "unknown key" => "brk_" + new string('x', 43),
+            "consumer key" => await _world.ConsumerAsync(),
+            _ => await RevokedAdminKeyAsync(),
+        };
+        var endpoints = AdminEndpoints();
+        endpoints.Count.ShouldBeGreaterThanOrEqualTo(20);
+
+        var wrong = new List<string>();
+        foreach (var endpoint in endpoints)
+        {
+            var (method, pattern) = Split(endpoint);
+            var answer = await _world.SendAsync(new HttpMethod(method), pattern.Replace("{name}", "anything"), key, rawBody: "{}");
+            if (answer.Status != expected || answer.ContentType != "application/problem+json") wrong.Add($"{endpoint}: {(int)answer.Status} {answer.Text}");
+        }
+        wrong.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Every_admin_endpoint_serves_an_admin_key()
+    {
+        var endpoints = AdminEndpoints();
+        var cases = SuccessCases();
+        endpoints.Where(e => !cases.ContainsKey(e) && !e.StartsWith("GET ", StringComparison.Ordinal)).ShouldBeEmpty(
+            "an admin endpoint has no success case in this test: add one");
+
+        var wrong = new List<string>();
+        foreach (var endpoint in endpoints)
+        {
+            var (method, pattern) = Split(endpoint);
+            var (path, body) = cases.TryGetValue(endpoint, out var arrange) ? await arrange() : (pattern, null);
+            var answer = await _world.SendAsync(new HttpMethod(method), path, BrokerWorld.AdminKey, body);
+            if ((int)answer.Status is < 200 or > 299) wrong.Add($"{endpoint} ({path}): {(int)answer.Status} {answer.Text}");
+            if (answer.Text.Contains("api_key", StringComparison.Ordinal))
+                _world.Secrets.Add(answer.Json["api_key"]!.GetValue<string>());
+        }
+        wrong.ShouldBeEmpty();
+    }
+
+    private Dictionary<string, Func<Task<(string Path, object? Body)>>> SuccessCases() => new()
+    {
+        ["POST /admin/providers"] = async () => ("/admin/providers", ProviderBody(Name("p"))),
+        ["GET /admin/providers/{name}"] = async () => ($"/admin/providers/{await ProviderAsync()}", null),
+        ["PUT /admin/providers/{name}"] = async () => ($"/admin/providers/{await ProviderAsync()}", ProviderBody(null)),
+        ["DELETE /admin/providers/{name}"] = async () => ($"/admin/providers/{await ProviderAsync()}", null),
+        ["POST /admin/accounts"] = async () => ("/admin/accounts",
+            new { name = Name("a"), provider = await _world.ProviderAsync(DialectNames.SimpleJwt), username = "u", password = Secret() }),
+        ["GET /admin/accounts/{name}"] = async () => ($"/admin/accounts/{await AccountAsync()}", null),
+        ["PUT /admin/accounts/{name}"] = async () => ($"/admin/accounts/{await AccountAsync()}",
+            new { provider = "sim-simplejwt", username = "someone" }),
+        ["PATCH /admin/accounts/{name}"] = async () => ($"/admin/accounts/{await AccountAsync()}", new { scope = "read" }),
+        ["DELETE /admin/accounts/{name}"] = async () => ($"/admin/accounts/{await AccountAsync()}", null),
+        ["POST /admin/accounts/{name}/test"] = async () => ($"/admin/accounts/{await AccountAsync()}/test", null),
+        ["POST /admin/accounts/{name}/revoke"] = async () => ($"/admin/accounts/{await AccountAsync()}/revoke", null),
+        ["POST /admin/clients"] = async () => ("/admin/clients", new { name = Name("c") }),
+        ["GET /admin/clients/{name}"] = async () => ($"/admin/clients/{await ClientAsync()}", null),
+        ["PUT /admin/clients/{name}/grants"] = async () => ($"/admin/clients/{await ClientAsync()}/grants",
+            new { providers = new[] { await _world.ProviderAsync(DialectNames.SimpleJwt) } }),
+        ["POST /admin/clients/{name}/rotate"] = async () => ($"/admin/clients/{await ClientAsync()}/rotate", new { overlap_seconds = 60 }),
+        ["POST /admin/clients/{name}/revoke"] = async () => ($"/admin/clients/{await ClientAsync()}/revoke", null),
+        ["DELETE /admin/clients/{name}"] = async () => ($"/admin/clients/{await ClientAsync()}", null),
+    };
+
+    private string Name(string prefix) => $"{prefix}-{Interlocked.Increment(ref _n)}";
+
+    private string Secret()
+    {
+        var secret = $"s-{Guid.NewGuid():N}";
+        _world.Secrets.Add(secret);
+        return secret;
+    }
+
+    private object ProviderBody(string? name) => new
+    {
+        name, dialect = "oauth2-client-credentials", token_url = new Uri(_world.SimulatorHost.BaseAddress, "o/token/").ToString(),
+        client_id = "app", client_secret = Secret(),
+    };
+
+    private async Task<string> ProviderAsync()
+    {
+        var name = Name("p");
+        await _world.AdminAsync(HttpMethod.Post, "/admin/providers", ProviderBody(name), HttpStatusCode.Created);
+        return name;
+    }
+
+    private async Task<string> AccountAsync() => (await _world.AccountAsync(DialectNames.SimpleJwt)).Name;
+
+    private async Task<string> ClientAsync()
+    {
+        var name = Name("c");
+        var created = await _world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name }, HttpStatusCode.Created);
+        _world.Secrets.Add(created["api_key"]!.GetValue<string>());
+        return name;
+    }
+
+    private async Task<string> RevokedAdminKeyAsync()
+    {
+        var created = await _world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name = "revoked-admin", role = "admin" }, HttpStatusCode.Created);
+        var key = created["api_key"]!.GetValue<string>();
+        _world.Secrets.Add(key);
+        using (var works = await _world.Broker.GetAsync("/admin/clients", key)) works.StatusCode.ShouldBe(HttpStatusCode.OK);
+        await _world.AdminAsync(HttpMethod.Post, "/admin/clients/revoked-admin/revoke");
+        return key;
+    }
+
+    private static (string Method, string Pattern) Split(string endpoint) => (endpoint[..endpoint.IndexOf(' ')], endpoint[(endpoint.IndexOf(' ') + 1)..]);
+}

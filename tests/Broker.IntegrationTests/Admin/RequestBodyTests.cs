@@ -1,0 +1,93 @@
+using System.Net;
+using Broker.IntegrationTests.Support;
+
+namespace Broker.IntegrationTests.Admin;
+
+/// <summary>Bodies that are not what the endpoint reads get a 400 problem naming the field, never echoing a value.</summary>
+public sealed class RequestBodyTests : IAsyncLifetime
+{
+    private BrokerWorld _world = null!;
+
+    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    [Theory]
+    [InlineData("/admin/providers", """{"name":"p","dialect":"simplejwt","token_url":"https://x.example/t","tokenUrl":"https://x.example/t"}""", "tokenUrl")]
+    [InlineData("/admin/accounts", """{"name":"a","provider":"p","passwd":"leaky-value-1"}""", "passwd")]
+    [InlineData("/admin/clients", """{"name":"c","grants":["a"]}""", "grants")]
+    public async Task Unknown_field_is_named_and_its_value_not_echoed(string path, string body, string field)
+    {
+        _world.Secrets.Add("leaky-value-1");
+        var answer = await _world.SendAsync(HttpMethod.Post, path, rawBody: body);
+        answer.ShouldNameBadFields(field);
+        answer.Json["errors"]![field]![0]!.GetValue<string>().ShouldBe("is not a known field.");
+    }
+
+    [Fact]
+    public async Task Unknown_field_in_a_patch_is_named()
+    {
+        var account = await _world.AccountAsync("simplejwt");
+        (await _world.SendAsync(HttpMethod.Patch, $"/admin/accounts/{account.Name}", rawBody: """{"state":"active"}""")).ShouldNameBadFields("state");
+    }
+
+    [Fact]
+    public async Task Malformed_json_is_a_400_problem_that_says_where()
+    {
+        _world.Secrets.Add("half-typed-secret");
+        var answer = await _world.SendAsync(HttpMethod.Post, "/admin/accounts", rawBody: """{"name":"a","password":"half-typed-secret" """);
+        answer.ShouldNameBadFields("body");
+        answer.Json["errors"]!["body"]![0]!.GetValue<string>().ShouldStartWith("is not valid JSON (line 1");
+    }
+
+    [Theory]
+    [InlineData("""{"name":"p","dialect":"simplejwt","token_url":"https://x.example/t","default_access_lifetime_seconds":"soon"}""", "default_access_lifetime_seconds")]
+    [InlineData("""{"name":42,"dialect":"simplejwt","token_url":"https://x.example/t"}""", "name")]
+    [InlineData("""["not","an","object"]""", "body")]
+    public async Task Value_of_the_wrong_type_is_named(string body, string field)
+    {
+        (await _world.SendAsync(HttpMethod.Post, "/admin/providers", rawBody: body)).ShouldNameBadFields(field);
+    }
+
+    [Fact]
+    public async Task Wrong_type_inside_a_list_names_the_list_item()
+    {
+        (await _world.SendAsync(HttpMethod.Post, "/admin/clients", rawBody: """{"name":"c","accounts":[1]}""")).ShouldNameBadFields("accounts[0]");
+    }
+
+    [Fact]
+    public async Task Missing_body_is_named()
+    {
+        (await _world.SendAsync(HttpMethod.Post, "/admin/providers")).ShouldNameBadFields("body");
+        (await _world.SendAsync(HttpMethod.Post, "/admin/providers", rawBody: "null")).ShouldNameBadFields("body");
+    }
+
+    [Fact]
+    public async Task Body_that_is_not_json_is_415_problem()
+    {
+        using var response = await _world.Broker.SendAsync(_world.Broker.Request(HttpMethod.Post, "/admin/providers", BrokerWorld.AdminKey,
+            new StringContent("name=p", System.Text.Encoding.UTF8, "application/x-www-form-urlencoded")));
+        response.StatusCode.ShouldBe(HttpStatusCode.UnsupportedMediaType);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+    }
+
+    [Fact]
+    public async Task Rotate_takes_no_body_at_all()
+    {
+        await _world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name = "svc" }, HttpStatusCode.Created);
+        var answer = await _world.SendAsync(HttpMethod.Post, "/admin/clients/svc/rotate");
+        answer.Status.ShouldBe(HttpStatusCode.OK, answer.Text);
+        _world.Secrets.Add(answer.Json["api_key"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Concurrent_creates_of_one_name_give_one_201_and_409s_for_the_rest()
+    {
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => _world.SendAsync(HttpMethod.Post, "/admin/providers",
+            body: new { name = "same", dialect = "simplejwt", token_url = "https://x.example/t" })));
+
+        answers.Count(a => a.Status == HttpStatusCode.Created).ShouldBe(1);
+        foreach (var refused in answers.Where(a => a.Status != HttpStatusCode.Created))
+            refused.ShouldBeProblem(HttpStatusCode.Conflict, "conflict");
+    }
+}
