@@ -17,7 +17,9 @@ public sealed class ExampleSchemaFilter(IOptions<JsonOptions> json) : ISchemaFil
     public void Apply(IOpenApiSchema schema, SchemaFilterContext context)
     {
         if (schema is OpenApiSchema concrete && AdminExamples.ByType.TryGetValue(context.Type, out var example))
+#pragma warning disable CS0618 // The document is OpenAPI 3.0, whose schemas have "example"; "examples" is 3.1's.
             concrete.Example = JsonSerializer.SerializeToNode(example, context.Type, _options);
+#pragma warning restore CS0618
     }
 }
 
@@ -29,15 +31,25 @@ public sealed class ProblemExamplesFilter : IOperationFilter
 {
     public void Apply(OpenApiOperation operation, OperationFilterContext context)
     {
-        var consumer = context.ApiDescription.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true;
-        foreach (var (code, response) in operation.Responses ?? [])
+        if (operation.Responses is null) return;
+        var path = context.ApiDescription.RelativePath ?? "";
+        var consumer = path.StartsWith("v1/", StringComparison.Ordinal);
+        var noun = path.StartsWith("admin/providers", StringComparison.Ordinal) ? "provider"
+            : path.StartsWith("admin/clients", StringComparison.Ordinal) ? "client" : "account";
+        foreach (var (code, response) in operation.Responses)
         {
             if (!int.TryParse(code, out var status) || status < 400 || response is not OpenApiResponse concrete || concrete.Content is null) continue;
-            foreach (var media in concrete.Content.Values.OfType<OpenApiMediaType>()) media.Example = Example(status, consumer);
+            foreach (var media in concrete.Content.Values.OfType<OpenApiMediaType>())
+                media.Example = Example(status, consumer, noun, creates: !path.Contains('{', StringComparison.Ordinal));
         }
+
+        // Success first, then the problems in order (the group's shared problems were added before the endpoint's own).
+        var ordered = operation.Responses.OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
+        operation.Responses.Clear();
+        foreach (var (code, response) in ordered) operation.Responses[code] = response;
     }
 
-    private static JsonNode Example(int status, bool consumer)
+    private static JsonNode Example(int status, bool consumer, string noun, bool creates)
     {
         var (type, title) = status switch
         {
@@ -45,9 +57,10 @@ public sealed class ProblemExamplesFilter : IOperationFilter
             401 => (Problems.Unauthorized, "A valid API key is required."),
             403 when consumer => (Problems.NotGranted, "This client is not granted that account."),
             403 => (Problems.Forbidden, "This API key may not do that."),
-            404 => (Problems.NotFound, "No such account."),
+            404 => (Problems.NotFound, $"No such {noun}."),
             409 when consumer => (Problems.CredentialsRejected, "The upstream rejected this account's credentials; an admin must update them."),
-            409 => (Problems.Conflict, "An account named 'sliderule-prod' exists already."),
+            409 when creates => (Problems.Conflict, $"{(noun == "account" ? "An" : "A")} {noun} named 'sliderule' exists already."),
+            409 => (Problems.Conflict, $"That conflicts with the {noun}'s current state."),
             429 => (Problems.RateLimited, "Too many requests from this client."),
             502 => (Problems.UpstreamProtocolError, "The upstream answered something the broker cannot read."),
             503 when consumer => (Problems.UpstreamUnavailable, "The upstream is unavailable; try again later."),

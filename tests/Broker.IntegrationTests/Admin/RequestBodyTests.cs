@@ -77,7 +77,7 @@ public sealed class RequestBodyTests : IAsyncLifetime
         await _world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name = "svc" }, HttpStatusCode.Created);
         var answer = await _world.SendAsync(HttpMethod.Post, "/admin/clients/svc/rotate");
         answer.Status.ShouldBe(HttpStatusCode.OK, answer.Text);
-        _world.Secrets.Add(answer.Json["api_key"]!.GetValue<string>());
+        answer.Json["api_key"]!.GetValue<string>().ShouldStartWith("brk_");
     }
 
     [Fact]

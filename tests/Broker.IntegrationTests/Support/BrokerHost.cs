@@ -56,7 +56,8 @@ public sealed class BrokerHost : IAsyncDisposable
     public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct = default)
     {
         var response = await _http.SendAsync(request, ct);
-        if (request.RequestUri?.OriginalString.StartsWith("/admin", StringComparison.Ordinal) == true)
+        // HttpClient has made the URI absolute by now.
+        if (request.RequestUri is { IsAbsoluteUri: true } uri && uri.AbsolutePath.StartsWith("/admin", StringComparison.Ordinal))
         {
             await response.Content.LoadIntoBufferAsync(ct);
             AdminResponses.Enqueue(await response.Content.ReadAsStringAsync(ct));

@@ -1,0 +1,134 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Broker.IntegrationTests.Support;
+
+namespace Broker.IntegrationTests.Admin;
+
+/// <summary>The OpenAPI document at /swagger/v1/swagger.json, which the Swagger UI is built from.</summary>
+public sealed partial class OpenApiDocumentTests : IAsyncLifetime
+{
+    private BrokerWorld _world = null!;
+    private JsonObject _document = null!;
+
+    public async Task InitializeAsync()
+    {
+        _world = await BrokerWorld.StartAsync();
+        using var response = await _world.Broker.GetAsync("/swagger/v1/swagger.json", null);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var text = await response.Content.ReadAsStringAsync();
+        File.WriteAllText(Path.Combine(AppContext.BaseDirectory, "swagger.json"), text);
+        _document = JsonNode.Parse(text)!.AsObject();
+    }
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    private IEnumerable<(string Path, string Method, JsonObject Operation)> Operations() =>
+        from path in _document["paths"]!.AsObject()
+        from operation in path.Value!.AsObject()
+        select (path.Key, operation.Key, operation.Value!.AsObject());
+
+    private static IReadOnlyCollection<string> Responses(JsonObject operation) => operation["responses"]!.AsObject().Select(r => r.Key).ToList();
+
+    [Fact]
+    public void Every_operation_has_a_summary()
+    {
+        Operations().Count().ShouldBeGreaterThanOrEqualTo(22);
+        Operations().Where(o => string.IsNullOrWhiteSpace(o.Operation["summary"]?.GetValue<string>()))
+            .Select(o => $"{o.Method} {o.Path}").ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void Every_operation_lists_the_problems_it_can_answer()
+    {
+        var missing = new List<string>();
+        foreach (var (path, method, operation) in Operations())
+        {
+            var responses = Responses(operation);
+            var expected = new List<string> { "401", "403" };
+            if (path.StartsWith("/admin", StringComparison.Ordinal)) expected.Add("503");
+            if (path.Contains('{', StringComparison.Ordinal)) expected.Add("404");
+            if (operation.ContainsKey("requestBody")) expected.Add("400");
+            missing.AddRange(expected.Except(responses).Select(code => $"{method} {path}: {code}"));
+        }
+        missing.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void Every_problem_response_is_problem_json_with_a_typed_example()
+    {
+        var wrong = new List<string>();
+        foreach (var (path, method, operation) in Operations())
+        foreach (var (code, response) in operation["responses"]!.AsObject().Where(r => int.Parse(r.Key) >= 400))
+        {
+            var content = response!["content"]?.AsObject();
+            var example = content?["application/problem+json"]?["example"];
+            if (example?["type"]?.GetValue<string>().StartsWith("https://broker.dev/errors/", StringComparison.Ordinal) != true ||
+                example["status"]!.GetValue<int>() != int.Parse(code))
+                wrong.Add($"{method} {path} {code}");
+        }
+        wrong.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void Every_request_body_and_success_answer_with_a_body_has_a_snake_case_example()
+    {
+        var missing = new List<string>();
+        foreach (var (path, method, operation) in Operations())
+        {
+            if (operation["requestBody"] is { } body && Example(body["content"]!["application/json"]!["schema"]!) is null)
+                missing.Add($"{method} {path} request");
+            foreach (var (code, response) in operation["responses"]!.AsObject().Where(r => r.Key.StartsWith('2')))
+                if (response!["content"]?["application/json"]?["schema"] is { } schema && Example(schema) is null)
+                    missing.Add($"{method} {path} {code}");
+        }
+        missing.ShouldBeEmpty();
+
+        var examples = _document["components"]!["schemas"]!.AsObject().Select(s => s.Value!["example"]).OfType<JsonObject>().ToList();
+        examples.Count.ShouldBeGreaterThanOrEqualTo(10);
+        examples.SelectMany(e => e.Select(p => p.Key)).Where(name => !SnakeCase().IsMatch(name)).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void Schema_property_names_are_the_snake_case_names_on_the_wire()
+    {
+        var schemas = _document["components"]!["schemas"]!.AsObject();
+        var names = schemas.SelectMany(s => s.Value!["properties"]?.AsObject().Select(p => $"{s.Key}.{p.Key}") ?? []).ToList();
+        names.ShouldContain("ProviderRequest.token_url");
+        names.ShouldContain("AccountResponse.has_password");
+        names.ShouldContain("RotateKeyRequest.overlap_seconds");
+        names.Where(n => !SnakeCase().IsMatch(n[(n.IndexOf('.') + 1)..])).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void Write_only_secrets_appear_in_requests_only()
+    {
+        var schemas = _document["components"]!["schemas"]!.AsObject();
+        string[] secrets = ["password", "client_secret"];
+        foreach (var response in new[] { "ProviderResponse", "AccountResponse", "ClientResponse" })
+            schemas[response]!["properties"]!.AsObject().Select(p => p.Key).Intersect(secrets).ShouldBeEmpty(response);
+        schemas["AccountRequest"]!["properties"]!.AsObject().Select(p => p.Key).ShouldContain("password");
+    }
+
+    [Fact]
+    public void Bearer_scheme_lets_the_ui_authorize_every_operation()
+    {
+        var scheme = _document["components"]!["securitySchemes"]!["bearer"]!;
+        scheme["type"]!.GetValue<string>().ShouldBe("http");
+        scheme["scheme"]!.GetValue<string>().ShouldBe("bearer");
+        _document["security"]!.AsArray().ShouldHaveSingleItem()!.AsObject().Select(s => s.Key).ShouldBe(["bearer"]);
+    }
+
+    /// <summary>The example of a schema, following a $ref or an array's items.</summary>
+    private JsonNode? Example(JsonNode schema)
+    {
+        if (schema["example"] is { } inline) return inline;
+        if (schema["items"] is { } items) return Example(items);
+        if (schema["$ref"]?.GetValue<string>() is { } reference)
+            return _document["components"]!["schemas"]![reference.Split('/')[^1]]!["example"];
+        return null;
+    }
+
+    [GeneratedRegex("^[a-z][a-z0-9]*(_[a-z0-9]+)*$")]
+    private static partial Regex SnakeCase();
+}
