@@ -72,7 +72,8 @@ public static class TokenEndpoints
             return Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
         }
 
-        var result = await issuer.GetTokenAsync(account, minValidity, ct);
+        var caller = new Caller(client.Id, client.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
+        var result = await issuer.GetTokenAsync(account, minValidity, caller, ct);
         var now = time.GetUtcNow();
         switch (result)
         {
