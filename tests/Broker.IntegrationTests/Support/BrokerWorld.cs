@@ -41,13 +41,14 @@ public sealed class BrokerWorld : IAsyncDisposable
     /// <summary>Every secret the test handed the broker, for the scans that must not find them.</summary>
     public List<string> Secrets { get; } = [];
 
-    public static async Task<BrokerWorld> StartAsync(int brokers = 1, IReadOnlyDictionary<string, string?>? settings = null)
+    public static async Task<BrokerWorld> StartAsync(int brokers = 1, IReadOnlyDictionary<string, string?>? settings = null,
+        PostgresServer? server = null, TimeProvider? simulatorClock = null)
     {
-        var server = await PostgresServer.SharedAsync();
+        server ??= await PostgresServer.SharedAsync();
         var connectionString = await server.CreateDatabaseAsync();
         // Start at the real time: Data Protection's key ring keeps its own dates.
         var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
-        var simulator = await SimulatorHost.StartAsync(clock);
+        var simulator = await SimulatorHost.StartAsync(simulatorClock ?? clock);
         var all = new Dictionary<string, string?>
         {
             ["ConnectionStrings:Broker"] = connectionString,
