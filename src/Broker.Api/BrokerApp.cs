@@ -5,6 +5,8 @@ using Broker.Api.Auth;
 using Broker.Api.Infrastructure;
 using Broker.Api.Tokens;
 using Broker.Infrastructure;
+using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
@@ -46,6 +48,8 @@ public static class BrokerApp
         services.AddBrokerSwagger();
 
         var app = builder.Build();
+        var auditQueue = app.Services.GetRequiredService<AuditQueue>();
+        TokenMetrics.ObserveAuditQueue(() => auditQueue.Depth);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
