@@ -27,9 +27,10 @@ public static class BrokerApp
             kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
         });
 
-        builder.AddInfrastructure();
         var services = builder.Services;
+        // First of the hosted services: migrations must exist before Data Protection reads its key ring.
         services.AddHostedService<StartupTasks>();
+        builder.AddInfrastructure();
         services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
@@ -66,6 +67,10 @@ public static class BrokerApp
         app.MapProviders();
         app.MapAccounts();
         app.MapClients();
+
+        // The benchmark's ceiling: the same Kestrel, the same key check, no token work. Off unless asked for.
+        if (app.Configuration.GetValue<bool>("Broker:Benchmark:CeilingEndpoint"))
+            app.MapGet("/v1/ping", () => TypedResults.Ok(new { ok = true })).RequireAuthorization().ExcludeFromDescription();
         return app;
     }
 }
