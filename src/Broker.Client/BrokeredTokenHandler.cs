@@ -25,7 +25,17 @@ internal sealed partial class BrokeredTokenHandler(string account, BrokeredToken
         var response = await base.SendAsync(request, ct);
         if (response.StatusCode is not (HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)) return response;
 
-        var fresh = await tokens.RenewAfterRejectionAsync(token, ct);
+        BrokeredToken fresh;
+        try
+        {
+            fresh = await tokens.RenewAfterRejectionAsync(token, ct);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+
         if (fresh.AccessToken == token.AccessToken)
         {
             // The broker still stands by the refused token: another try would be refused the same way.
