@@ -2,8 +2,10 @@
 # Runs the broker locally on http://127.0.0.1:8080 (Swagger UI at /swagger).
 # Without ConnectionStrings__Broker it starts a private PostgreSQL cluster in .local/pg.
 # The first admin key is printed on first start (kept in .local/admin-key).
+#   ./run.sh --demo   the demo instead: PostgreSQL, simulator and broker, seeded, with a curl to try (scripts/demo.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
+if [ "${1:-}" = --demo ]; then shift; exec scripts/demo.sh "$@"; fi
 
 if [ -z "${ConnectionStrings__Broker:-}" ]; then
   ConnectionStrings__Broker=$(scripts/local-postgres.sh)

@@ -8,8 +8,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 data="${BROKER_PG_DATA:-$root/.local/pg}"
 port="${BROKER_PG_PORT:-5433}"
 
-bin=$(dirname "$(command -v pg_ctl 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -n1)")
+# readlink: pg_ctl on PATH may be a lone symlink into the folder that also holds psql.
+bin=$(dirname "$(readlink -f "$(command -v pg_ctl 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -n1)")")
 [ -x "$bin/pg_ctl" ] || { echo "PostgreSQL binaries (initdb, pg_ctl) not found; install PostgreSQL or set ConnectionStrings__Broker" >&2; exit 1; }
+
+psql=$(command -v psql 2>/dev/null || echo "$bin/psql")
 
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
@@ -34,7 +37,7 @@ if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
   as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >&2
 fi
 
-if ! "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'broker'" postgres | grep -q 1; then
-  "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -c "CREATE DATABASE broker" postgres >&2
+if ! "$psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'broker'" postgres | grep -q 1; then
+  "$psql" -h 127.0.0.1 -p "$port" -U postgres -c "CREATE DATABASE broker" postgres >&2
 fi
 echo "Host=127.0.0.1;Port=$port;Username=postgres;Database=broker"

@@ -5,6 +5,8 @@ using Broker.Api.Auth;
 using Broker.Api.Infrastructure;
 using Broker.Api.Tokens;
 using Broker.Infrastructure;
+using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
@@ -25,9 +27,10 @@ public static class BrokerApp
             kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
         });
 
-        builder.AddInfrastructure();
         var services = builder.Services;
+        // First of the hosted services: migrations must exist before Data Protection reads its key ring.
         services.AddHostedService<StartupTasks>();
+        builder.AddInfrastructure();
         services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
@@ -48,6 +51,8 @@ public static class BrokerApp
         services.AddBrokerSwagger();
 
         var app = builder.Build();
+        var auditQueue = app.Services.GetRequiredService<AuditQueue>();
+        TokenMetrics.ObserveAuditQueue(() => auditQueue.Depth);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
@@ -64,6 +69,10 @@ public static class BrokerApp
         app.MapProviders();
         app.MapAccounts();
         app.MapClients();
+
+        // The benchmark's ceiling: the same Kestrel, the same key check, no token work. Off unless asked for.
+        if (app.Configuration.GetValue<bool>("Broker:Benchmark:CeilingEndpoint"))
+            app.MapGet("/v1/ping", () => TypedResults.Ok(new { ok = true })).RequireAuthorization().ExcludeFromDescription();
         return app;
     }
 }

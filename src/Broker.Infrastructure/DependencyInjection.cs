@@ -33,6 +33,7 @@ public static class DependencyInjection
         services.AddOptions<TokenOptions>().BindConfiguration(TokenOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<UpstreamOptions>().BindConfiguration(UpstreamOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AheadOfTimeOptions>().BindConfiguration(AheadOfTimeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ClientDirectoryOptions>().BindConfiguration(ClientDirectoryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<TokenOptions>, LockOutlastsUpstreamCall>();
 
@@ -64,10 +65,13 @@ public static class DependencyInjection
             sp.GetRequiredService<IOptions<UpstreamOptions>>()));
 
         services.AddSingleton<ClientDirectory>();
+        services.AddSingleton<UpstreamResilience>();
         services.AddSingleton<TokenCache>();
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<AuditQueue>();
         services.AddHostedService<AuditWriter>();
+        services.AddSingleton<AheadOfTimeRefresher>();
+        services.AddHostedService(sp => sp.GetRequiredService<AheadOfTimeRefresher>());
         return builder;
     }
 
@@ -78,8 +82,10 @@ public static class DependencyInjection
     private sealed class LockOutlastsUpstreamCall(IOptions<UpstreamOptions> upstream) : IValidateOptions<TokenOptions>
     {
         public ValidateOptionsResult Validate(string? name, TokenOptions options) =>
-            options.LockTimeout > upstream.Value.Timeout
+            options.LockTimeout > upstream.Value.WorstCaseCall
                 ? ValidateOptionsResult.Success
-                : ValidateOptionsResult.Fail($"Broker:Tokens:LockTimeout ({options.LockTimeout}) must be longer than Broker:Upstream:Timeout ({upstream.Value.Timeout}).");
+                : ValidateOptionsResult.Fail(
+                    $"Broker:Tokens:LockTimeout ({options.LockTimeout}) must be longer than the longest upstream step " +
+                    $"({upstream.Value.WorstCaseCall}: a refresh, then a login with its retries, each up to Broker:Upstream:Timeout).");
     }
 }

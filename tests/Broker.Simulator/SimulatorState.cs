@@ -255,6 +255,15 @@ public sealed class SimulatorState
     /// <summary>Whether we issued this access token and it has not expired by <see cref="Time"/>.</summary>
     public bool IsValidAccessToken(string token) => FindAccess(token) is not null;
 
+    /// <summary>
+    /// Makes <c>/whoami</c> refuse a token that has not expired, as an upstream does after revoking it or
+    /// restarting with new signing keys. Returns false when we never issued the token.
+    /// </summary>
+    public bool RevokeAccessToken(string token)
+    {
+        lock (_gate) return _access.Remove(token);
+    }
+
     internal AccessGrant? FindAccess(string? token)
     {
         if (token is null) return null;

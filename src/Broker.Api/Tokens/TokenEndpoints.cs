@@ -3,6 +3,7 @@ using Broker.Api.Auth;
 using Broker.Api.Infrastructure;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -49,7 +50,7 @@ public static class TokenEndpoints
     }
 
     public static async Task<Results<Ok<TokenResponse>, ValidationProblem, ProblemHttpResult>> GetToken(
-        string account, HttpContext http, TokenIssuer issuer, AuditQueue audit, TimeProvider time,
+        string account, HttpContext http, TokenIssuer issuer, ClientDirectory clients, AuditQueue audit, TimeProvider time,
         IOptions<TokenOptions> options, CancellationToken ct)
     {
         var client = http.Client()!;
@@ -66,13 +67,14 @@ public static class TokenEndpoints
         }
 
         // Not granted and not existing look the same to a consumer: no probing for account names.
-        if (!client.IsGranted(account))
+        if (!await IsGrantedAsync(http, clients, client, account, ct))
         {
             Audit(audit, time, http, account, null, AuditActions.TokenFailed, "not_granted", null);
             return Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
         }
 
-        var result = await issuer.GetTokenAsync(account, minValidity, ct);
+        var caller = new Caller(client.Id, client.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
+        var result = await issuer.GetTokenAsync(account, minValidity, caller, ct);
         var now = time.GetUtcNow();
         switch (result)
         {
@@ -96,16 +98,27 @@ public static class TokenEndpoints
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> ReportRejected(
-        string account, RejectedTokenRequest? body, HttpContext http, TokenIssuer issuer, AuditQueue audit, TimeProvider time, CancellationToken ct)
+        string account, RejectedTokenRequest? body, HttpContext http, TokenIssuer issuer, ClientDirectory clients, AuditQueue audit,
+        TimeProvider time, CancellationToken ct)
     {
         var client = http.Client()!;
-        if (!client.IsGranted(account))
+        if (!await IsGrantedAsync(http, clients, client, account, ct))
             return Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
 
         var dropped = await issuer.DropRejectedAsync(account, body?.AccessToken, ct);
         if (dropped is null) return Problems.NotFoundProblem("account");
         Audit(audit, time, http, account, null, AuditActions.TokenRejected, dropped.Value ? "dropped" : "already_replaced", null);
         return TypedResults.NoContent();
+    }
+
+    /// <summary>The cached grants first; on a miss, the database, since the grant may be new.</summary>
+    private static async ValueTask<bool> IsGrantedAsync(HttpContext http, ClientDirectory clients, AuthenticatedClient client, string account, CancellationToken ct)
+    {
+        if (client.IsGranted(account)) return true;
+        var reloaded = await clients.ReloadAsync(client, ct);
+        if (reloaded is null) return false;
+        http.Features.Set(reloaded);
+        return reloaded.IsGranted(account);
     }
 
     private static ProblemHttpResult FailureProblem(HttpContext http, TokenResult.Failed failed)

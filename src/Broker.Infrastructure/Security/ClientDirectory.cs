@@ -26,6 +26,18 @@ public sealed class ClientDirectory(
         var now = time.GetUtcNow();
         if (_byKeyHash.TryGetValue(cacheKey, out var entry) && entry.ExpiresAt > now) return entry.Client;
 
+        return await LoadAndCacheAsync(hash, cacheKey, now, ct);
+    }
+
+    /// <summary>
+    /// Reads the client again, past the cache: a grant that looks missing may have been added a moment ago,
+    /// through another instance. A refusal is never served from the cache alone.
+    /// </summary>
+    public async ValueTask<AuthenticatedClient?> ReloadAsync(AuthenticatedClient client, CancellationToken ct) =>
+        await LoadAndCacheAsync(Convert.FromBase64String(client.CacheKey), client.CacheKey, time.GetUtcNow(), ct);
+
+    private async Task<AuthenticatedClient?> LoadAndCacheAsync(byte[] hash, string cacheKey, DateTimeOffset now, CancellationToken ct)
+    {
         var generation = Interlocked.Read(ref _generation);
         var (client, validUntil) = await LoadAsync(hash, now, ct);
         if (_byKeyHash.Count > options.Value.MaxEntries) _byKeyHash.Clear(); // bounds memory under a flood of bad keys
@@ -66,7 +78,10 @@ public sealed class ClientDirectory(
             .Where(a => db.ClientGrants.Any(g => g.ClientId == client.Id && g.ProviderId == a.ProviderId))
             .Select(a => a.Name);
         var accounts = await accountGrants.Union(providerGrants).ToListAsync(ct);
-        return (new AuthenticatedClient(client.Id, client.Name, client.Role, accounts.ToHashSet(StringComparer.Ordinal)), validUntil);
+        return (new AuthenticatedClient(client.Id, client.Name, client.Role, accounts.ToHashSet(StringComparer.Ordinal))
+        {
+            CacheKey = Convert.ToBase64String(hash),
+        }, validUntil);
     }
 
     private sealed record Entry(AuthenticatedClient? Client, DateTimeOffset ExpiresAt);
@@ -74,6 +89,9 @@ public sealed class ClientDirectory(
 
 public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, IReadOnlySet<string> GrantedAccounts)
 {
+    /// <summary>The hash of the key this client was found by (base64), never the key.</summary>
+    public string CacheKey { get; init; } = "";
+
     public bool IsGranted(string account) => GrantedAccounts.Contains(account);
 }
 

@@ -4,4 +4,5 @@ namespace Broker.Infrastructure.Tokens;
 public sealed record Caller(Guid? ClientId, string? ClientName, string? RequestId, string? RemoteIp)
 {
     public static readonly Caller System = new(null, "broker", null, null);
+    public static readonly Caller AheadOfTime = new(null, "broker:ahead-of-time", null, null);
 }

@@ -22,6 +22,7 @@ namespace Broker.Infrastructure.Tokens;
 public sealed partial class TokenIssuer(
     IDbContextFactory<BrokerDbContext> contexts,
     UpstreamClient upstream,
+    UpstreamResilience resilience,
     SecretProtector secrets,
     TokenCache cache,
     TimeProvider time,
@@ -30,13 +31,15 @@ public sealed partial class TokenIssuer(
     ILogger<TokenIssuer> logger)
 {
     private readonly ConcurrentDictionary<FlightKey, Lazy<Task<TokenResult>>> _inFlight = new();
+    private readonly ConcurrentDictionary<string, long> _lastUsedTicks = new(StringComparer.Ordinal);
     private readonly TokenOptions _options = tokenOptions.Value;
 
     public TimeSpan ClockSkew => _options.ClockSkew;
 
-    public async ValueTask<TokenResult> GetTokenAsync(string account, TimeSpan minValidity, CancellationToken ct)
+    public async ValueTask<TokenResult> GetTokenAsync(string account, TimeSpan minValidity, Caller caller, CancellationToken ct)
     {
         var now = time.GetUtcNow();
+        _lastUsedTicks[account] = now.UtcTicks;
         if (cache.TryGet(account, out var cached) && now - cached.CachedAt < _options.MemoryCacheMaxAge &&
             (TokenPolicy.IsUsable(cached.ExpiresAt, now, minValidity, _options.ClockSkew) ||
              TokenPolicy.IsBestAvailable(cached.ObtainedAt, cached.ExpiresAt, now, _options.FreshTokenWindow)))
@@ -45,7 +48,9 @@ public sealed partial class TokenIssuer(
         // Single flight: concurrent misses share one task. It runs detached from any one caller's cancellation,
         // so a caller that gives up does not abort the upstream call the others wait on.
         var key = new FlightKey(account, minValidity);
-        var flight = _inFlight.GetOrAdd(key, k => new Lazy<Task<TokenResult>>(() => RunFlightAsync(k)));
+        // The audit trail names the caller whose miss started the upstream call.
+        var flight = _inFlight.GetOrAdd(key, static (k, state) => new Lazy<Task<TokenResult>>(() => state.Issuer.RunFlightAsync(k, state.Caller)),
+            (Issuer: this, Caller: caller));
         return await flight.Value.WaitAsync(ct);
     }
 
@@ -53,8 +58,19 @@ public sealed partial class TokenIssuer(
     public async Task<TokenResult> RenewAsync(string account, Caller caller, bool loginOnly, CancellationToken ct)
     {
         cache.Remove(account);
-        return await FetchAsync(account, TimeSpan.Zero, caller, forceLogin: loginOnly, forceRenew: true, ct);
+        return await FetchAsync(account, new Renewal(TimeSpan.Zero, Force: true, LoginOnly: loginOnly), caller, ct);
     }
+
+    /// <summary>
+    /// Ahead-of-time refresh: renew the token obtained at <paramref name="obtainedAt"/>, unless someone (another
+    /// instance, a caller) already replaced it by the time we hold the lock.
+    /// </summary>
+    public Task<TokenResult> RefreshAheadAsync(string account, DateTimeOffset? obtainedAt, CancellationToken ct) =>
+        FetchAsync(account, new Renewal(TimeSpan.Zero, UnlessObtainedAfter: obtainedAt ?? DateTimeOffset.MinValue), Caller.AheadOfTime, ct);
+
+    /// <summary>The accounts this instance served since <paramref name="since"/>: the ones worth keeping warm.</summary>
+    public IReadOnlyList<string> UsedSince(DateTimeOffset since) =>
+        _lastUsedTicks.Where(u => u.Value >= since.UtcTicks).Select(u => u.Key).ToList();
 
     /// <summary>
     /// A caller says the upstream refused the token we gave it. Drop it, but only while it is still the current
@@ -87,11 +103,11 @@ public sealed partial class TokenIssuer(
         return isCurrent;
     }
 
-    private async Task<TokenResult> RunFlightAsync(FlightKey key)
+    private async Task<TokenResult> RunFlightAsync(FlightKey key, Caller caller)
     {
         try
         {
-            return await FetchAsync(key.Account, key.MinValidity, Caller.System, forceLogin: false, forceRenew: false, CancellationToken.None);
+            return await FetchAsync(key.Account, new Renewal(key.MinValidity), caller, CancellationToken.None);
         }
         finally
         {
@@ -99,7 +115,7 @@ public sealed partial class TokenIssuer(
         }
     }
 
-    private async Task<TokenResult> FetchAsync(string name, TimeSpan minValidity, Caller caller, bool forceLogin, bool forceRenew, CancellationToken ct)
+    private async Task<TokenResult> FetchAsync(string name, Renewal renewal, Caller caller, CancellationToken ct)
     {
         try
         {
@@ -108,11 +124,12 @@ public sealed partial class TokenIssuer(
             // A plain read first: another instance may already hold a fresh token, and then no lock is needed.
             var snapshot = await db.Accounts.AsNoTracking().Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
             if (snapshot is null) return new TokenResult.NotFound();
-            if (!forceRenew && Usable(snapshot, minValidity) is { } early) return early;
+            if (Serves(snapshot, renewal) is { } early) return early;
 
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             var lockTimeoutMs = (long)_options.LockTimeout.TotalMilliseconds;
-            var idleTimeoutMs = (long)(upstreamOptions.Value.Timeout + _options.LockTimeout).TotalMilliseconds;
+            // If this process hangs or dies while holding the lock, PostgreSQL ends the transaction and frees the row.
+            var idleTimeoutMs = (long)(upstreamOptions.Value.WorstCaseCall + _options.LockTimeout).TotalMilliseconds;
             await db.Database.ExecuteSqlRawAsync(
                 $"SET LOCAL lock_timeout = {lockTimeoutMs}; SET LOCAL idle_in_transaction_session_timeout = {idleTimeoutMs}", ct);
 
@@ -125,13 +142,13 @@ public sealed partial class TokenIssuer(
             var provider = await db.Providers.SingleAsync(p => p.Id == account.ProviderId, ct);
 
             // Re-read under the lock: whoever held it before us may have refreshed already.
-            if (!forceRenew && Usable(account, minValidity) is { } served)
+            if (Serves(account, renewal) is { } served)
             {
                 await tx.CommitAsync(ct);
                 return served;
             }
 
-            var result = await RenewLockedAsync(db, account, provider, caller, forceLogin, ct);
+            var result = await RenewLockedAsync(db, account, provider, caller, renewal.LoginOnly, ct);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
 
@@ -152,14 +169,16 @@ public sealed partial class TokenIssuer(
         }
     }
 
-    /// <summary>The stored token when it serves this request, also caching it; else null.</summary>
-    private TokenResult.Served? Usable(Account account, TimeSpan minValidity)
+    /// <summary>The stored token when it serves this request (also caching it), or null when it must be renewed.</summary>
+    private TokenResult.Served? Serves(Account account, Renewal renewal)
     {
         var now = time.GetUtcNow();
-        if (account.State != AccountState.Active || account.AccessTokenEncrypted is null) return null;
-        if (!TokenPolicy.IsUsable(account.AccessExpiresAt, now, minValidity, _options.ClockSkew) &&
-            !TokenPolicy.IsBestAvailable(account.TokensObtainedAt, account.AccessExpiresAt, now, _options.FreshTokenWindow))
-            return null;
+        if (account.State != AccountState.Active || account.AccessTokenEncrypted is null || renewal.Force) return null;
+        var goodEnough = renewal.UnlessObtainedAfter is { } observed
+            ? account.TokensObtainedAt > observed && TokenPolicy.IsUsable(account.AccessExpiresAt, now, TimeSpan.Zero, _options.ClockSkew)
+            : TokenPolicy.IsUsable(account.AccessExpiresAt, now, renewal.MinValidity, _options.ClockSkew) ||
+              TokenPolicy.IsBestAvailable(account.TokensObtainedAt, account.AccessExpiresAt, now, _options.FreshTokenWindow);
+        if (!goodEnough) return null;
 
         var accessToken = secrets.Unprotect(SecretKind.AccessToken, account.AccessTokenEncrypted);
         var tokenType = account.TokenType ?? "Bearer";
@@ -178,20 +197,22 @@ public sealed partial class TokenIssuer(
         {
             var refreshToken = secrets.Unprotect(SecretKind.RefreshToken, account.RefreshTokenEncrypted!);
             var refreshed = await CallAsync(db, account, provider, caller, AuditActions.TokenRefreshed,
-                () => upstream.RefreshAsync(endpoint, credentials, refreshToken, ct));
+                () => resilience.RefreshAsync(provider.Id, token => upstream.RefreshAsync(endpoint, credentials, refreshToken, token), ct));
             switch (refreshed)
             {
                 case UpstreamOutcome.Granted granted:
                     return Store(account, provider, granted.Tokens, refreshed: true);
                 case UpstreamOutcome.RefreshRejected:
                     break; // used, expired or revoked: log in below
+                case UpstreamOutcome.Unavailable:
+                    break; // a refresh that failed midway may have spent the token: never replay it, log in
                 default:
                     return Fail(account, provider, refreshed);
             }
         }
 
         var loggedIn = await CallAsync(db, account, provider, caller, AuditActions.TokenObtained,
-            () => upstream.LogInAsync(endpoint, credentials, ct));
+            () => resilience.LogInAsync(provider.Id, token => upstream.LogInAsync(endpoint, credentials, token), ct));
         return loggedIn is UpstreamOutcome.Granted login
             ? Store(account, provider, login.Tokens, refreshed: false)
             : Fail(account, provider, loggedIn);
@@ -297,6 +318,10 @@ public sealed partial class TokenIssuer(
     private static string Truncate(string text) => text.Length <= Limits.Detail ? text : text[..(Limits.Detail - 1)] + "…";
 
     private readonly record struct FlightKey(string Account, TimeSpan MinValidity);
+
+    /// <summary>When the stored token must be replaced: it does not meet MinValidity; always (Force); or it is
+    /// still the one obtained at UnlessObtainedAfter (ahead-of-time refresh).</summary>
+    private sealed record Renewal(TimeSpan MinValidity, bool Force = false, bool LoginOnly = false, DateTimeOffset? UnlessObtainedAfter = null);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Upstream {Kind} for account {Account}: {Outcome} (status {Status}, {ElapsedMs} ms)")]
     private partial void LogUpstreamCall(string account, string kind, string outcome, int? status, long elapsedMs);

@@ -16,6 +16,10 @@ public static class TokenMetrics
     public static readonly Histogram<double> UpstreamLatency = Meter.CreateHistogram<double>("broker.upstream.duration", "ms", "Upstream call latency");
     public static readonly Histogram<double> LockWait = Meter.CreateHistogram<double>("broker.lock.wait", "ms", "Time waiting for an account's row lock");
 
+    /// <summary>Publishes the audit queue's depth (observed when a listener asks).</summary>
+    public static void ObserveAuditQueue(Func<int> depth) =>
+        Meter.CreateObservableGauge("broker.audit.queue.depth", depth, description: "Audit events waiting to be written");
+
     public static void RecordUpstreamCall(string dialect, string kind, string outcome, TimeSpan elapsed)
     {
         var tags = new KeyValuePair<string, object?>[] { new("dialect", dialect), new("kind", kind), new("outcome", outcome) };

@@ -35,7 +35,7 @@ public sealed class TokenOptions
 
     /// <summary>How long a fetch waits for another instance holding the account's row lock (PostgreSQL lock_timeout).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
-    public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(45);
 
     /// <summary>The Retry-After given to callers when the upstream or the database is unavailable.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]

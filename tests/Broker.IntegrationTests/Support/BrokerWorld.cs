@@ -41,18 +41,22 @@ public sealed class BrokerWorld : IAsyncDisposable
     /// <summary>Every secret the test handed the broker, for the scans that must not find them.</summary>
     public List<string> Secrets { get; } = [];
 
-    public static async Task<BrokerWorld> StartAsync(int brokers = 1, IReadOnlyDictionary<string, string?>? settings = null)
+    public static async Task<BrokerWorld> StartAsync(int brokers = 1, IReadOnlyDictionary<string, string?>? settings = null,
+        PostgresServer? server = null, TimeProvider? simulatorClock = null)
     {
-        var server = await PostgresServer.SharedAsync();
+        server ??= await PostgresServer.SharedAsync();
         var connectionString = await server.CreateDatabaseAsync();
         // Start at the real time: Data Protection's key ring keeps its own dates.
         var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
-        var simulator = await SimulatorHost.StartAsync(clock);
+        var simulator = await SimulatorHost.StartAsync(simulatorClock ?? clock);
         var all = new Dictionary<string, string?>
         {
             ["ConnectionStrings:Broker"] = connectionString,
             ["Broker:KeyEncryption:Key"] = KeyEncryptionKey,
             ["Broker:Bootstrap:AdminKey"] = AdminKey,
+            // Tests that count upstream calls move the clock by hand; the background refresh would race them.
+            // The tests of the background refresh switch it on.
+            ["Broker:AheadOfTime:Enabled"] = "false",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) all[key] = value;
 

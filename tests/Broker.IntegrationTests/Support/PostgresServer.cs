@@ -80,6 +80,9 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public bool IsPrivate => _dataDirectory is not null;
 
+    /// <summary>A cluster of one's own, for tests that stop and start PostgreSQL under the broker.</summary>
+    public static Task<PostgresServer> StartDedicatedAsync() => StartPrivateClusterAsync();
+
     private static async Task<PostgresServer> StartPrivateClusterAsync()
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), $"broker-test-pg-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);

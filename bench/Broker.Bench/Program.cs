@@ -1,0 +1,38 @@
+using System.Globalization;
+using Broker.Bench;
+
+// Usage: Broker.Bench <repo root> <connection string> <docs/benchmarks.md> [--quick]
+// bench/run.sh builds everything, starts a private PostgreSQL and calls this.
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+var root = args[0];
+var connectionString = args[1];
+var output = args[2];
+var quick = args.Contains("--quick");
+var seconds = quick ? 3 : 10;
+
+await using var stack = new Stack(root, connectionString);
+await stack.StartSimulatorAsync();
+
+Console.WriteLine("1/4 cached fetch ...");
+var cached = await Scenarios.CachedFetchAsync(stack, seconds);
+Console.WriteLine("2/4 refresh storm ...");
+var storms = await Scenarios.RefreshStormAsync(stack, latencyMs: 50, expiries: quick ? 1 : 3);
+Console.WriteLine("3/4 many accounts ...");
+var many = await Scenarios.ManyAccountsAsync(stack, quick ? 1000 : 10_000, seconds);
+Console.WriteLine("4/4 versus no broker ...");
+var versus = await Scenarios.VersusNoBrokerAsync(stack, services: 50, expiries: 3);
+
+var report = Report.Markdown(cached, storms, many, versus, quick);
+Console.WriteLine();
+Console.WriteLine(report);
+// Other sections of the file (e.g. audit ingestion) are written by other tools: replace only ours.
+const string Begin = "<!-- bench/run.sh: begin -->", End = "<!-- bench/run.sh: end -->";
+var existing = File.Exists(output) ? await File.ReadAllTextAsync(output) : "";
+var ours = $"{Begin}\n{report}{End}\n";
+await File.WriteAllTextAsync(output, existing.Contains(Begin) && existing.Contains(End)
+    ? existing[..existing.IndexOf(Begin)] + ours + existing[(existing.IndexOf(End) + End.Length)..].TrimStart('\n')
+    : ours + (existing.Length > 0 ? "\n" + existing : ""));
+Console.WriteLine($"Written to {output}");
+
+var failed = storms.Any(s => s.MaxRefreshesPerExpiry != 1 || s.Errors != 0 || s.Reuses != 0);
+return failed ? 1 : 0;

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Broker.Bench;
+
+public static class Report
+{
+    public static string Markdown(Scenarios.CachedFetchResult cached, List<Scenarios.StormResult> storms,
+        Scenarios.ManyAccountsResult many, Scenarios.VersusResult versus, bool quick)
+    {
+        var md = new StringBuilder();
+        md.AppendLine("# Benchmarks");
+        md.AppendLine();
+        md.AppendLine($"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC by `bench/run.sh`{(quick ? " --quick" : "")} at commit {Commit()}, on {Machine()}.");
+        md.AppendLine("PostgreSQL, the provider simulator, the broker and the load generator are real processes on one machine, on loopback,");
+        md.AppendLine("so the load generator takes CPU from the broker: the figures are a floor, not a ceiling.");
+        md.AppendLine();
+
+        md.AppendLine("## 1. Cached fetch (`GET /v1/accounts/{a}/token`, audit on)");
+        md.AppendLine();
+        md.AppendLine("| load | requests/s | p50 ms | p99 ms | errors |");
+        md.AppendLine("|---|---:|---:|---:|---:|");
+        Row(md, "bare endpoint, same process (key check only): the ceiling", cached.Ceiling);
+        Row(md, "token, 1 account", cached.OneAccount);
+        Row(md, "token, 100 accounts (random)", cached.HundredAccounts);
+        Row(md, $"token, 1 account, at half the maximum ({cached.HalfRateTarget}/s, hey)", cached.HalfRate);
+        md.AppendLine();
+        md.AppendLine($"Ratio to the ceiling: 1 account {Ratio(cached.OneAccount, cached.Ceiling):P0}, 100 accounts {Ratio(cached.HundredAccounts, cached.Ceiling):P0} (target ≥ 60 %). " +
+                      $"p99 at half the maximum throughput: {cached.HalfRate.P99Ms:0.00} ms (target ≤ 2 ms).");
+        md.AppendLine();
+
+        md.AppendLine("## 2. Refresh storm (callers released at the moment the token expires; simulator latency 50 ms)");
+        md.AppendLine();
+        md.AppendLine("| instances | callers | expiries | upstream refreshes per expiry (max) | logins | refresh-token reuse | errors | p50 ms | p99 ms |");
+        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var s in storms)
+            md.AppendLine($"| {s.Hosts} | {s.Callers} | {s.Expiries} | {s.MaxRefreshesPerExpiry} | {s.Logins} | {s.Reuses} | {s.Errors} | {s.P50Ms:0.0} | {s.P99Ms:0.0} |");
+        md.AppendLine();
+        md.AppendLine("Target: exactly 1 refresh per expiry, 0 errors, p99 ≤ simulator latency + 50 ms (100 ms). The one login per row is the account's first fetch.");
+        md.AppendLine();
+
+        md.AppendLine($"## 3. Many accounts ({many.Accounts:N0} accounts with valid stored tokens, cold broker, random fetches)");
+        md.AppendLine();
+        md.AppendLine("| requests/s | p50 ms | p99 ms | requests | database transactions | transactions per request |");
+        md.AppendLine("|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine($"| {many.Load.RequestsPerSecond:N0} | {many.Load.P50Ms:0.00} | {many.Load.P99Ms:0.00} | {many.Load.Requests:N0} | {many.Transactions:N0} | {many.TransactionsPerRequest:0.0000} |");
+        md.AppendLine();
+        md.AppendLine($"Each account costs one read on its first fetch (then it is served from memory), plus the audit writer's batched COPY. Seeding took {many.SeedTime.TotalSeconds:0} s.");
+        md.AppendLine();
+
+        md.AppendLine("## 4. Versus no broker");
+        md.AppendLine();
+        md.AppendLine($"{versus.Services} services using one upstream account over {versus.Expiries} token lifetimes (3 s each):");
+        md.AppendLine();
+        md.AppendLine("| | upstream calls |");
+        md.AppendLine("|---|---:|");
+        md.AppendLine($"| each service logs in and refreshes for itself (best case: one chain each) | {versus.WithoutBroker} |");
+        md.AppendLine($"| through the broker | {versus.WithBroker} |");
+        md.AppendLine();
+        md.AppendLine("Without the broker, a single-use refresh token also cannot be shared: 50 services need 50 chains (50 upstream sessions).");
+        return md.ToString();
+    }
+
+    private static void Row(StringBuilder md, string name, LoadTools.LoadResult r) =>
+        md.AppendLine($"| {name} | {r.RequestsPerSecond:N0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.Errors} |");
+
+    private static double Ratio(LoadTools.LoadResult a, LoadTools.LoadResult b) => b.RequestsPerSecond == 0 ? 0 : a.RequestsPerSecond / b.RequestsPerSecond;
+
+    private static string Commit()
+    {
+        try
+        {
+            using var git = Process.Start(new ProcessStartInfo("git", "rev-parse --short HEAD") { RedirectStandardOutput = true })!;
+            return git.StandardOutput.ReadToEnd().Trim();
+        }
+        catch
+        {
+            return "unknown";
+        }
+    }
+
+    private static string Machine()
+    {
+        var cpu = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim()
+            : null;
+        var memory = File.Exists("/proc/meminfo") ? File.ReadLines("/proc/meminfo").First().Split(':')[1].Trim() : "?";
+        return $"{Environment.ProcessorCount} cores ({cpu ?? "unknown CPU"}), {memory} memory, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}";
+    }
+}

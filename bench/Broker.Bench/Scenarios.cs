@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using Npgsql;
+
+namespace Broker.Bench;
+
+public static class Scenarios
+{
+    public sealed record CachedFetchResult(LoadTools.LoadResult Ceiling, LoadTools.LoadResult OneAccount, LoadTools.LoadResult HundredAccounts, LoadTools.LoadResult HalfRate, int HalfRateTarget);
+
+    /// <summary>1. Cached fetches against the bare key-checking endpoint of the same process.</summary>
+    public static async Task<CachedFetchResult> CachedFetchAsync(Stack stack, int seconds)
+    {
+        var broker = await stack.StartBrokerAsync(new());
+        await Seeding.ProviderAsync(stack);
+        await Seeding.AccountsAsync(stack, "cached-", 100);
+        var key = await Seeding.ConsumerAsync(stack, "bench-cached");
+        await Seeding.WarmAsync(stack, broker, "cached-", 100, key);
+
+        await LoadTools.WrkAsync(broker, key, "/v1/accounts/cached-0/token", seconds: 3); // JIT and connection warm-up
+        var ceiling = await LoadTools.WrkAsync(broker, key, "/v1/ping", seconds: seconds);
+        var one = await LoadTools.WrkAsync(broker, key, "/v1/accounts/cached-0/token", seconds: seconds);
+        var hundred = await LoadTools.WrkAsync(broker, key, null, "cached-", 100, seconds: seconds);
+        var target = (int)(one.RequestsPerSecond / 2);
+        var half = await LoadTools.HeyAsync(new Uri(broker, "/v1/accounts/cached-0/token"), key, target, seconds: seconds);
+        await stack.StopBrokersAsync();
+        return new CachedFetchResult(ceiling, one, hundred, half, target);
+    }
+
+    public sealed record StormResult(int Hosts, int Callers, int Expiries, int MaxRefreshesPerExpiry, int TotalRefreshes, int Logins, int Reuses, int Errors, double P50Ms, double P99Ms);
+
+    /// <summary>2. N callers over 1 or 3 instances released at the moment the token expires.</summary>
+    public static async Task<List<StormResult>> RefreshStormAsync(Stack stack, int latencyMs, int expiries)
+    {
+        var results = new List<StormResult>();
+        await stack.SimAsync(HttpMethod.Put, "/_sim/settings", new { access_lifetime_seconds = 3, latency_ms = latencyMs });
+        foreach (var hosts in new[] { 1, 3 })
+        {
+            var settings = new Dictionary<string, string>
+            {
+                ["Broker__Tokens__ClockSkew"] = "00:00:00",
+                ["Broker__Tokens__DefaultMinValidity"] = "00:00:00",
+                ["Broker__Tokens__FreshTokenWindow"] = "00:00:00",
+                ["Broker__AheadOfTime__Enabled"] = "false",
+            };
+            var brokers = new List<Uri>();
+            for (var h = 0; h < hosts; h++) brokers.Add(await stack.StartBrokerAsync(settings));
+            var key = await Seeding.ConsumerAsync(stack, $"bench-storm-{hosts}");
+
+            foreach (var callers in new[] { 10, 100, 1000 })
+            {
+                var account = $"storm-{hosts}-{callers}-";
+                await Seeding.AccountsAsync(stack, account, 1);
+                account += "0";
+                var latencies = new List<double>();
+                int errors = 0, maxRefreshes = 0, totalRefreshes = 0;
+                var (_, first) = await stack.FetchAsync(brokers[0], account, key);
+                var expiresAt = first!["expires_at"]!.GetValue<DateTimeOffset>();
+
+                for (var e = 0; e < expiries; e++)
+                {
+                    await Task.WhenAll(Enumerable.Range(0, callers).Select(i => stack.Http.GetAsync(new Uri(brokers[i % hosts], "/health/live"))));
+                    var refreshesBefore = Refreshes(await stack.SimCountersAsync(), account);
+                    var wait = expiresAt - DateTimeOffset.UtcNow;
+                    if (wait > TimeSpan.Zero) await Task.Delay(wait + TimeSpan.FromMilliseconds(2));
+
+                    var fetches = Enumerable.Range(0, callers).Select(async i =>
+                    {
+                        var watch = Stopwatch.StartNew();
+                        var (status, body) = await stack.FetchAsync(brokers[i % hosts], account, key);
+                        return (Ok: (int)status == 200, Ms: watch.Elapsed.TotalMilliseconds, Body: body);
+                    }).ToList();
+                    var done = await Task.WhenAll(fetches);
+                    errors += done.Count(d => !d.Ok);
+                    latencies.AddRange(done.Select(d => d.Ms));
+                    var refreshed = Refreshes(await stack.SimCountersAsync(), account) - refreshesBefore;
+                    maxRefreshes = Math.Max(maxRefreshes, refreshed);
+                    totalRefreshes += refreshed;
+                    expiresAt = done.Where(d => d.Ok).Select(d => d.Body!["expires_at"]!.GetValue<DateTimeOffset>()).DefaultIfEmpty(expiresAt.AddSeconds(3)).Max();
+                }
+
+                var after = await stack.SimCountersAsync();
+                var user = after["users"]![account]!;
+                results.Add(new StormResult(hosts, callers, expiries, maxRefreshes, totalRefreshes,
+                    user["logins"]!.GetValue<int>(), user["refresh_reuses"]!.GetValue<int>(), errors,
+                    Percentile(latencies, 50), Percentile(latencies, 99)));
+            }
+            await stack.StopBrokersAsync();
+        }
+        await stack.SimAsync(HttpMethod.Put, "/_sim/settings", new { access_lifetime_seconds = 300, latency_ms = 0 });
+        return results;
+    }
+
+    public sealed record ManyAccountsResult(int Accounts, LoadTools.LoadResult Load, long Transactions, double TransactionsPerRequest, TimeSpan SeedTime);
+
+    /// <summary>3. 10,000 accounts with valid stored tokens, a cold broker, random fetches.</summary>
+    public static async Task<ManyAccountsResult> ManyAccountsAsync(Stack stack, int accounts, int seconds)
+    {
+        var seed = Stopwatch.StartNew();
+        var broker = await stack.StartBrokerAsync(new() { ["Broker__AheadOfTime__Enabled"] = "false" });
+        await Seeding.AccountsAsync(stack, "many-", accounts);
+        var key = await Seeding.ConsumerAsync(stack, "bench-many");
+        await Seeding.WarmAsync(stack, broker, "many-", accounts, key); // logs every account in: tokens are stored
+        seed.Stop();
+        await stack.StopBrokersAsync();
+
+        broker = await stack.StartBrokerAsync(new() { ["Broker__AheadOfTime__Enabled"] = "false" }); // cold: empty memory
+        var before = await TransactionsAsync(stack.ConnectionString);
+        var load = await LoadTools.WrkAsync(broker, key, null, "many-", accounts, seconds: seconds);
+        await stack.StopBrokersAsync();
+        await Task.Delay(1500); // PostgreSQL publishes a backend's counters when it ends, give it a moment
+        var transactions = await TransactionsAsync(stack.ConnectionString) - before;
+        return new ManyAccountsResult(accounts, load, transactions, transactions / (double)Math.Max(1, load.Requests), seed.Elapsed);
+    }
+
+    public sealed record VersusResult(int Services, int Expiries, int WithoutBroker, int WithBroker);
+
+    /// <summary>4. The upstream calls of 50 services each logging in for itself, beside the broker's for the same work.</summary>
+    public static async Task<VersusResult> VersusNoBrokerAsync(Stack stack, int services, int expiries)
+    {
+        await stack.SimAsync(HttpMethod.Put, "/_sim/settings", new { access_lifetime_seconds = 3, latency_ms = 0 });
+        await stack.SimAsync(HttpMethod.Post, "/_sim/users", new { username = "shared", password = "pw-shared", org_name = "UofMDTest" });
+
+        // Without a broker: each service logs in, then refreshes its own chain at each expiry (the best case).
+        var before = (await stack.SimCountersAsync())["total_requests"]!.GetValue<int>();
+        await Task.WhenAll(Enumerable.Range(0, services).Select(async _ =>
+        {
+            var login = await (await stack.Http.PostAsJsonAsync(new Uri(stack.Simulator, "/api/org_token/"),
+                new { username = "shared", password = "pw-shared", org_name = "UofMDTest" })).Content.ReadFromJsonAsync<Dictionary<string, object>>();
+            var refresh = login!["refresh"].ToString();
+            for (var e = 0; e < expiries; e++)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(3));
+                var next = await (await stack.Http.PostAsJsonAsync(new Uri(stack.Simulator, "/api/org_token/refresh/"), new { refresh }))
+                    .Content.ReadFromJsonAsync<Dictionary<string, object>>();
+                refresh = next!["refresh"].ToString();
+            }
+        }));
+        var without = (await stack.SimCountersAsync())["total_requests"]!.GetValue<int>() - before;
+
+        // With the broker: the same 50 services ask it for a token once a second over the same span.
+        var broker = await stack.StartBrokerAsync(new() { ["Broker__AheadOfTime__Enabled"] = "false" });
+        await Seeding.AccountsAsync(stack, "versus-", 1);
+        var key = await Seeding.ConsumerAsync(stack, "bench-versus");
+        before = (await stack.SimCountersAsync())["total_requests"]!.GetValue<int>();
+        var end = DateTime.UtcNow.AddSeconds(3 * expiries + 1);
+        await Task.WhenAll(Enumerable.Range(0, services).Select(async _ =>
+        {
+            while (DateTime.UtcNow < end)
+            {
+                await stack.FetchAsync(broker, "versus-0", key);
+                await Task.Delay(1000);
+            }
+        }));
+        var with = (await stack.SimCountersAsync())["total_requests"]!.GetValue<int>() - before;
+        await stack.StopBrokersAsync();
+        await stack.SimAsync(HttpMethod.Put, "/_sim/settings", new { access_lifetime_seconds = 300, latency_ms = 0 });
+        return new VersusResult(services, expiries, without, with);
+    }
+
+    private static int Refreshes(System.Text.Json.Nodes.JsonNode counters, string account) =>
+        counters["users"]?[account]?["refreshes"]?.GetValue<int>() ?? 0;
+
+    private static double Percentile(List<double> values, int p)
+    {
+        if (values.Count == 0) return 0;
+        var sorted = values.Order().ToList();
+        return sorted[Math.Clamp((int)Math.Ceiling(p / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
+    }
+
+    private static async Task<long> TransactionsAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()", connection);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+}

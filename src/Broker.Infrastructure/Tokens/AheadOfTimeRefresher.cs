@@ -1,0 +1,70 @@
+using Broker.Domain;
+using Broker.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Broker.Infrastructure.Tokens;
+
+/// <summary>
+/// Refreshes the tokens of accounts this instance served recently before they expire, through the same single
+/// flight and row lock as the request path, so callers almost never wait on an upstream. Several instances may
+/// pick the same account: the first one under the lock refreshes, the others find the new token and stop.
+/// </summary>
+public sealed partial class AheadOfTimeRefresher(
+    TokenIssuer issuer,
+    IDbContextFactory<BrokerDbContext> contexts,
+    TimeProvider time,
+    IOptions<AheadOfTimeOptions> options,
+    ILogger<AheadOfTimeRefresher> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var settings = options.Value;
+        if (!settings.Enabled) return;
+        using var timer = new PeriodicTimer(settings.Interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await RefreshDueAsync(stoppingToken);
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                // A database outage must not end the loop; the next tick tries again.
+                LogPassFailed(e);
+            }
+        }
+    }
+
+    /// <summary>One pass: find the recently used accounts whose tokens are due, and refresh them.</summary>
+    public async Task<int> RefreshDueAsync(CancellationToken ct)
+    {
+        var settings = options.Value;
+        var now = time.GetUtcNow();
+        var recent = issuer.UsedSince(now - settings.IdleWindow);
+        if (recent.Count == 0) return 0;
+
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var candidates = await db.Accounts.AsNoTracking()
+            .Where(a => recent.Contains(a.Name) && a.State == AccountState.Active && a.AccessTokenEncrypted != null)
+            .Select(a => new { a.Id, a.Name, a.TokensObtainedAt, a.AccessExpiresAt, a.RefreshExpiresAt })
+            .ToListAsync(ct);
+
+        var due = candidates.Where(a => AheadOfTime.IsDue(a.TokensObtainedAt, a.AccessExpiresAt, a.RefreshExpiresAt, now,
+            settings.RefreshAt, settings.Jitter, AheadOfTime.ShareOf(a.Id), settings.RefreshTokenMargin)).ToList();
+        foreach (var account in due)
+        {
+            var result = await issuer.RefreshAheadAsync(account.Name, account.TokensObtainedAt, ct);
+            if (result is TokenResult.Failed failed) LogRefreshFailed(account.Name, failed.Failure);
+        }
+        return due.Count;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ahead-of-time refresh pass failed")]
+    private partial void LogPassFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ahead-of-time refresh of account {Account} failed: {Failure}")]
+    private partial void LogRefreshFailed(string account, TokenFailure failure);
+}

@@ -1,0 +1,88 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Net;
+using Broker.Domain;
+using Broker.Infrastructure.Tokens;
+using Broker.IntegrationTests.Support;
+using Npgsql;
+
+namespace Broker.IntegrationTests.Reliability;
+
+public sealed class ObservabilityTests : IAsyncLifetime
+{
+    private BrokerWorld _world = null!;
+
+    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    [Fact]
+    public async Task A_cached_fetch_makes_no_database_round_trip()
+    {
+        var account = await _world.AccountAsync(DialectNames.SlideRule);
+        var key = await _world.ConsumerAsync(account.Name);
+        await _world.Broker.TokenAsync(account.Name, key); // warms the token cache and the key cache
+        var database = new NpgsqlConnectionStringBuilder(_world.ConnectionString).Database;
+        var commands = new ConcurrentBag<string>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                var db = activity.GetTagItem("db.namespace") ?? activity.GetTagItem("db.name");
+                if (Equals(db, database)) commands.Add(activity.DisplayName);
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        for (var i = 0; i < 100; i++) await _world.Broker.TokenAsync(account.Name, key);
+
+        commands.Where(c => !c.Contains("COPY", StringComparison.OrdinalIgnoreCase)).ShouldBeEmpty();
+
+        // The listener does see this database's commands: an admin read makes some.
+        await _world.AdminAsync(HttpMethod.Get, "/admin/accounts");
+        commands.ShouldNotBeEmpty();
+    }
+
+    [Fact]
+    public async Task Metrics_count_served_tokens_by_cache_outcome_and_upstream_calls_by_dialect()
+    {
+        var account = await _world.AccountAsync(DialectNames.Keycloak);
+        var key = await _world.ConsumerAsync(account.Name);
+        var measurements = new ConcurrentBag<(string Instrument, long Value, Dictionary<string, object?> Tags)>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) => { if (instrument.Meter.Name == TokenMetrics.MeterName) l.EnableMeasurementEvents(instrument); },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+            measurements.Add((instrument.Name, value, tags.ToArray().ToDictionary(t => t.Key, t => t.Value))));
+        listener.Start();
+
+        await _world.Broker.TokenAsync(account.Name, key);
+        await _world.Broker.TokenAsync(account.Name, key);
+
+        measurements.ShouldContain(m => m.Instrument == "broker.tokens.served" && Equals(m.Tags["cache"], "miss"));
+        measurements.ShouldContain(m => m.Instrument == "broker.tokens.served" && Equals(m.Tags["cache"], "hit"));
+        measurements.ShouldContain(m => m.Instrument == "broker.upstream.calls" && Equals(m.Tags["dialect"], "keycloak") &&
+                                        Equals(m.Tags["kind"], "login") && Equals(m.Tags["outcome"], "granted"));
+    }
+
+    [Fact]
+    public async Task Health_endpoints_answer_without_a_key()
+    {
+        (await _world.Broker.GetAsync("/health/live", null)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await _world.Broker.GetAsync("/health/ready", null)).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Logs_are_structured_and_carry_no_secret()
+    {
+        var account = await _world.AccountAsync(DialectNames.OAuth2Password);
+        var token = await _world.Broker.TokenAsync(account.Name, await _world.ConsumerAsync(account.Name));
+
+        _world.Logs.Lines.ShouldContain(l => l.Contains("Upstream login for account") && l.Contains($"Account={account.Name}"));
+        _world.Logs.Lines.ShouldAllBe(l => !l.Contains(token) && !l.Contains(account.Password));
+    }
+}
