@@ -10,7 +10,8 @@ public static class AuditRows
 {
     public static async Task<List<AuditRow>> ReadAsync(BrokerWorld world, string actionLike)
     {
-        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        // Unpooled: a pool per test database would keep its connection open after the test.
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(world.ConnectionString) { Pooling = false }.ConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(
             "SELECT action, outcome, client_name, account_name, provider_name, detail FROM audit_events WHERE action LIKE @a ORDER BY id", connection);

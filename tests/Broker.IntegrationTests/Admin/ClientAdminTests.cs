@@ -16,8 +16,9 @@ public sealed class ClientAdminTests : IAsyncLifetime
     private async Task<string> ClientAsync(string name, string role = "consumer", string[]? accounts = null, string[]? providers = null)
     {
         var created = await _world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name, role, accounts, providers }, HttpStatusCode.Created);
-        // Not one of world.Secrets: the create answer is the one place an API key must be shown.
-        return created["api_key"]!.GetValue<string>();
+        var key = created["api_key"]!.GetValue<string>();
+        _world.Secrets.Add(key); // shown in the create answer (which the scan allows), and in no other answer
+        return key;
     }
 
     private async Task<HttpStatusCode> StatusWithKeyAsync(string key) => (await _world.Broker.GetAsync("/admin/clients", key)).StatusCode;
@@ -63,6 +64,7 @@ public sealed class ClientAdminTests : IAsyncLifetime
 
         var rotated = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/ops/rotate");
         var fresh = rotated["api_key"]!.GetValue<string>();
+        _world.Secrets.Add(fresh);
 
         fresh.ShouldNotBe(old);
         rotated["previous_key_expires_at"].ShouldBeNull();
@@ -80,6 +82,7 @@ public sealed class ClientAdminTests : IAsyncLifetime
 
         var rotated = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc/rotate", new { overlap_seconds = 120 });
         var fresh = rotated["api_key"]!.GetValue<string>();
+        _world.Secrets.Add(fresh);
         rotated["previous_key_expires_at"]!.GetValue<DateTimeOffset>().ShouldBe(_world.Clock.GetUtcNow().AddSeconds(120), TimeSpan.FromSeconds(1));
 
         (await _world.Broker.FetchAsync(account.Name, old)).Status.ShouldBe(HttpStatusCode.OK);
