@@ -37,9 +37,9 @@ public static class DependencyInjection
         services.AddOptions<ClientDirectoryOptions>().BindConfiguration(ClientDirectoryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<TokenOptions>, LockOutlastsUpstreamCall>();
 
-        var dataSource = new NpgsqlDataSourceBuilder(connectionString) { Name = "broker" }.Build();
-        services.AddSingleton(dataSource);
-        services.AddPooledDbContextFactory<BrokerDbContext>(o => o.UseNpgsql(dataSource));
+        // Built by the container, so the container disposes it (and its connection pool) with the host.
+        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString) { Name = "broker" }.Build());
+        services.AddPooledDbContextFactory<BrokerDbContext>((sp, o) => o.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<BrokerDbContext>>().CreateDbContext());
         services.AddSingleton<MigrationRunner>();
 

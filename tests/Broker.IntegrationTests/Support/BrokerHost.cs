@@ -89,11 +89,7 @@ public sealed class BrokerHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _http.Dispose();
-        var dataSource = _app.Services.GetService<Npgsql.NpgsqlDataSource>();
         await _app.StopAsync();
-        await _app.DisposeAsync();
-        // Registered as an instance, the data source outlives the host: close its pool, or every test leaves idle
-        // connections open for minutes and a full run exhausts the test cluster's max_connections.
-        if (dataSource is not null) await dataSource.DisposeAsync();
+        await _app.DisposeAsync(); // also closes the broker's connection pool
     }
 }
