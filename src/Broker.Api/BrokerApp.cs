@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Broker.Api.Admin;
+using Broker.Api.Audit;
 using Broker.Api.Auth;
 using Broker.Api.Infrastructure;
 using Broker.Api.Tokens;
@@ -46,6 +47,7 @@ public static class BrokerApp
         services.AddBrokerSwagger();
 
         var app = builder.Build();
+        app.UseMiddleware<FailureAudit>(); // outermost: sees the status every caller finally got
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
@@ -62,6 +64,8 @@ public static class BrokerApp
         app.MapProviders();
         app.MapAccounts();
         app.MapClients();
+        app.MapAuditTrail();
+        app.MapReports();
         return app;
     }
 }

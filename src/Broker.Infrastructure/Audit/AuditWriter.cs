@@ -1,4 +1,5 @@
 using Broker.Domain;
+using Broker.Infrastructure.Persistence;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -18,7 +19,11 @@ public sealed partial class AuditWriter(
     IOptions<AuditOptions> options,
     ILogger<AuditWriter> logger) : BackgroundService
 {
-    private readonly List<AuditEvent> _batch = new(options.Value.BatchSize);
+    private const string Copy =
+        "COPY audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name, " +
+        "upstream_status, upstream_ms, detail, request_id, remote_ip, token_hmac) FROM STDIN (FORMAT BINARY)";
+
+    private readonly List<AuditEvent> _batch = new(options.Value.BatchSize + 1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -54,8 +59,8 @@ public sealed partial class AuditWriter(
                 LogOverflow(dropped);
                 _batch.Add(new AuditEvent
                 {
-                    At = time.GetUtcNow(), Action = "audit.overflow", Outcome = "dropped",
-                    Detail = $"{dropped} audit events were dropped because the queue was full",
+                    At = time.GetUtcNow(), Action = AuditActions.AuditOverflow, Outcome = "dropped",
+                    Detail = $"{dropped} audit events were lost: the queue was full or the database refused them (see the log)",
                 });
             }
 
@@ -74,6 +79,12 @@ public sealed partial class AuditWriter(
                 await CopyAsync(_batch, ct);
                 return;
             }
+            catch (PostgresException e) when (IsBadData(e))
+            {
+                // One unwritable event must not block the trail forever: write the batch row by row instead.
+                await WriteOneByOneAsync(ct);
+                return;
+            }
             catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
             {
                 LogWriteFailed(e, _batch.Count, attempt);
@@ -82,38 +93,70 @@ public sealed partial class AuditWriter(
         }
     }
 
+    private async Task WriteOneByOneAsync(CancellationToken ct)
+    {
+        foreach (var auditEvent in _batch)
+        {
+            try
+            {
+                await CopyAsync([auditEvent], ct);
+            }
+            catch (PostgresException e) when (IsBadData(e))
+            {
+                LogRejected(e.SqlState, auditEvent.Action);
+                queue.CountDropped(1); // recorded by the next audit.overflow event
+            }
+        }
+    }
+
+    /// <summary>Data exceptions (class 22) and constraint violations (23) fail again however often we retry.</summary>
+    private static bool IsBadData(PostgresException e) => e.SqlState.StartsWith("22", StringComparison.Ordinal) || e.SqlState.StartsWith("23", StringComparison.Ordinal);
+
     private async Task CopyAsync(IReadOnlyList<AuditEvent> events, CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
-        await using var importer = await connection.BeginBinaryImportAsync(
-            "COPY audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name, " +
-            "upstream_status, upstream_ms, detail, request_id, remote_ip) FROM STDIN (FORMAT BINARY)", ct);
+        await using var importer = await connection.BeginBinaryImportAsync(Copy, ct);
         foreach (var e in events)
         {
             await importer.StartRowAsync(ct);
             await importer.WriteAsync(e.At, NpgsqlDbType.TimestampTz, ct);
-            await importer.WriteAsync(e.Action, NpgsqlDbType.Varchar, ct);
-            await importer.WriteAsync(e.Outcome, NpgsqlDbType.Varchar, ct);
+            await importer.WriteAsync(Text(e.Action, 40)!, NpgsqlDbType.Varchar, ct);
+            await importer.WriteAsync(Text(e.Outcome, 40)!, NpgsqlDbType.Varchar, ct);
             await WriteNullable(importer, e.ClientId, NpgsqlDbType.Uuid, ct);
-            await WriteNullable(importer, e.ClientName, NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.ClientName, Limits.Name), NpgsqlDbType.Varchar, ct);
             await WriteNullable(importer, e.AccountId, NpgsqlDbType.Uuid, ct);
-            await WriteNullable(importer, e.AccountName, NpgsqlDbType.Varchar, ct);
-            await WriteNullable(importer, e.ProviderName, NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.AccountName, Limits.Name), NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.ProviderName, Limits.Name), NpgsqlDbType.Varchar, ct);
             await WriteNullable(importer, e.UpstreamStatus, NpgsqlDbType.Integer, ct);
             await WriteNullable(importer, e.UpstreamMs, NpgsqlDbType.Integer, ct);
-            await WriteNullable(importer, e.Detail, NpgsqlDbType.Varchar, ct);
-            await WriteNullable(importer, e.RequestId, NpgsqlDbType.Varchar, ct);
-            await WriteNullable(importer, e.RemoteIp, NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.Detail, Limits.Detail), NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.RequestId, 100), NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.RemoteIp, 64), NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.TokenHmac, 64), NpgsqlDbType.Varchar, ct);
         }
         await importer.CompleteAsync(ct);
+    }
+
+    /// <summary>
+    /// Fits a value into its column. Names come from URLs a caller chose: a NUL (which PostgreSQL text cannot hold)
+    /// or an overlong name must not make the whole batch fail.
+    /// </summary>
+    private static string? Text(string? value, int maxLength)
+    {
+        if (value is null) return null;
+        if (value.Contains('\0')) value = value.Replace("\0", "\uFFFD", StringComparison.Ordinal);
+        return value.Length <= maxLength ? value : value[..maxLength];
     }
 
     private static Task WriteNullable<T>(NpgsqlBinaryImporter importer, T? value, NpgsqlDbType type, CancellationToken ct) =>
         value is null ? importer.WriteNullAsync(ct) : importer.WriteAsync(value, type, ct);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The audit queue was full: {Dropped} events were dropped (recorded as audit.overflow)")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Dropped} audit events were lost (queue full or refused by the database); recorded as audit.overflow")]
     private partial void LogOverflow(long dropped);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} audit events failed (attempt {Attempt}); retrying")]
     private partial void LogWriteFailed(Exception exception, int count, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "PostgreSQL refused an audit event ({SqlState}, action {Action}); it is dropped and counted")]
+    private partial void LogRejected(string sqlState, string action);
 }

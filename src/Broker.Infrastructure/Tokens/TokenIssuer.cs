@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using Broker.Domain;
+using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Upstream;
@@ -24,6 +25,7 @@ public sealed partial class TokenIssuer(
     UpstreamClient upstream,
     SecretProtector secrets,
     TokenCache cache,
+    AuditHasher auditHasher,
     TimeProvider time,
     IOptions<TokenOptions> tokenOptions,
     IOptions<UpstreamOptions> upstreamOptions,
@@ -34,7 +36,14 @@ public sealed partial class TokenIssuer(
 
     public TimeSpan ClockSkew => _options.ClockSkew;
 
-    public async ValueTask<TokenResult> GetTokenAsync(string account, TimeSpan minValidity, CancellationToken ct)
+    public ValueTask<TokenResult> GetTokenAsync(string account, TimeSpan minValidity, CancellationToken ct) =>
+        GetTokenAsync(account, minValidity, Caller.System, ct);
+
+    /// <summary>
+    /// As above, for a caller: when its request starts the upstream call, the audit rows of that call name it
+    /// (concurrent callers that share the call have their own token.served rows).
+    /// </summary>
+    public async ValueTask<TokenResult> GetTokenAsync(string account, TimeSpan minValidity, Caller caller, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         if (cache.TryGet(account, out var cached) && now - cached.CachedAt < _options.MemoryCacheMaxAge &&
@@ -45,7 +54,7 @@ public sealed partial class TokenIssuer(
         // Single flight: concurrent misses share one task. It runs detached from any one caller's cancellation,
         // so a caller that gives up does not abort the upstream call the others wait on.
         var key = new FlightKey(account, minValidity);
-        var flight = _inFlight.GetOrAdd(key, k => new Lazy<Task<TokenResult>>(() => RunFlightAsync(k)));
+        var flight = _inFlight.GetOrAdd(key, k => new Lazy<Task<TokenResult>>(() => RunFlightAsync(k, caller)));
         return await flight.Value.WaitAsync(ct);
     }
 
@@ -87,11 +96,11 @@ public sealed partial class TokenIssuer(
         return isCurrent;
     }
 
-    private async Task<TokenResult> RunFlightAsync(FlightKey key)
+    private async Task<TokenResult> RunFlightAsync(FlightKey key, Caller caller)
     {
         try
         {
-            return await FetchAsync(key.Account, key.MinValidity, Caller.System, forceLogin: false, forceRenew: false, CancellationToken.None);
+            return await FetchAsync(key.Account, key.MinValidity, caller, forceLogin: false, forceRenew: false, CancellationToken.None);
         }
         finally
         {
@@ -213,6 +222,8 @@ public sealed partial class TokenIssuer(
             UpstreamStatus = outcome.Status, UpstreamMs = (int)elapsed.TotalMilliseconds,
             Detail = outcome is UpstreamOutcome.Granted ? null : Truncate(outcome.Detail),
             RequestId = caller.RequestId, RemoteIp = caller.RemoteIp,
+            // The hash of the new access token ties the token.served events of this token to the call that got it.
+            TokenHmac = outcome is UpstreamOutcome.Granted granted ? auditHasher.Hash(granted.Tokens.AccessToken) : null,
         });
         return outcome;
     }
