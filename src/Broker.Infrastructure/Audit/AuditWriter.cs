@@ -25,13 +25,18 @@ public sealed partial class AuditWriter(
 
     private readonly List<AuditEvent> _batch = new(options.Value.BatchSize + 1);
 
+    // Cancelled only when the host's shutdown deadline passes. A write under way when the stop signal comes is
+    // let finish: cancelling it could abort a COPY the server has already committed, and the batch, kept for
+    // the drain, would be written twice.
+    private readonly CancellationTokenSource _abort = new();
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var reader = queue.Reader;
         try
         {
             while (await reader.WaitToReadAsync(stoppingToken))
-                await FlushAvailableAsync(stoppingToken);
+                await FlushAvailableAsync(_abort.Token);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -40,17 +45,38 @@ public sealed partial class AuditWriter(
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await base.StopAsync(cancellationToken);
-        // Requests still finishing may enqueue after the loop stopped: drain until the queue is empty.
-        queue.Complete();
-        await FlushAvailableAsync(cancellationToken);
+        await using (cancellationToken.Register(_abort.Cancel))
+        {
+            await base.StopAsync(cancellationToken);
+            // Requests still finishing may enqueue after the loop stopped: drain until the queue is empty.
+            queue.Complete();
+            if (_abort.IsCancellationRequested)
+            {
+                LogLostAtShutdown(_batch.Count + queue.Depth);
+                return;
+            }
+            try
+            {
+                await FlushAvailableAsync(_abort.Token);
+            }
+            catch (OperationCanceledException) when (_abort.IsCancellationRequested)
+            {
+                LogLostAtShutdown(_batch.Count + queue.Depth);
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        _abort.Dispose();
+        base.Dispose();
     }
 
     private async Task FlushAvailableAsync(CancellationToken ct)
     {
         while (true)
         {
-            _batch.Clear();
+            // A batch is cleared only once written: one whose write was interrupted is still here and goes first.
             while (_batch.Count < options.Value.BatchSize && queue.Reader.TryRead(out var next)) _batch.Add(next);
 
             var dropped = queue.TakeDropped();
@@ -66,6 +92,7 @@ public sealed partial class AuditWriter(
 
             if (_batch.Count == 0) return;
             await WriteWithRetryAsync(ct);
+            _batch.Clear();
         }
     }
 
@@ -156,6 +183,9 @@ public sealed partial class AuditWriter(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} audit events failed (attempt {Attempt}); retrying")]
     private partial void LogWriteFailed(Exception exception, int count, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shutdown deadline passed before the audit queue was written: {Count} events lost")]
+    private partial void LogLostAtShutdown(int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "PostgreSQL refused an audit event ({SqlState}, action {Action}); it is dropped and counted")]
     private partial void LogRejected(string sqlState, string action);
