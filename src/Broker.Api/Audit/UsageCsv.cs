@@ -23,7 +23,7 @@ public static class UsageCsv
         return csv.ToString();
     }
 
-    internal static string Field(string? value)
+    public static string Field(string? value)
     {
         if (string.IsNullOrEmpty(value)) return "";
         if (value[0] is '=' or '+' or '-' or '@' or '\t' or '\r') value = "'" + value;

@@ -53,6 +53,27 @@ public sealed class AuditQueueTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Values_postgres_cannot_store_are_cleaned_and_do_not_stall_the_writer()
+    {
+        _world = await BrokerWorld.StartAsync();
+        var account = await _world.AccountAsync("sliderule");
+        var key = await _world.ConsumerAsync(account.Name);
+
+        // Kestrel refuses a NUL in the path today; the writer must still survive one (and an overlong value)
+        // from any future source, or one bad event would block the whole trail behind it.
+        var queue = _world.Broker.Services.GetRequiredService<AuditQueue>();
+        queue.Enqueue(new AuditEvent { At = _world.Clock.GetUtcNow(), Action = "test.nul", Outcome = "ok", AccountName = "bad\0name" });
+        queue.Enqueue(new AuditEvent { At = _world.Clock.GetUtcNow(), Action = "test.long", Outcome = "ok", Detail = new string('x', 2000) });
+        await _world.Broker.TokenAsync(account.Name, key);
+        await _world.DrainAsync();
+
+        (await _world.CountAsync("action = 'test.nul' AND account_name = $1", "bad\uFFFDname")).ShouldBe(1);
+        (await _world.CountAsync("action = 'test.long' AND length(detail) = 500")).ShouldBe(1);
+        (await _world.CountAsync("action = 'token.served'")).ShouldBe(1);
+        (await _world.CountAsync("action = 'audit.overflow'")).ShouldBe(0);
+    }
+
+    [Fact]
     public async Task Graceful_shutdown_under_load_loses_no_served_event()
     {
         _world = await BrokerWorld.StartAsync();
