@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 data="${BROKER_PG_DATA:-$root/.local/pg}"
 port="${BROKER_PG_PORT:-5433}"
 
-bin=$(dirname "$(command -v pg_ctl 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -n1)")
+bin=$(dirname "$(readlink -f "$(command -v pg_ctl 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -n1)")")
 [ -x "$bin/pg_ctl" ] || { echo "PostgreSQL binaries (initdb, pg_ctl) not found; install PostgreSQL or set ConnectionStrings__Broker" >&2; exit 1; }
 
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
