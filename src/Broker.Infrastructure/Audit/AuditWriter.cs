@@ -99,18 +99,20 @@ public sealed partial class AuditWriter(
     private async Task WriteWithRetryAsync(CancellationToken ct)
     {
         // A database outage must not lose the batch: keep trying (the queue bounds memory meanwhile).
+        var oneByOne = false;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await CopyAsync(_batch, ct);
+                if (oneByOne) await WriteOneByOneAsync(ct);
+                else await CopyAsync(_batch, ct);
                 return;
             }
-            catch (PostgresException e) when (IsBadData(e))
+            catch (PostgresException e) when (!oneByOne && IsBadData(e))
             {
                 // One unwritable event must not block the trail forever: write the batch row by row instead.
-                await WriteOneByOneAsync(ct);
-                return;
+                oneByOne = true;
+                attempt = 0;
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
             {
@@ -120,19 +122,21 @@ public sealed partial class AuditWriter(
         }
     }
 
+    /// <summary>Writes and removes the batch's events one at a time, so a retry after an outage never writes one twice.</summary>
     private async Task WriteOneByOneAsync(CancellationToken ct)
     {
-        foreach (var auditEvent in _batch)
+        while (_batch.Count > 0)
         {
             try
             {
-                await CopyAsync([auditEvent], ct);
+                await CopyAsync([_batch[0]], ct);
             }
             catch (PostgresException e) when (IsBadData(e))
             {
-                LogRejected(e.SqlState, auditEvent.Action);
+                LogRejected(e.SqlState, _batch[0].Action);
                 queue.CountDropped(1); // recorded by the next audit.overflow event
             }
+            _batch.RemoveAt(0);
         }
     }
 

@@ -74,6 +74,36 @@ public sealed class AuditQueueTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task An_event_the_database_refuses_is_dropped_counted_and_recorded_and_the_rest_of_its_batch_is_written()
+    {
+        _world = await BrokerWorld.StartAsync();
+        var account = await _world.AccountAsync("sliderule");
+        var key = await _world.ConsumerAsync(account.Name);
+        // Stands for any event PostgreSQL refuses as data however often it is retried.
+        await _world.ExecuteAsync("ALTER TABLE audit_events ADD CONSTRAINT test_refuse_poison CHECK (action <> 'test.poison')");
+        var queue = _world.Broker.Services.GetRequiredService<AuditQueue>();
+        await _world.Broker.TokenAsync(account.Name, key); // logs in (its row is written with the token set)
+
+        await using (var blocker = new NpgsqlConnection(_world.ConnectionString))
+        {
+            // Hold the writer (blocked on its first event) so that the poison lands in the middle of the next batch.
+            await blocker.OpenAsync();
+            await using var stall = await blocker.BeginTransactionAsync();
+            await new NpgsqlCommand("LOCK TABLE audit_events IN SHARE MODE", blocker, stall).ExecuteNonQueryAsync();
+            await _world.Broker.TokenAsync(account.Name, key);
+            await _world.Broker.TokenAsync(account.Name, key);
+            queue.Enqueue(new AuditEvent { At = _world.Clock.GetUtcNow(), Action = "test.poison", Outcome = "ok" });
+            await _world.Broker.TokenAsync(account.Name, key);
+            await stall.RollbackAsync();
+        }
+        await _world.DrainAsync();
+
+        (await _world.CountAsync("action = 'token.served'")).ShouldBe(4);
+        (await _world.DetailsAsync(AuditActions.AuditOverflow)).ShouldHaveSingleItem().ShouldStartWith("1 audit events were lost");
+        _world.Logs.Lines.ShouldContain(l => l.Contains("PostgreSQL refused an audit event (23514, action test.poison)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Graceful_shutdown_under_load_loses_no_served_event()
     {
         _world = await BrokerWorld.StartAsync();
