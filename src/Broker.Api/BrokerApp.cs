@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Broker.Api.Admin;
+using Broker.Api.Audit;
 using Broker.Api.Auth;
 using Broker.Api.Infrastructure;
 using Broker.Api.Tokens;
@@ -53,6 +54,7 @@ public static class BrokerApp
         var app = builder.Build();
         var auditQueue = app.Services.GetRequiredService<AuditQueue>();
         TokenMetrics.ObserveAuditQueue(() => auditQueue.Depth);
+        app.UseMiddleware<FailureAudit>(); // outermost: sees the status every caller finally got
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
@@ -73,6 +75,8 @@ public static class BrokerApp
         // The benchmark's ceiling: the same Kestrel, the same key check, no token work. Off unless asked for.
         if (app.Configuration.GetValue<bool>("Broker:Benchmark:CeilingEndpoint"))
             app.MapGet("/v1/ping", () => TypedResults.Ok(new { ok = true })).RequireAuthorization().ExcludeFromDescription();
+        app.MapAuditTrail();
+        app.MapReports();
         return app;
     }
 }

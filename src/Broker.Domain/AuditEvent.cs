@@ -17,6 +17,8 @@ public sealed class AuditEvent
     public string? Detail { get; set; }
     public string? RequestId { get; set; }
     public string? RemoteIp { get; set; }
+    /// <summary>HMAC-SHA256 (hex) of the access token served or obtained, for correlation; never the token.</summary>
+    public string? TokenHmac { get; set; }
 }
 
 /// <summary>The action names of <see cref="AuditEvent.Action"/>; stable, reports group on them.</summary>
@@ -41,4 +43,11 @@ public static class AuditActions
     public const string ClientRevoked = "client.revoked";
     public const string ClientDeleted = "client.deleted";
     public const string AuthFailed = "auth.failed";
+    public const string AuthForbidden = "auth.forbidden";
+    public const string RequestRateLimited = "request.rate_limited";
+    public const string RequestFailed = "request.failed";
+    public const string AuditOverflow = "audit.overflow";
+
+    /// <summary>The actions of failures a caller was shown; the usage report counts these as failures.</summary>
+    public static readonly IReadOnlyList<string> CallerFailures = [TokenFailed, AuthFailed, AuthForbidden, RequestRateLimited, RequestFailed];
 }

@@ -32,7 +32,8 @@ public static class DependencyInjection
 
         services.AddOptions<TokenOptions>().BindConfiguration(TokenOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<UpstreamOptions>().BindConfiguration(UpstreamOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateDataAnnotations()
+            .Validate(o => AuditHasher.IsValidKey(o.HmacKey), "Broker:Audit:HmacKey must be base64 of at least 32 random bytes.").ValidateOnStart();
         services.AddOptions<AheadOfTimeOptions>().BindConfiguration(AheadOfTimeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ClientDirectoryOptions>().BindConfiguration(ClientDirectoryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<TokenOptions>, LockOutlastsUpstreamCall>();
@@ -69,9 +70,12 @@ public static class DependencyInjection
         services.AddSingleton<TokenCache>();
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<AuditQueue>();
+        services.AddSingleton<AuditHasher>();
         services.AddHostedService<AuditWriter>();
         services.AddSingleton<AheadOfTimeRefresher>();
         services.AddHostedService(sp => sp.GetRequiredService<AheadOfTimeRefresher>());
+        services.AddSingleton<AuditRetention>();
+        services.AddHostedService(sp => sp.GetRequiredService<AuditRetention>());
         return builder;
     }
 

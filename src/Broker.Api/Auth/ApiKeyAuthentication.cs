@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using System.Text.Encodings.Web;
+using Broker.Api.Audit;
 using Broker.Api.Infrastructure;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
@@ -48,11 +49,7 @@ public sealed class ApiKeyAuthentication(
 
     private AuthenticateResult Fail(string reason)
     {
-        audit.Enqueue(new AuditEvent
-        {
-            At = time.GetUtcNow(), Action = AuditActions.AuthFailed, Outcome = "rejected", Detail = reason,
-            RequestId = Context.TraceIdentifier, RemoteIp = Context.Connection.RemoteIpAddress?.ToString(),
-        });
+        RequestAudit.Record(audit, time, Context, AuditActions.AuthFailed, "rejected", detail: reason);
         return AuthenticateResult.Fail(reason);
     }
 

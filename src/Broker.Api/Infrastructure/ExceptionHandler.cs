@@ -36,8 +36,7 @@ public sealed partial class ExceptionHandler(IProblemDetailsService problems, IL
         });
     }
 
-    private static bool IsDatabaseFault(Exception e) =>
-        e is NpgsqlException or TimeoutException || e.InnerException is NpgsqlException or TimeoutException;
+    private static bool IsDatabaseFault(Exception e) => Broker.Infrastructure.Persistence.DatabaseFaults.IsTransient(e);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception")]
     private partial void LogUnexpected(Exception exception);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Broker.Api.Audit;
 using Broker.Api.Auth;
 using Broker.Api.Infrastructure;
 using Broker.Domain;
@@ -50,7 +51,7 @@ public static class TokenEndpoints
     }
 
     public static async Task<Results<Ok<TokenResponse>, ValidationProblem, ProblemHttpResult>> GetToken(
-        string account, HttpContext http, TokenIssuer issuer, ClientDirectory clients, AuditQueue audit, TimeProvider time,
+        string account, HttpContext http, TokenIssuer issuer, ClientDirectory clients, AuditQueue audit, AuditHasher hasher, TimeProvider time,
         IOptions<TokenOptions> options, CancellationToken ct)
     {
         var client = http.Client()!;
@@ -80,7 +81,8 @@ public static class TokenEndpoints
         {
             case TokenResult.Served served:
                 TokenMetrics.TokensServed.Add(1, new KeyValuePair<string, object?>("cache", served.FromCache ? "hit" : "miss"));
-                Audit(audit, time, http, account, served.AccountId, AuditActions.TokenServed, served.FromCache ? "hit" : "miss", served.ProviderName);
+                Audit(audit, time, http, account, served.AccountId, AuditActions.TokenServed, served.FromCache ? "hit" : "miss", served.ProviderName,
+                    hasher.Hash(served.AccessToken));
                 http.Response.Headers.CacheControl = "no-store";
                 http.Response.Headers.Pragma = "no-cache";
                 return TypedResults.Ok(new TokenResponse(served.AccessToken, served.TokenType, served.ExpiresAt,
@@ -90,7 +92,7 @@ public static class TokenEndpoints
                 return Problems.NotFoundProblem("account");
             case TokenResult.Failed failed:
                 Audit(audit, time, http, account, failed.AccountId == Guid.Empty ? null : failed.AccountId,
-                    AuditActions.TokenFailed, failed.Failure.ToString(), failed.ProviderName);
+                    AuditActions.TokenFailed, OutcomeOf(failed.Failure), failed.ProviderName);
                 return FailureProblem(http, failed);
             default:
                 throw new InvalidOperationException($"Unexpected result {result.GetType().Name}.");
@@ -143,15 +145,18 @@ public static class TokenEndpoints
     }
 
     private static void Audit(AuditQueue audit, TimeProvider time, HttpContext http, string account, Guid? accountId,
-        string action, string outcome, string? provider)
+        string action, string outcome, string? provider, string? tokenHmac = null) =>
+        RequestAudit.Record(audit, time, http, action, outcome, account.Length <= 100 ? account : account[..100], accountId, provider,
+            tokenHmac: tokenHmac);
+
+    /// <summary>The failure as the trail names it (snake_case, like every other outcome).</summary>
+    private static string OutcomeOf(TokenFailure failure) => failure switch
     {
-        var client = http.Client();
-        audit.Enqueue(new AuditEvent
-        {
-            At = time.GetUtcNow(), Action = action, Outcome = outcome,
-            ClientId = client?.Id, ClientName = client?.Name,
-            AccountId = accountId, AccountName = account.Length <= 100 ? account : account[..100], ProviderName = provider,
-            RequestId = http.TraceIdentifier, RemoteIp = http.Connection.RemoteIpAddress?.ToString(),
-        });
-    }
+        TokenFailure.NeedsAttention => "needs_attention",
+        TokenFailure.Inactive => "inactive",
+        TokenFailure.UpstreamUnavailable => "upstream_unavailable",
+        TokenFailure.UpstreamTimeout => "upstream_timeout",
+        TokenFailure.UpstreamProtocolError => "upstream_protocol_error",
+        _ => "database_unavailable",
+    };
 }

@@ -13,4 +13,27 @@ public sealed class AuditOptions
     /// <summary>The most events written by one COPY.</summary>
     [Range(1, 100_000)]
     public int BatchSize { get; set; } = 5_000;
+
+    /// <summary>Events older than this many days are deleted by the retention job.</summary>
+    [Range(1, 36_500)]
+    public int RetentionDays { get; set; } = 400;
+
+    /// <summary>How often the retention job looks for old events (it also runs once at start-up).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "7.00:00:00")]
+    public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Rows deleted per transaction by the retention job, so it never holds long locks.</summary>
+    [Range(1, 100_000)]
+    public int RetentionBatchSize { get; set; } = 5_000;
+
+    /// <summary>The longest time range one audit query or usage report may cover.</summary>
+    [Range(typeof(TimeSpan), "1.00:00:00", "3660.00:00:00")]
+    public TimeSpan MaxReportSpan { get; set; } = TimeSpan.FromDays(366);
+
+    /// <summary>
+    /// Base64 of at least 32 random bytes: the key of the HMAC that stands for tokens in the trail. When unset it
+    /// is derived from the key-encryption key, so it changes when that key is rotated; set it to keep hashes
+    /// comparable across rotations.
+    /// </summary>
+    public string? HmacKey { get; set; }
 }

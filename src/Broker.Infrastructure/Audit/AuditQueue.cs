@@ -32,6 +32,9 @@ public sealed class AuditQueue(Microsoft.Extensions.Options.IOptions<AuditOption
 
     internal long TakeDropped() => Interlocked.Exchange(ref _dropped, 0);
 
+    /// <summary>Events lost after they left the queue (the database refused them), counted like an overflow.</summary>
+    internal void CountDropped(long count) => Interlocked.Add(ref _dropped, count);
+
     /// <summary>No more events: the writer drains what is queued and stops (graceful shutdown).</summary>
     internal void Complete() => _channel.Writer.TryComplete();
 }

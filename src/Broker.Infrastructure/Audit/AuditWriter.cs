@@ -1,4 +1,5 @@
 using Broker.Domain;
+using Broker.Infrastructure.Persistence;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -18,7 +19,16 @@ public sealed partial class AuditWriter(
     IOptions<AuditOptions> options,
     ILogger<AuditWriter> logger) : BackgroundService
 {
-    private readonly List<AuditEvent> _batch = new(options.Value.BatchSize);
+    private const string Copy =
+        "COPY audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name, " +
+        "upstream_status, upstream_ms, detail, request_id, remote_ip, token_hmac) FROM STDIN (FORMAT BINARY)";
+
+    private readonly List<AuditEvent> _batch = new(options.Value.BatchSize + 1);
+
+    // Cancelled only when the host's shutdown deadline passes. A write under way when the stop signal comes is
+    // let finish: cancelling it could abort a COPY the server has already committed, and the batch, kept for
+    // the drain, would be written twice.
+    private readonly CancellationTokenSource _abort = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -26,7 +36,7 @@ public sealed partial class AuditWriter(
         try
         {
             while (await reader.WaitToReadAsync(stoppingToken))
-                await FlushAvailableAsync(stoppingToken);
+                await FlushAvailableAsync(_abort.Token);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -35,17 +45,38 @@ public sealed partial class AuditWriter(
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await base.StopAsync(cancellationToken);
-        // Requests still finishing may enqueue after the loop stopped: drain until the queue is empty.
-        queue.Complete();
-        await FlushAvailableAsync(cancellationToken);
+        await using (cancellationToken.Register(_abort.Cancel))
+        {
+            await base.StopAsync(cancellationToken);
+            // Requests still finishing may enqueue after the loop stopped: drain until the queue is empty.
+            queue.Complete();
+            if (_abort.IsCancellationRequested)
+            {
+                LogLostAtShutdown(_batch.Count + queue.Depth);
+                return;
+            }
+            try
+            {
+                await FlushAvailableAsync(_abort.Token);
+            }
+            catch (OperationCanceledException) when (_abort.IsCancellationRequested)
+            {
+                LogLostAtShutdown(_batch.Count + queue.Depth);
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        _abort.Dispose();
+        base.Dispose();
     }
 
     private async Task FlushAvailableAsync(CancellationToken ct)
     {
         while (true)
         {
-            _batch.Clear();
+            // A batch is cleared only once written: one whose write was interrupted is still here and goes first.
             while (_batch.Count < options.Value.BatchSize && queue.Reader.TryRead(out var next)) _batch.Add(next);
 
             var dropped = queue.TakeDropped();
@@ -54,25 +85,34 @@ public sealed partial class AuditWriter(
                 LogOverflow(dropped);
                 _batch.Add(new AuditEvent
                 {
-                    At = time.GetUtcNow(), Action = "audit.overflow", Outcome = "dropped",
-                    Detail = $"{dropped} audit events were dropped because the queue was full",
+                    At = time.GetUtcNow(), Action = AuditActions.AuditOverflow, Outcome = "dropped",
+                    Detail = $"{dropped} audit events were lost: the queue was full or the database refused them (see the log)",
                 });
             }
 
             if (_batch.Count == 0) return;
             await WriteWithRetryAsync(ct);
+            _batch.Clear();
         }
     }
 
     private async Task WriteWithRetryAsync(CancellationToken ct)
     {
         // A database outage must not lose the batch: keep trying (the queue bounds memory meanwhile).
+        var oneByOne = false;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await CopyAsync(_batch, ct);
+                if (oneByOne) await WriteOneByOneAsync(ct);
+                else await CopyAsync(_batch, ct);
                 return;
+            }
+            catch (PostgresException e) when (!oneByOne && IsBadData(e))
+            {
+                // One unwritable event must not block the trail forever: write the batch row by row instead.
+                oneByOne = true;
+                attempt = 0;
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
             {
@@ -82,38 +122,75 @@ public sealed partial class AuditWriter(
         }
     }
 
+    /// <summary>Writes and removes the batch's events one at a time, so a retry after an outage never writes one twice.</summary>
+    private async Task WriteOneByOneAsync(CancellationToken ct)
+    {
+        while (_batch.Count > 0)
+        {
+            try
+            {
+                await CopyAsync([_batch[0]], ct);
+            }
+            catch (PostgresException e) when (IsBadData(e))
+            {
+                LogRejected(e.SqlState, _batch[0].Action);
+                queue.CountDropped(1); // recorded by the next audit.overflow event
+            }
+            _batch.RemoveAt(0);
+        }
+    }
+
+    /// <summary>Data exceptions (class 22) and constraint violations (23) fail again however often we retry.</summary>
+    private static bool IsBadData(PostgresException e) => e.SqlState.StartsWith("22", StringComparison.Ordinal) || e.SqlState.StartsWith("23", StringComparison.Ordinal);
+
     private async Task CopyAsync(IReadOnlyList<AuditEvent> events, CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
-        await using var importer = await connection.BeginBinaryImportAsync(
-            "COPY audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name, " +
-            "upstream_status, upstream_ms, detail, request_id, remote_ip) FROM STDIN (FORMAT BINARY)", ct);
+        await using var importer = await connection.BeginBinaryImportAsync(Copy, ct);
         foreach (var e in events)
         {
             await importer.StartRowAsync(ct);
             await importer.WriteAsync(e.At, NpgsqlDbType.TimestampTz, ct);
-            await importer.WriteAsync(e.Action, NpgsqlDbType.Varchar, ct);
-            await importer.WriteAsync(e.Outcome, NpgsqlDbType.Varchar, ct);
+            await importer.WriteAsync(Text(e.Action, 40)!, NpgsqlDbType.Varchar, ct);
+            await importer.WriteAsync(Text(e.Outcome, 40)!, NpgsqlDbType.Varchar, ct);
             await WriteNullable(importer, e.ClientId, NpgsqlDbType.Uuid, ct);
-            await WriteNullable(importer, e.ClientName, NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.ClientName, Limits.Name), NpgsqlDbType.Varchar, ct);
             await WriteNullable(importer, e.AccountId, NpgsqlDbType.Uuid, ct);
-            await WriteNullable(importer, e.AccountName, NpgsqlDbType.Varchar, ct);
-            await WriteNullable(importer, e.ProviderName, NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.AccountName, Limits.Name), NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.ProviderName, Limits.Name), NpgsqlDbType.Varchar, ct);
             await WriteNullable(importer, e.UpstreamStatus, NpgsqlDbType.Integer, ct);
             await WriteNullable(importer, e.UpstreamMs, NpgsqlDbType.Integer, ct);
-            await WriteNullable(importer, e.Detail, NpgsqlDbType.Varchar, ct);
-            await WriteNullable(importer, e.RequestId, NpgsqlDbType.Varchar, ct);
-            await WriteNullable(importer, e.RemoteIp, NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.Detail, Limits.Detail), NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.RequestId, 100), NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.RemoteIp, 64), NpgsqlDbType.Varchar, ct);
+            await WriteNullable(importer, Text(e.TokenHmac, 64), NpgsqlDbType.Varchar, ct);
         }
         await importer.CompleteAsync(ct);
+    }
+
+    /// <summary>
+    /// Fits a value into its column. Names come from URLs a caller chose: a NUL (which PostgreSQL text cannot hold)
+    /// or an overlong name must not make the whole batch fail.
+    /// </summary>
+    private static string? Text(string? value, int maxLength)
+    {
+        if (value is null) return null;
+        if (value.Contains('\0')) value = value.Replace("\0", "\uFFFD", StringComparison.Ordinal);
+        return value.Length <= maxLength ? value : value[..maxLength];
     }
 
     private static Task WriteNullable<T>(NpgsqlBinaryImporter importer, T? value, NpgsqlDbType type, CancellationToken ct) =>
         value is null ? importer.WriteNullAsync(ct) : importer.WriteAsync(value, type, ct);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The audit queue was full: {Dropped} events were dropped (recorded as audit.overflow)")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Dropped} audit events were lost (queue full or refused by the database); recorded as audit.overflow")]
     private partial void LogOverflow(long dropped);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} audit events failed (attempt {Attempt}); retrying")]
     private partial void LogWriteFailed(Exception exception, int count, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shutdown deadline passed before the audit queue was written: {Count} events lost")]
+    private partial void LogLostAtShutdown(int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "PostgreSQL refused an audit event ({SqlState}, action {Action}); it is dropped and counted")]
+    private partial void LogRejected(string sqlState, string action);
 }

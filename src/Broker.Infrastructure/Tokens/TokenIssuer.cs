@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using Broker.Domain;
+using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Upstream;
@@ -25,6 +26,7 @@ public sealed partial class TokenIssuer(
     UpstreamResilience resilience,
     SecretProtector secrets,
     TokenCache cache,
+    AuditHasher auditHasher,
     TimeProvider time,
     IOptions<TokenOptions> tokenOptions,
     IOptions<UpstreamOptions> upstreamOptions,
@@ -234,6 +236,8 @@ public sealed partial class TokenIssuer(
             UpstreamStatus = outcome.Status, UpstreamMs = (int)elapsed.TotalMilliseconds,
             Detail = outcome is UpstreamOutcome.Granted ? null : Truncate(outcome.Detail),
             RequestId = caller.RequestId, RemoteIp = caller.RemoteIp,
+            // The hash of the new access token ties the token.served events of this token to the call that got it.
+            TokenHmac = outcome is UpstreamOutcome.Granted granted ? auditHasher.Hash(granted.Tokens.AccessToken) : null,
         });
         return outcome;
     }
@@ -310,10 +314,7 @@ public sealed partial class TokenIssuer(
         secrets.UnprotectOrNull(SecretKind.ClientSecret, account.ClientSecretEncrypted ?? provider.ClientSecretEncrypted),
         account.Scope ?? provider.Scope);
 
-    private static bool IsDatabaseFault(Exception e) =>
-        e is NpgsqlException or TimeoutException ||
-        e is InvalidOperationException { InnerException: NpgsqlException } ||
-        e is DbUpdateException { InnerException: NpgsqlException };
+    private static bool IsDatabaseFault(Exception e) => DatabaseFaults.IsTransient(e);
 
     private static string Truncate(string text) => text.Length <= Limits.Detail ? text : text[..(Limits.Detail - 1)] + "…";
 

@@ -1,0 +1,41 @@
+using Broker.Domain;
+
+namespace Broker.Api.Audit;
+
+/// <summary>One page of the audit trail, newest first; follow <c>next_cursor</c> until it is null.</summary>
+public sealed record AuditPage(IReadOnlyList<AuditItem> Items, string? NextCursor);
+
+/// <summary>
+/// One audit event. <c>client</c> is the actor: the consumer or admin client whose key made the request
+/// ("broker" for the broker's own background work, null when no valid key was given). <c>detail</c> names the
+/// fields an admin change touched (never their values); <c>token_hmac</c> is the keyed hash of the access token
+/// served or obtained, never the token.
+/// </summary>
+public sealed record AuditItem(
+    DateTimeOffset At,
+    string Action,
+    string Outcome,
+    string? Client,
+    string? Account,
+    string? Provider,
+    int? UpstreamStatus,
+    int? UpstreamMs,
+    string? RequestId,
+    string? RemoteIp,
+    string? Detail,
+    string? TokenHmac)
+{
+    public static AuditItem From(AuditEvent e) => new(e.At, e.Action, e.Outcome, e.ClientName, e.AccountName, e.ProviderName,
+        e.UpstreamStatus, e.UpstreamMs, e.RequestId, e.RemoteIp, e.Detail, e.TokenHmac);
+}
+
+/// <summary>A token whose HMAC is wanted, to look it up in the trail (<c>GET /admin/audit?token_hmac=</c>).</summary>
+public sealed record TokenHmacRequest(string? AccessToken);
+
+public sealed record TokenHmacResponse(string TokenHmac);
+
+/// <summary>Counts per key over [from, to): tokens served, upstream logins and refreshes (any outcome), failures shown to callers.</summary>
+public sealed record UsageReport(DateTimeOffset From, DateTimeOffset To, string GroupBy, IReadOnlyList<UsageRow> Rows);
+
+/// <summary>One group of the usage report; <c>key</c> is null for events without a client, account or provider.</summary>
+public sealed record UsageRow(string? Key, long Served, long Logins, long Refreshes, long Failures);

@@ -1,0 +1,32 @@
+using System.Globalization;
+using System.Text;
+
+namespace Broker.Api.Audit;
+
+/// <summary>
+/// The usage report as RFC 4180 CSV. Keys can be names a caller typed into a URL, so a key that a spreadsheet
+/// would run as a formula (=, +, -, @, tab, CR) gets a leading apostrophe (OWASP's advice on CSV injection).
+/// </summary>
+public static class UsageCsv
+{
+    public static string Write(UsageReport report)
+    {
+        var csv = new StringBuilder("key,served,logins,refreshes,failures\r\n");
+        foreach (var row in report.Rows)
+        {
+            csv.Append(Field(row.Key)).Append(',')
+                .Append(row.Served.ToString(CultureInfo.InvariantCulture)).Append(',')
+                .Append(row.Logins.ToString(CultureInfo.InvariantCulture)).Append(',')
+                .Append(row.Refreshes.ToString(CultureInfo.InvariantCulture)).Append(',')
+                .Append(row.Failures.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
+        }
+        return csv.ToString();
+    }
+
+    public static string Field(string? value)
+    {
+        if (string.IsNullOrEmpty(value)) return "";
+        if (value[0] is '=' or '+' or '-' or '@' or '\t' or '\r') value = "'" + value;
+        return value.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
+    }
+}

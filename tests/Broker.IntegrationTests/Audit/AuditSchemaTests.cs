@@ -1,0 +1,132 @@
+using Broker.Api.Audit;
+using Broker.Domain;
+using Broker.Infrastructure.Persistence;
+using Broker.IntegrationTests.Support;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Broker.IntegrationTests.Audit;
+
+/// <summary>The audit table itself: append-only, in step with the EF model, and indexed for the report queries.</summary>
+public sealed class AuditSchemaTests : IAsyncLifetime
+{
+    private BrokerWorld _world = null!;
+
+    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    [Theory]
+    [InlineData("UPDATE audit_events SET outcome = 'forged'")]
+    [InlineData("DELETE FROM audit_events")]
+    [InlineData("TRUNCATE audit_events")]
+    public async Task Changing_or_removing_audit_rows_is_refused(string sql)
+    {
+        var before = await _world.CountAsync("true");
+        before.ShouldBeGreaterThan(0); // the bootstrap admin's creation at least
+
+        var refused = await Should.ThrowAsync<PostgresException>(() => _world.ExecuteAsync(sql));
+
+        refused.SqlState.ShouldBe(PostgresErrorCodes.InsufficientPrivilege);
+        refused.MessageText.ShouldContain("append-only");
+        (await _world.CountAsync("true")).ShouldBe(before);
+        (await _world.CountAsync("outcome = 'forged'")).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Only_a_delete_in_a_transaction_that_declares_itself_the_retention_job_passes()
+    {
+        await _world.ExecuteAsync("INSERT INTO audit_events (at, action, outcome) VALUES (now() - interval '1000 days', 'test.old', 'ok')");
+
+        var updateRefused = await Should.ThrowAsync<PostgresException>(() => _world.ExecuteAsync(
+            "BEGIN; SET LOCAL broker.audit_retention = 'on'; UPDATE audit_events SET outcome = 'forged'; COMMIT;"));
+        updateRefused.SqlState.ShouldBe(PostgresErrorCodes.InsufficientPrivilege);
+
+        (await _world.ExecuteAsync("BEGIN; SET LOCAL broker.audit_retention = 'on'; DELETE FROM audit_events WHERE action = 'test.old'; COMMIT;"))
+            .ShouldBe(1);
+        // SET LOCAL ends with its transaction: the same session is refused again afterwards.
+        await Should.ThrowAsync<PostgresException>(() => _world.ExecuteAsync(
+            "BEGIN; SET LOCAL broker.audit_retention = 'on'; COMMIT; DELETE FROM audit_events;"));
+    }
+
+    [Fact]
+    public async Task The_ef_model_of_audit_events_matches_the_migrated_table()
+    {
+        await using var db = await _world.Broker.Services.GetRequiredService<IDbContextFactory<BrokerDbContext>>().CreateDbContextAsync();
+        var entity = db.Model.FindEntityType(typeof(AuditEvent))!;
+        var model = entity.GetProperties()
+            .Select(p => $"{p.GetColumnName()} {p.GetColumnType()} {(p.IsNullable ? "null" : "not null")}")
+            .Order().ToList();
+
+        await using var connection = new NpgsqlConnection(_world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT column_name || ' ' || CASE WHEN data_type = 'character varying' THEN 'character varying(' || character_maximum_length || ')'
+                                              WHEN data_type = 'timestamp with time zone' THEN 'timestamp with time zone'
+                                              ELSE data_type END
+                   || ' ' || CASE is_nullable WHEN 'YES' THEN 'null' ELSE 'not null' END
+            FROM information_schema.columns WHERE table_name = 'audit_events' ORDER BY 1
+            """, connection);
+        var table = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync())
+            while (await reader.ReadAsync()) table.Add(reader.GetString(0));
+
+        model.ShouldBe(table.Order().ToList());
+    }
+
+    [Fact]
+    public async Task Report_and_listing_queries_use_the_audit_indexes()
+    {
+        // A year of events, 96 a day, spread over a few clients, accounts and actions; then statistics. The test
+        // cluster commits asynchronously, and VACUUM marks pages all-visible only once the commit is flushed.
+        await _world.ExecuteAsync(
+            """
+            SET synchronous_commit = on;
+            INSERT INTO audit_events (at, action, outcome, client_name, account_name, provider_name)
+            SELECT now() - (i * interval '15 minutes'),
+                   (ARRAY['token.served','token.served','token.served','token.obtained','token.refreshed','token.failed'])[1 + i % 6],
+                   'ok', 'svc-' || (i % 7), 'account-' || (i % 50), 'provider-' || (i % 3)
+            FROM generate_series(1, 35040) AS i
+            """);
+        await _world.ExecuteAsync("VACUUM ANALYZE audit_events");
+
+        var now = DateTimeOffset.UtcNow;
+        var week = new TimeRange(now.AddDays(-14), now.AddDays(-7));
+        foreach (var groupBy in new[] { "client", "account", "provider", "day" })
+        {
+            await using var report = ReportsApi.UsageCommand(_world.Broker.Services.GetRequiredService<NpgsqlDataSource>(), groupBy, week);
+            var plan = await PlanAsync(report);
+            // Never the heap: ix_audit_events_at covers every grouping; for days, (action, at) covers it too.
+            plan.Contains("Index Only Scan using ix_audit_events_", StringComparison.Ordinal).ShouldBeTrue($"{groupBy}:\n{plan}");
+        }
+
+        // The listing: newest first, keyset on (at, id), with and without filters (the shape AuditApi.List sends).
+        const string listing = "SELECT * FROM audit_events WHERE at >= $1 {0} AND (at, id) < ($2, $3) ORDER BY at DESC, id DESC LIMIT 101";
+        (await ExplainAsync(string.Format(listing, ""))).ShouldContain("Index Scan Backward using ix_audit_events_at");
+        (await ExplainAsync(string.Format(listing, "AND account_name = 'account-7'"))).ShouldContain("ix_audit_events_account_at");
+        (await ExplainAsync(string.Format(listing, "AND client_name = 'svc-3'"))).ShouldContain("ix_audit_events_client_at");
+        (await ExplainAsync(string.Format(listing, "AND action = 'token.failed'"))).ShouldContain("ix_audit_events_action_at");
+
+        async Task<string> ExplainAsync(string sql)
+        {
+            await using var connection = new NpgsqlConnection(_world.ConnectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(sql, connection);
+            command.Parameters.Add(new() { Value = now.AddDays(-300) });
+            command.Parameters.Add(new() { Value = now.AddDays(-30) });
+            command.Parameters.Add(new() { Value = long.MaxValue });
+            return await PlanAsync(command);
+        }
+    }
+
+    private static async Task<string> PlanAsync(NpgsqlCommand command)
+    {
+        command.CommandText = "EXPLAIN " + command.CommandText;
+        var plan = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) plan.Add(reader.GetString(0));
+        return string.Join("\n", plan);
+    }
+}

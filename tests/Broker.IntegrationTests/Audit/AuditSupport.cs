@@ -1,0 +1,77 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json.Nodes;
+using Broker.IntegrationTests.Support;
+using Npgsql;
+
+namespace Broker.IntegrationTests.Audit;
+
+/// <summary>Reading the trail straight from PostgreSQL, and making sure the batch writer has written it.</summary>
+public static class AuditSupport
+{
+    /// <summary>
+    /// Stops every broker (which drains the audit queue into the table) and starts a fresh one on the same
+    /// database: afterwards every event of the traffic so far is in the table, with no polling.
+    /// </summary>
+    public static async Task DrainAsync(this BrokerWorld world)
+    {
+        foreach (var broker in world.Brokers) await broker.DisposeAsync();
+        world.Brokers.Clear();
+        await world.AddBrokerAsync();
+    }
+
+    public static async Task<long> CountAsync(this BrokerWorld world, string where, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"SELECT count(*) FROM audit_events WHERE {where}", connection);
+        foreach (var p in parameters) command.Parameters.Add(new() { Value = p });
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    public static async Task<int> ExecuteAsync(this BrokerWorld world, string sql, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var p in parameters) command.Parameters.Add(new() { Value = p });
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    public static async Task<List<string>> DetailsAsync(this BrokerWorld world, string action)
+    {
+        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT detail FROM audit_events WHERE action = $1 ORDER BY id", connection);
+        command.Parameters.Add(new() { Value = action });
+        var details = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) details.Add(reader.GetString(0));
+        return details;
+    }
+
+    /// <summary>A GET with the admin key and an Accept header; returns the status and the body text.</summary>
+    public static async Task<(HttpStatusCode Status, string Body, string? ContentType)> AdminGetAsync(this BrokerWorld world, string path, string accept = "application/json")
+    {
+        using var request = world.Broker.Request(HttpMethod.Get, path, BrokerWorld.AdminKey);
+        request.Headers.Accept.Add(MediaTypeWithQualityHeaderValue.Parse(accept));
+        using var response = await world.Broker.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync(), response.Content.Headers.ContentType?.MediaType);
+    }
+
+    /// <summary>Every item of GET /admin/audit with the given query, following next_cursor, newest first.</summary>
+    public static async Task<List<JsonObject>> AuditItemsAsync(this BrokerWorld world, string query, int limit = 1000)
+    {
+        var items = new List<JsonObject>();
+        string? cursor = null;
+        do
+        {
+            var page = await world.AdminAsync(HttpMethod.Get, $"/admin/audit?{query}&limit={limit}" + (cursor is null ? "" : $"&cursor={cursor}"));
+            items.AddRange(page["items"]!.AsArray().Select(i => i!.AsObject()));
+            cursor = page["next_cursor"]?.GetValue<string>();
+        } while (cursor is not null);
+        return items;
+    }
+
+    public static string Iso(DateTimeOffset time) => Uri.EscapeDataString(time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ"));
+}

@@ -1,0 +1,29 @@
+using Broker.Api.Audit;
+
+namespace Broker.IntegrationTests.Audit;
+
+/// <summary>The CSV of the usage report: RFC 4180 quoting, and no formula a spreadsheet would run.</summary>
+public sealed class UsageCsvTests
+{
+    [Theory]
+    [InlineData("svc-a", "svc-a")]
+    [InlineData(null, "")]
+    [InlineData("a,b", "\"a,b\"")]
+    [InlineData("say \"hi\"", "\"say \"\"hi\"\"\"")]
+    [InlineData("line\nbreak", "\"line\nbreak\"")]
+    [InlineData("=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\"")]
+    [InlineData("+1", "'+1")]
+    [InlineData("-1", "'-1")]
+    [InlineData("@sum", "'@sum")]
+    public void Keys_are_quoted_when_needed_and_formulas_are_defused(string? key, string expected) =>
+        UsageCsv.Field(key).ShouldBe(expected);
+
+    [Fact]
+    public void Report_has_a_header_and_one_crlf_terminated_line_per_row()
+    {
+        var report = new UsageReport(DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch.AddDays(1), "client",
+            [new UsageRow("svc-a", 10, 1, 2, 3), new UsageRow(null, 0, 0, 0, 4)]);
+
+        UsageCsv.Write(report).ShouldBe("key,served,logins,refreshes,failures\r\nsvc-a,10,1,2,3\r\n,0,0,0,4\r\n");
+    }
+}
