@@ -1,3 +1,4 @@
+using Broker.Api.Audit;
 using Broker.Api.Tokens;
 
 namespace Broker.Api.Admin;
@@ -28,6 +29,13 @@ public static class AdminExamples
             At, At, "brk_Q2xpZW50S2V5U2hvd25PbmNlT25seS1TdG9yZUl0Tm93"),
         [typeof(TokenResponse)] = new TokenResponse("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl", "Bearer",
             At.AddHours(1), 3600, "sliderule-prod"),
+        [typeof(AuditPage)] = new AuditPage(
+            [new AuditItem(At, "token.served", "hit", "reports-service", "sliderule-prod", "sliderule", null, null, "0HN7:00000001", "10.0.0.7",
+                null, "3q2+7w6VSXeW0b1XyFFz1ngbXtF2mI9rQ1h5n5fvEO4=")],
+            "MjAyNi0wMS0xNVQwOTozMDowMFp8NDI"),
+        [typeof(TokenHmacRequest)] = new TokenHmacRequest("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"),
+        [typeof(TokenHmacResponse)] = new TokenHmacResponse("3q2+7w6VSXeW0b1XyFFz1ngbXtF2mI9rQ1h5n5fvEO4="),
+        [typeof(UsageReport)] = new UsageReport(At.AddDays(-7), At, "account", [new UsageRow("sliderule-prod", 48210, 2, 331, 3)]),
         [typeof(RejectedTokenRequest)] = new RejectedTokenRequest("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"),
     };
 }

@@ -18,7 +18,8 @@ public static class AuditApi
 
     public static RouteGroupBuilder MapAuditTrail(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/audit").WithTags("Audit").RequireAuthorization(ApiKeyAuthentication.AdminPolicy);
+        var group = routes.MapGroup("/admin/audit").WithTags("Audit").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+            .WithAdminProblems();
 
         group.MapGet("", List)
             .WithSummary("List audit events, newest first")
@@ -26,18 +27,14 @@ public static class AuditApi
                              "span before to, to to no upper bound), client, account, action, token_hmac. limit is 1 to 1000 (default 100). " +
                              "Follow next_cursor (pass it as cursor with the same filters) until it is null.")
             .Produces<AuditPage>()
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         group.MapPost("/token-hmac", TokenHmac)
             .WithSummary("Compute the keyed hash that stands for an access token in the audit trail")
             .WithDescription("Send {\"access_token\": ...}; search the trail with GET /admin/audit?token_hmac=... to see who was served it. " +
                              "The token is neither stored nor logged.")
             .Produces<TokenHmacResponse>()
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return group;
     }
 

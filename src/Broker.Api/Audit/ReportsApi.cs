@@ -24,7 +24,8 @@ public static class ReportsApi
 
     public static RouteGroupBuilder MapReports(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/reports").WithTags("Audit").RequireAuthorization(ApiKeyAuthentication.AdminPolicy);
+        var group = routes.MapGroup("/admin/reports").WithTags("Audit").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+            .WithAdminProblems();
 
         group.MapGet("/usage", Usage)
             .WithSummary("Count tokens served, upstream logins, refreshes and failures per client, account, provider or day")
@@ -33,9 +34,7 @@ public static class ReportsApi
                              "failures count the failures callers were shown (token.failed, auth.failed, auth.forbidden, request.rate_limited, " +
                              "request.failed). JSON by default; CSV with Accept: text/csv.")
             .Produces<UsageReport>(StatusCodes.Status200OK, "application/json", "text/csv")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return group;
     }
 

@@ -95,6 +95,9 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
         ["POST /admin/clients/{name}/rotate"] = async () => ($"/admin/clients/{await ClientAsync()}/rotate", new { overlap_seconds = 60 }),
         ["POST /admin/clients/{name}/revoke"] = async () => ($"/admin/clients/{await ClientAsync()}/revoke", null),
         ["DELETE /admin/clients/{name}"] = async () => ($"/admin/clients/{await ClientAsync()}", null),
+        ["POST /admin/audit/token-hmac"] = () => Task.FromResult<(string, object?)>(("/admin/audit/token-hmac", new { access_token = "some-token" })),
+        ["GET /admin/reports/usage"] = () => Task.FromResult<(string, object?)>(
+            ("/admin/reports/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&group_by=day", null)),
     };
 
     private string Name(string prefix) => $"{prefix}-{Interlocked.Increment(ref _n)}";

@@ -98,8 +98,11 @@ public sealed class AuditSchemaTests : IAsyncLifetime
         {
             await using var report = ReportsApi.UsageCommand(_world.Broker.Services.GetRequiredService<NpgsqlDataSource>(), groupBy, week);
             var plan = await PlanAsync(report);
-            // Never the heap: ix_audit_events_at covers every grouping; for days, (action, at) covers it too.
-            plan.Contains("Index Only Scan using ix_audit_events_", StringComparison.Ordinal).ShouldBeTrue($"{groupBy}:\n{plan}");
+            // An index, never a scan of the whole table. (ix_audit_events_at covers every grouping, so the planner
+            // usually reads the index alone; whether it may depends on the visibility map, which concurrent
+            // transactions elsewhere on the test cluster can hold back, so an index scan is accepted too.)
+            plan.ShouldContain("ix_audit_events_", customMessage: $"{groupBy}:\n{plan}");
+            plan.ShouldNotContain("Seq Scan on audit_events", customMessage: $"{groupBy}:\n{plan}");
         }
 
         // The listing: newest first, keyset on (at, id), with and without filters (the shape AuditApi.List sends).
