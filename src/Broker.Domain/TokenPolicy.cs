@@ -1,21 +1,5 @@
 namespace Broker.Domain;
 
-/// <summary>What to do for a fetch, given what is stored.</summary>
-public enum NextStep
-{
-    /// <summary>The stored access token is good for as long as the caller needs.</summary>
-    UseStored,
-
-    /// <summary>Spend the refresh token.</summary>
-    Refresh,
-
-    /// <summary>Log in with the stored credentials.</summary>
-    LogIn,
-
-    /// <summary>The account needs an admin (rejected credentials) or is inactive upstream: do not call out.</summary>
-    Blocked,
-}
-
 /// <summary>The pure decisions of the token algorithm (DESIGN.md, "Handing out a token").</summary>
 public static class TokenPolicy
 {
@@ -25,14 +9,6 @@ public static class TokenPolicy
     /// </summary>
     public static bool IsUsable(DateTimeOffset? expiresAt, DateTimeOffset now, TimeSpan minValidity, TimeSpan clockSkew) =>
         expiresAt is { } at && at - now >= minValidity + clockSkew;
-
-    public static NextStep Decide(StoredTokenState stored, DateTimeOffset now, TimeSpan minValidity, TimeSpan clockSkew)
-    {
-        if (stored.State != AccountState.Active) return NextStep.Blocked;
-        if (stored.HasAccessToken && IsUsable(stored.AccessExpiresAt, now, minValidity, clockSkew)) return NextStep.UseStored;
-        if (CanRefresh(stored, now, clockSkew)) return NextStep.Refresh;
-        return NextStep.LogIn;
-    }
 
     /// <summary>A refresh token is worth trying while its own expiry (when known) is ahead of us.</summary>
     public static bool CanRefresh(StoredTokenState stored, DateTimeOffset now, TimeSpan clockSkew) =>

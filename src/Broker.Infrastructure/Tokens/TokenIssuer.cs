@@ -36,8 +36,6 @@ public sealed partial class TokenIssuer(
     private readonly ConcurrentDictionary<string, long> _lastUsedTicks = new(StringComparer.Ordinal);
     private readonly TokenOptions _options = tokenOptions.Value;
 
-    public TimeSpan ClockSkew => _options.ClockSkew;
-
     public async ValueTask<TokenResult> GetTokenAsync(string account, TimeSpan minValidity, Caller caller, CancellationToken ct)
     {
         var now = time.GetUtcNow();

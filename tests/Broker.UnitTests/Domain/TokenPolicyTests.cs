@@ -1,0 +1,46 @@
+using Broker.Domain;
+
+namespace Broker.UnitTests.Domain;
+
+public sealed class TokenPolicyTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 21, 12, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan Skew = TimeSpan.FromSeconds(30);
+
+    [Theory]
+    [InlineData(120, 60, true)]   // 120 s left, needs 60 + 30
+    [InlineData(90, 60, true)]    // exactly enough
+    [InlineData(89, 60, false)]
+    [InlineData(-1, 0, false)]    // expired
+    public void A_token_is_usable_while_it_outlives_min_validity_plus_the_clock_skew(int secondsLeft, int minValidity, bool usable) =>
+        TokenPolicy.IsUsable(Now.AddSeconds(secondsLeft), Now, TimeSpan.FromSeconds(minValidity), Skew).ShouldBe(usable);
+
+    [Fact]
+    public void A_missing_expiry_is_never_usable() => TokenPolicy.IsUsable(null, Now, TimeSpan.Zero, Skew).ShouldBeFalse();
+
+    [Fact]
+    public void A_refresh_token_is_tried_while_its_own_expiry_is_ahead_or_unknown()
+    {
+        TokenPolicy.CanRefresh(Stored(refreshExpiresAt: null), Now, Skew).ShouldBeTrue();
+        TokenPolicy.CanRefresh(Stored(refreshExpiresAt: Now.AddMinutes(5)), Now, Skew).ShouldBeTrue();
+        TokenPolicy.CanRefresh(Stored(refreshExpiresAt: Now.AddSeconds(10)), Now, Skew).ShouldBeFalse();
+    }
+
+    [Fact]
+    public void Without_a_refresh_token_or_a_refresh_request_there_is_nothing_to_refresh_with()
+    {
+        TokenPolicy.CanRefresh(Stored(hasRefresh: false), Now, Skew).ShouldBeFalse();
+        TokenPolicy.CanRefresh(Stored(dialect: Dialect.OAuth2ClientCredentials), Now, Skew).ShouldBeFalse();
+    }
+
+    [Fact]
+    public void A_token_obtained_a_moment_ago_is_the_best_available_even_if_short_lived()
+    {
+        TokenPolicy.IsBestAvailable(Now.AddSeconds(-3), Now.AddSeconds(20), Now, TimeSpan.FromSeconds(10)).ShouldBeTrue();
+        TokenPolicy.IsBestAvailable(Now.AddSeconds(-30), Now.AddSeconds(20), Now, TimeSpan.FromSeconds(10)).ShouldBeFalse();
+        TokenPolicy.IsBestAvailable(Now.AddSeconds(-3), Now.AddSeconds(-1), Now, TimeSpan.FromSeconds(10)).ShouldBeFalse();
+    }
+
+    private static StoredTokenState Stored(Dialect dialect = Dialect.SlideRule, bool hasRefresh = true, DateTimeOffset? refreshExpiresAt = null) =>
+        new(dialect, AccountState.Active, true, Now.AddMinutes(1), hasRefresh, refreshExpiresAt);
+}
