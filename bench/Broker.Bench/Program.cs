@@ -13,6 +13,16 @@ var seconds = quick ? 3 : 10;
 await using var stack = new Stack(root, connectionString);
 await stack.StartSimulatorAsync();
 
+if (args.Contains("--storm-only"))
+{
+    await stack.StartBrokerAsync(new());
+    await Seeding.ProviderAsync(stack);
+    await stack.StopBrokersAsync();
+    foreach (var s in await Scenarios.RefreshStormAsync(stack, latencyMs: 50, expiries: 3))
+        Console.WriteLine(s);
+    return 0;
+}
+
 Console.WriteLine("1/4 cached fetch ...");
 var cached = await Scenarios.CachedFetchAsync(stack, seconds);
 Console.WriteLine("2/4 refresh storm ...");
