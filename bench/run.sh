@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark, in one command: builds in Release, starts a private PostgreSQL (separate from run.sh's),
 # the simulator and the broker as real processes, drives them with wrk, hey and a C# client, prints a table
-# and writes docs/benchmarks.md.   bench/run.sh [--quick]
+# and writes docs/benchmarks.md.   bench/run.sh [--quick | --storm-only]; BENCH_VERBOSE=1 prints per-instance timings and upstream calls
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -50,6 +50,7 @@ public sealed class Stack : IAsyncDisposable
             ["Broker__RateLimits__Burst"] = "10000000",
             ["Broker__Benchmark__CeilingEndpoint"] = "true",
             ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__LogLevel__Broker"] = Environment.GetEnvironmentVariable("BENCH_VERBOSE") == "1" ? "Information" : "Warning",
         };
         foreach (var (key, value) in settings) env[key] = value;
         _brokers.Add(Start(Path.Combine(_root, "src/Broker.Api/bin/Release/net10.0/Broker.Api.dll"), port, env));
@@ -109,7 +110,11 @@ public sealed class Stack : IAsyncDisposable
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         foreach (var (key, value) in env) start.Environment[key] = value;
         var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null && Environment.GetEnvironmentVariable("BENCH_VERBOSE") == "1" && e.Data.Contains("Upstream"))
+                Console.WriteLine($"  [{port}] {DateTime.UtcNow:HH:mm:ss.fff} {e.Data[..Math.Min(e.Data.Length, 400)]}");
+        };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"  [{port}] {e.Data}"); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

@@ -14,6 +14,13 @@ public sealed class AuditOptions
     [Range(1, 100_000)]
     public int BatchSize { get; set; } = 5_000;
 
+    /// <summary>
+    /// How long the writer lets events gather before a COPY that would not fill a batch: under steady load one
+    /// transaction per interval instead of one per handful of requests.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Events older than this many days are deleted by the retention job.</summary>
     [Range(1, 36_500)]
     public int RetentionDays { get; set; } = 400;

@@ -36,7 +36,11 @@ public sealed partial class AuditWriter(
         try
         {
             while (await reader.WaitToReadAsync(stoppingToken))
+            {
+                if (reader.Count < options.Value.BatchSize && options.Value.FlushInterval > TimeSpan.Zero)
+                    await Task.Delay(options.Value.FlushInterval, time, stoppingToken); // on shutdown, StopAsync drains
                 await FlushAvailableAsync(_abort.Token);
+            }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
