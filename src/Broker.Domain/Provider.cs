@@ -16,6 +16,8 @@ public sealed class Provider
     public string? Scope { get; set; }
     public int DefaultAccessLifetimeSeconds { get; set; } = 300;
     public int? DefaultRefreshLifetimeSeconds { get; set; }
+    /// <summary>This provider's upstream timeout, when shorter than the global one.</summary>
+    public int? TimeoutSeconds { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 
@@ -26,5 +28,6 @@ public sealed class Provider
         TimeSpan.FromSeconds(DefaultAccessLifetimeSeconds),
         DefaultRefreshLifetimeSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
         ClientAuthentication,
-        RefreshTokenField);
+        RefreshTokenField,
+        TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null);
 }

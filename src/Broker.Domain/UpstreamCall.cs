@@ -8,7 +8,8 @@ public sealed record ProviderEndpoint(
     TimeSpan DefaultAccessLifetime,
     TimeSpan? DefaultRefreshLifetime,
     ClientAuthentication ClientAuthentication = ClientAuthentication.Basic,
-    string? RefreshTokenField = null);
+    string? RefreshTokenField = null,
+    TimeSpan? Timeout = null);
 
 /// <summary>Where OAuth2 dialects put the client id and secret (RFC 6749 §2.3.1 prefers HTTP Basic).</summary>
 public enum ClientAuthentication

@@ -15,6 +15,7 @@ namespace Broker.Api.Admin;
 /// <param name="Scope">Scope requested by default.</param>
 /// <param name="DefaultAccessLifetimeSeconds">Used when neither the response nor the token says when it expires (default 300).</param>
 /// <param name="DefaultRefreshLifetimeSeconds">The same for refresh tokens (default: unknown, tried until rejected).</param>
+/// <param name="TimeoutSeconds">This provider's upstream timeout, 1 to 120 s; Broker:Upstream:Timeout stays the cap (default: that setting).</param>
 public sealed record ProviderRequest(
     string? Name,
     string? Dialect,
@@ -26,7 +27,8 @@ public sealed record ProviderRequest(
     string? RefreshTokenField = null,
     string? Scope = null,
     int? DefaultAccessLifetimeSeconds = null,
-    int? DefaultRefreshLifetimeSeconds = null)
+    int? DefaultRefreshLifetimeSeconds = null,
+    int? TimeoutSeconds = null)
 {
     public override string ToString() => $"ProviderRequest {{ Name = {Name}, Dialect = {Dialect} }}";
 }
@@ -45,11 +47,12 @@ public sealed record ProviderResponse(
     int DefaultAccessLifetimeSeconds,
     int? DefaultRefreshLifetimeSeconds,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt)
+    DateTimeOffset UpdatedAt,
+    int? TimeoutSeconds = null)
 {
     public static ProviderResponse From(Provider p) => new(
         p.Name, p.Dialect.ToName(), p.TokenUrl, p.RefreshUrl, RefreshUrls.For(p.ToEndpoint())?.ToString(),
         p.ClientId, p.ClientSecretEncrypted is not null,
         p.ClientAuthentication == Domain.ClientAuthentication.Body ? "body" : "basic",
-        p.RefreshTokenField, p.Scope, p.DefaultAccessLifetimeSeconds, p.DefaultRefreshLifetimeSeconds, p.CreatedAt, p.UpdatedAt);
+        p.RefreshTokenField, p.Scope, p.DefaultAccessLifetimeSeconds, p.DefaultRefreshLifetimeSeconds, p.CreatedAt, p.UpdatedAt, p.TimeoutSeconds);
 }

@@ -53,6 +53,7 @@ public static class ProvidersApi
             RefreshTokenField = Blank(request.RefreshTokenField), Scope = Blank(request.Scope),
             DefaultAccessLifetimeSeconds = request.DefaultAccessLifetimeSeconds ?? 300,
             DefaultRefreshLifetimeSeconds = request.DefaultRefreshLifetimeSeconds,
+            TimeoutSeconds = request.TimeoutSeconds,
             CreatedAt = now, UpdatedAt = now,
         };
         db.Providers.Add(provider);
@@ -117,6 +118,7 @@ public static class ProvidersApi
             v => provider.DefaultAccessLifetimeSeconds = v);
         Set("default_refresh_lifetime_seconds", provider.DefaultRefreshLifetimeSeconds, request.DefaultRefreshLifetimeSeconds,
             v => provider.DefaultRefreshLifetimeSeconds = v);
+        Set("timeout_seconds", provider.TimeoutSeconds, request.TimeoutSeconds, v => provider.TimeoutSeconds = v);
         if (changed.Count == 0) return TypedResults.Ok(ProviderResponse.From(provider));
 
         var now = time.GetUtcNow();
@@ -170,6 +172,7 @@ public static class ProvidersApi
         if (request.ClientAuthentication is not (null or "basic" or "body")) errors.Add("client_authentication", "must be basic or body.");
         errors.Range("default_access_lifetime_seconds", request.DefaultAccessLifetimeSeconds, 1, 31_536_000);
         errors.Range("default_refresh_lifetime_seconds", request.DefaultRefreshLifetimeSeconds, 1, 31_536_000);
+        errors.Range("timeout_seconds", request.TimeoutSeconds, 1, 120);
         return errors;
     }
 

@@ -29,6 +29,7 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
             dialect.BuildLogIn(provider, credentials),
             (status, body, sentAt, retryAfter) => dialect.MapLogIn(status, body, sentAt, provider, retryAfter),
             [credentials.Password, credentials.ClientSecret],
+            provider,
             ct);
     }
 
@@ -44,6 +45,7 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
             request,
             (status, body, sentAt, retryAfter) => dialect.MapRefresh(status, body, sentAt, provider, retryAfter),
             [refreshToken, credentials.Password, credentials.ClientSecret],
+            provider,
             ct);
     }
 
@@ -51,10 +53,12 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
         HttpRequestMessage request,
         Func<int, string, DateTimeOffset, TimeSpan?, UpstreamOutcome> map,
         string?[] secrets,
+        ProviderEndpoint provider,
         CancellationToken ct)
     {
         using var _ = request;
-        var timeout = options.Value.Timeout;
+        // A provider may have a shorter timeout; never a longer one: the global one bounds how long a lock is held.
+        var timeout = provider.Timeout is { } own && own < options.Value.Timeout ? own : options.Value.Timeout;
         using var timeoutCts = new CancellationTokenSource(timeout, time);
         using var linkedCts = CancellationTokenSource.CreateLinkedTokenSource(ct, timeoutCts.Token);
 

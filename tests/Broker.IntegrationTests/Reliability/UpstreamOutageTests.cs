@@ -65,4 +65,27 @@ public sealed class UpstreamOutageTests : IAsyncLifetime
         // During the outage: one refresh attempt and a login with one retry; never the refresh twice.
         counters.TotalRequests.ShouldBe(1 + 2 + 1); // + the first login
     }
+
+    [Fact]
+    public async Task A_provider_with_its_own_shorter_timeout_fails_fast_on_a_dead_upstream()
+    {
+        await _world.AdminAsync(HttpMethod.Post, "/admin/providers", new
+        {
+            name = "impatient", dialect = "simplejwt", timeout_seconds = 1,
+            token_url = new Uri(_world.SimulatorHost.BaseAddress, "api/v3/accounts/token/obtain/").ToString(),
+        }, HttpStatusCode.Created);
+        _world.Simulator.AddUser("impatient-user", "pw-impatient");
+        _world.Secrets.Add("pw-impatient");
+        await _world.AdminAsync(HttpMethod.Post, "/admin/accounts",
+            new { name = "impatient-1", provider = "impatient", username = "impatient-user", password = "pw-impatient" }, HttpStatusCode.Created);
+        var key = await _world.ConsumerAsync("impatient-1");
+        _world.Simulator.SetFault(Fault.Timeout, "impatient-user");
+
+        var (status, body, _) = await _world.Broker.FetchAsync("impatient-1", key);
+
+        status.ShouldBe(HttpStatusCode.GatewayTimeout);
+        // The global Broker:Upstream:Timeout is 10 s here; the provider's own 1 s applied.
+        body["detail"]!.GetValue<string>().ShouldContain("within 1 s");
+        (await _world.AdminAsync(HttpMethod.Get, "/admin/providers/impatient"))["timeout_seconds"]!.GetValue<int>().ShouldBe(1);
+    }
 }
