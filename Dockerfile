@@ -11,13 +11,17 @@ COPY Directory.Build.props ./
 COPY src/Broker.Domain/Broker.Domain.csproj src/Broker.Domain/
 COPY src/Broker.Infrastructure/Broker.Infrastructure.csproj src/Broker.Infrastructure/
 COPY src/Broker.Api/Broker.Api.csproj src/Broker.Api/
-RUN dotnet restore src/Broker.Api/Broker.Api.csproj
+# TARGETARCH (amd64, arm64) is set by BuildKit; dotnet maps it onto its own runtime identifiers.
+ARG TARGETARCH
+RUN dotnet restore src/Broker.Api/Broker.Api.csproj -a $TARGETARCH
 COPY src/Broker.Domain/ src/Broker.Domain/
 COPY src/Broker.Infrastructure/ src/Broker.Infrastructure/
 COPY src/Broker.Api/ src/Broker.Api/
 # Embedded into Broker.Infrastructure: the image migrates the database itself (or run the `migrate` command).
 COPY migrations/ migrations/
-RUN dotnet publish src/Broker.Api/Broker.Api.csproj -c Release --no-restore -o /app
+# ReadyToRun: precompiled code, so a fresh instance does not JIT its token path during its first refresh storm
+# (docs/benchmarks.md measures that first storm).
+RUN dotnet publish src/Broker.Api/Broker.Api.csproj -c Release -a $TARGETARCH --self-contained false -p:PublishReadyToRun=true --no-restore -o /app
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build-simulator
 WORKDIR /src

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Broker.Bench;
 
-// Usage: Broker.Bench <repo root> <connection string> <docs/benchmarks.md> [--quick]
+// Usage: Broker.Bench <repo root> <connection string> <docs/benchmarks.md> [--quick | --storm-only | --cached-only]
 // bench/run.sh builds everything, starts a private PostgreSQL and calls this.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var root = args[0];
@@ -20,6 +20,14 @@ if (args.Contains("--storm-only"))
     await stack.StopBrokersAsync();
     foreach (var s in await Scenarios.RefreshStormAsync(stack, latencyMs: 50, expiries: 3))
         Console.WriteLine(s);
+    Console.WriteLine(await Scenarios.ColdStormAsync(stack, hosts: 3, callers: 100, rounds: 3, latencyMs: 50));
+    return 0;
+}
+
+if (args.Contains("--cached-only"))
+{
+    var only = await Scenarios.CachedFetchAsync(stack, seconds);
+    Console.WriteLine(only);
     return 0;
 }
 
@@ -27,12 +35,13 @@ Console.WriteLine("1/4 cached fetch ...");
 var cached = await Scenarios.CachedFetchAsync(stack, seconds);
 Console.WriteLine("2/4 refresh storm ...");
 var storms = await Scenarios.RefreshStormAsync(stack, latencyMs: 50, expiries: quick ? 1 : 3);
+var coldStorm = await Scenarios.ColdStormAsync(stack, hosts: 3, callers: 100, rounds: quick ? 1 : 3, latencyMs: 50);
 Console.WriteLine("3/4 many accounts ...");
 var many = await Scenarios.ManyAccountsAsync(stack, quick ? 1000 : 10_000, seconds);
 Console.WriteLine("4/4 versus no broker ...");
 var versus = await Scenarios.VersusNoBrokerAsync(stack, services: 50, expiries: 3);
 
-var report = Report.Markdown(cached, storms, many, versus, quick);
+var report = Report.Markdown(cached, storms, coldStorm, many, versus, quick);
 Console.WriteLine();
 Console.WriteLine(report);
 // Other sections of the file (e.g. audit ingestion) are written by other tools: replace only ours.
@@ -44,5 +53,5 @@ await File.WriteAllTextAsync(output, existing.Contains(Begin) && existing.Contai
     : ours + (existing.Length > 0 ? "\n" + existing : ""));
 Console.WriteLine($"Written to {output}");
 
-var failed = storms.Any(s => s.MaxRefreshesPerExpiry != 1 || s.Errors != 0 || s.Reuses != 0);
+var failed = storms.Any(s => s.MaxRefreshesPerExpiry != 1 || s.Errors != 0 || s.Reuses != 0) || coldStorm.MaxRefreshesPerRound != 1 || coldStorm.Errors != 0;
 return failed ? 1 : 0;

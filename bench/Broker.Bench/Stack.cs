@@ -53,7 +53,9 @@ public sealed class Stack : IAsyncDisposable
             ["Logging__LogLevel__Broker"] = Environment.GetEnvironmentVariable("BENCH_VERBOSE") == "1" ? "Information" : "Warning",
         };
         foreach (var (key, value) in settings) env[key] = value;
-        _brokers.Add(Start(Path.Combine(_root, "src/Broker.Api/bin/Release/net10.0/Broker.Api.dll"), port, env));
+        // BENCH_BROKER_DLL: measure another build of the broker, e.g. a ReadyToRun publish.
+        var dll = Environment.GetEnvironmentVariable("BENCH_BROKER_DLL") is { Length: > 0 } other ? other : Path.Combine(_root, "src/Broker.Api/bin/Release/net10.0/Broker.Api.dll");
+        _brokers.Add(Start(dll, port, env));
         var uri = new Uri($"http://127.0.0.1:{port}");
         Brokers.Add(uri);
         await WaitReadyAsync(new Uri(uri, "/health/ready"));

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Broker.Api.Audit;
@@ -38,14 +39,18 @@ public sealed class ApiKeyAuthentication(
         if (client is null) return Fail("unknown or revoked API key");
 
         Context.Features.Set(client);
-        var identity = new ClaimsIdentity(
-            [
-                new Claim(ClaimTypes.NameIdentifier, client.Id.ToString()),
-                new Claim(ClaimTypes.Name, client.Name),
-                new Claim(ClaimTypes.Role, client.Role == ClientRole.Admin ? "admin" : "consumer"),
-            ], Scheme);
-        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), Scheme));
+        return AuthenticateResult.Success(new AuthenticationTicket(Principals.GetValue(client, PrincipalOf), Scheme));
     }
+
+    /// <summary>One principal per cached client, built once: it lives as long as the client directory keeps the client.</summary>
+    private static readonly ConditionalWeakTable<AuthenticatedClient, ClaimsPrincipal> Principals = new();
+
+    private static ClaimsPrincipal PrincipalOf(AuthenticatedClient client) => new(new ClaimsIdentity(
+        [
+            new Claim(ClaimTypes.NameIdentifier, client.Id.ToString()),
+            new Claim(ClaimTypes.Name, client.Name),
+            new Claim(ClaimTypes.Role, client.Role == ClientRole.Admin ? "admin" : "consumer"),
+        ], Scheme));
 
     private AuthenticateResult Fail(string reason)
     {

@@ -1,10 +1,12 @@
 using Broker.Api.Auth;
 using Broker.Infrastructure.Persistence;
+using Broker.Infrastructure.Tokens;
 
 namespace Broker.Api.Infrastructure;
 
-/// <summary>Before the server listens: apply migrations (unless disabled) and create the bootstrap admin.</summary>
-public sealed class StartupTasks(IServiceProvider services, IConfiguration configuration, MigrationRunner migrations) : IHostedService
+/// <summary>Before the server listens: apply migrations (unless disabled), create the bootstrap admin, warm the token path.</summary>
+public sealed class StartupTasks(IServiceProvider services, IConfiguration configuration, MigrationRunner migrations,
+    ILogger<StartupTasks> logger) : IHostedService
 {
     public const string MigrateOnStartupSetting = "Broker:Database:MigrateOnStartup";
 
@@ -12,6 +14,16 @@ public sealed class StartupTasks(IServiceProvider services, IConfiguration confi
     {
         if (configuration.GetValue(MigrateOnStartupSetting, defaultValue: true)) await migrations.ApplyAsync(ct);
         await AdminBootstrap.EnsureAdminAsync(services, configuration, ct);
+        try
+        {
+            // Resolved here, not injected: Data Protection must not be built before the migrations ran.
+            await services.GetRequiredService<TokenIssuer>().WarmUpAsync(ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Only an optimisation: a broker whose database is not ready yet still starts, and reports not ready.
+            logger.LogWarning(e, "Warming up the token path failed");
+        }
     }
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;

@@ -51,7 +51,7 @@ public static class TokenEndpoints
     }
 
     public static async Task<Results<Ok<TokenResponse>, ValidationProblem, ProblemHttpResult>> GetToken(
-        string account, HttpContext http, TokenIssuer issuer, ClientDirectory clients, AuditQueue audit, AuditHasher hasher, TimeProvider time,
+        string account, HttpContext http, TokenIssuer issuer, ClientDirectory clients, AuditQueue audit, TimeProvider time,
         IOptions<TokenOptions> options, CancellationToken ct)
     {
         var client = http.Client()!;
@@ -82,7 +82,7 @@ public static class TokenEndpoints
             case TokenResult.Served served:
                 TokenMetrics.TokensServed.Add(1, new KeyValuePair<string, object?>("cache", served.FromCache ? "hit" : "miss"));
                 Audit(audit, time, http, account, served.AccountId, AuditActions.TokenServed, served.FromCache ? "hit" : "miss", served.ProviderName,
-                    hasher.Hash(served.AccessToken));
+                    served.TokenHmac);
                 http.Response.Headers.CacheControl = "no-store";
                 http.Response.Headers.Pragma = "no-cache";
                 return TypedResults.Ok(new TokenResponse(served.AccessToken, served.TokenType, served.ExpiresAt,

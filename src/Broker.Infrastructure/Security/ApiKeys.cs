@@ -16,6 +16,15 @@ public static class ApiKeys
 
     public static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
 
+    /// <summary>The same SHA-256 as <see cref="Hash"/>, as a value: no allocation per authenticated request.</summary>
+    public static ApiKeyDigest Digest(string key)
+    {
+        Span<byte> utf8 = key.Length <= 1024 ? stackalloc byte[Encoding.UTF8.GetMaxByteCount(key.Length)] : new byte[Encoding.UTF8.GetMaxByteCount(key.Length)];
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(key, utf8)], hash);
+        return ApiKeyDigest.From(hash);
+    }
+
     /// <summary>What is shown of a key in lists: enough to tell keys apart, useless to an attacker.</summary>
     public static string DisplayPrefix(string key) => key.Length <= 12 ? key[..Math.Min(4, key.Length)] : key[..12];
 

@@ -16,17 +16,16 @@ public sealed class ClientDirectory(
     TimeProvider time,
     IOptions<ClientDirectoryOptions> options)
 {
-    private readonly ConcurrentDictionary<string, Entry> _byKeyHash = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<ApiKeyDigest, Entry> _byKeyHash = new();
     private long _generation;
 
     public async ValueTask<AuthenticatedClient?> FindAsync(string apiKey, CancellationToken ct)
     {
-        var hash = ApiKeys.Hash(apiKey);
-        var cacheKey = Convert.ToBase64String(hash);
+        var digest = ApiKeys.Digest(apiKey);
         var now = time.GetUtcNow();
-        if (_byKeyHash.TryGetValue(cacheKey, out var entry) && entry.ExpiresAt > now) return entry.Client;
+        if (_byKeyHash.TryGetValue(digest, out var entry) && entry.ExpiresAt > now) return entry.Client;
 
-        return await LoadAndCacheAsync(hash, cacheKey, now, ct);
+        return await LoadAndCacheAsync(digest, now, ct);
     }
 
     /// <summary>
@@ -34,19 +33,19 @@ public sealed class ClientDirectory(
     /// through another instance. A refusal is never served from the cache alone.
     /// </summary>
     public async ValueTask<AuthenticatedClient?> ReloadAsync(AuthenticatedClient client, CancellationToken ct) =>
-        await LoadAndCacheAsync(Convert.FromBase64String(client.CacheKey), client.CacheKey, time.GetUtcNow(), ct);
+        await LoadAndCacheAsync(client.KeyDigest, time.GetUtcNow(), ct);
 
-    private async Task<AuthenticatedClient?> LoadAndCacheAsync(byte[] hash, string cacheKey, DateTimeOffset now, CancellationToken ct)
+    private async Task<AuthenticatedClient?> LoadAndCacheAsync(ApiKeyDigest digest, DateTimeOffset now, CancellationToken ct)
     {
         var generation = Interlocked.Read(ref _generation);
-        var (client, validUntil) = await LoadAsync(hash, now, ct);
+        var (client, validUntil) = await LoadAsync(digest, now, ct);
         if (_byKeyHash.Count > options.Value.MaxEntries) _byKeyHash.Clear(); // bounds memory under a flood of bad keys
         var expiresAt = now + options.Value.CacheTtl;
         var fresh = new Entry(client, validUntil < expiresAt ? validUntil.Value : expiresAt);
-        _byKeyHash[cacheKey] = fresh;
+        _byKeyHash[digest] = fresh;
         // A change committed while this lookup read the database may be missing from its answer: it serves this
         // request (which came in before the change), but must not outlive the invalidation in the cache.
-        if (Interlocked.Read(ref _generation) != generation) _byKeyHash.TryRemove(KeyValuePair.Create(cacheKey, fresh));
+        if (Interlocked.Read(ref _generation) != generation) _byKeyHash.TryRemove(KeyValuePair.Create(digest, fresh));
         return client;
     }
 
@@ -58,8 +57,9 @@ public sealed class ClientDirectory(
     }
 
     /// <summary>The client, and until when the key stays valid when that is known (a rotated-out key's overlap).</summary>
-    private async Task<(AuthenticatedClient? Client, DateTimeOffset? ValidUntil)> LoadAsync(byte[] hash, DateTimeOffset now, CancellationToken ct)
+    private async Task<(AuthenticatedClient? Client, DateTimeOffset? ValidUntil)> LoadAsync(ApiKeyDigest digest, DateTimeOffset now, CancellationToken ct)
     {
+        var hash = digest.ToArray();
         await using var db = await contexts.CreateDbContextAsync(ct);
         var client = await db.Clients.AsNoTracking()
             .Where(c => c.RevokedAt == null &&
@@ -80,7 +80,7 @@ public sealed class ClientDirectory(
         var accounts = await accountGrants.Union(providerGrants).ToListAsync(ct);
         return (new AuthenticatedClient(client.Id, client.Name, client.Role, accounts.ToHashSet(StringComparer.Ordinal))
         {
-            CacheKey = Convert.ToBase64String(hash),
+            KeyDigest = digest,
         }, validUntil);
     }
 
@@ -89,8 +89,8 @@ public sealed class ClientDirectory(
 
 public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, IReadOnlySet<string> GrantedAccounts)
 {
-    /// <summary>The hash of the key this client was found by (base64), never the key.</summary>
-    public string CacheKey { get; init; } = "";
+    /// <summary>The hash of the key this client was found by, never the key.</summary>
+    public ApiKeyDigest KeyDigest { get; init; }
 
     public bool IsGranted(string account) => GrantedAccounts.Contains(account);
 }

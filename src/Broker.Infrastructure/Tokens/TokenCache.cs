@@ -27,6 +27,7 @@ public sealed record CachedToken(
     string AccessToken,
     string TokenType,
     DateTimeOffset ExpiresAt,
+    string TokenHmac,
     DateTimeOffset CachedAt,
     DateTimeOffset? ObtainedAt)
 {

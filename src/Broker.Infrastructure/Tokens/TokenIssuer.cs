@@ -43,7 +43,7 @@ public sealed partial class TokenIssuer(
         if (cache.TryGet(account, out var cached) && now - cached.CachedAt < _options.MemoryCacheMaxAge &&
             (TokenPolicy.IsUsable(cached.ExpiresAt, now, minValidity, _options.ClockSkew) ||
              TokenPolicy.IsBestAvailable(cached.ObtainedAt, cached.ExpiresAt, now, _options.FreshTokenWindow)))
-            return new TokenResult.Served(cached.AccountId, cached.ProviderName, cached.AccessToken, cached.TokenType, cached.ExpiresAt, FromCache: true);
+            return new TokenResult.Served(cached.AccountId, cached.ProviderName, cached.AccessToken, cached.TokenType, cached.ExpiresAt, cached.TokenHmac, FromCache: true);
 
         // Single flight: concurrent misses share one task. It runs detached from any one caller's cancellation,
         // so a caller that gives up does not abort the upstream call the others wait on.
@@ -122,7 +122,7 @@ public sealed partial class TokenIssuer(
             await using var db = await contexts.CreateDbContextAsync(ct);
 
             // A plain read first: another instance may already hold a fresh token, and then no lock is needed.
-            var snapshot = await db.Accounts.AsNoTracking().Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
+            var snapshot = await ReadAsync(db, name, ct);
             if (snapshot is null) return new TokenResult.NotFound();
             if (Serves(snapshot, renewal) is { } early) return early;
 
@@ -134,12 +134,10 @@ public sealed partial class TokenIssuer(
                 $"SET LOCAL lock_timeout = {lockTimeoutMs}; SET LOCAL idle_in_transaction_session_timeout = {idleTimeoutMs}", ct);
 
             var lockWait = Stopwatch.StartNew();
-            var account = await db.Accounts
-                .FromSql($"SELECT * FROM accounts WHERE id = {snapshot.Id} FOR UPDATE")
-                .SingleOrDefaultAsync(ct);
+            var account = await LockAsync(db, snapshot.Id, ct);
             if (account is null) return new TokenResult.NotFound();
             TokenMetrics.LockWait.Record(lockWait.Elapsed.TotalMilliseconds);
-            var provider = await db.Providers.SingleAsync(p => p.Id == account.ProviderId, ct);
+            var provider = account.Provider!;
 
             // Re-read under the lock: whoever held it before us may have refreshed already.
             if (Serves(account, renewal) is { } served)
@@ -153,7 +151,7 @@ public sealed partial class TokenIssuer(
             await tx.CommitAsync(ct);
 
             if (result is TokenResult.Served fresh)
-                cache.Set(name, new CachedToken(account.Id, provider.Name, fresh.AccessToken, fresh.TokenType, fresh.ExpiresAt, time.GetUtcNow(), account.TokensObtainedAt));
+                cache.Set(name, new CachedToken(account.Id, provider.Name, fresh.AccessToken, fresh.TokenType, fresh.ExpiresAt, fresh.TokenHmac, time.GetUtcNow(), account.TokensObtainedAt));
             else
                 cache.Remove(name);
             return result;
@@ -169,6 +167,34 @@ public sealed partial class TokenIssuer(
         }
     }
 
+    /// <summary>
+    /// Locks the account's row and reads it with its provider, in one round trip: everything done while the lock is
+    /// held delays every other instance waiting for it. (PostgreSQL allows FOR UPDATE in the sub-select EF wraps
+    /// around the SQL to join the provider; it locks the account row only.)
+    /// </summary>
+    private static Task<Account?> ReadAsync(BrokerDbContext db, string name, CancellationToken ct) =>
+        db.Accounts.AsNoTracking().Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
+
+    private static Task<Account?> LockAsync(BrokerDbContext db, Guid id, CancellationToken ct) =>
+        db.Accounts.FromSql($"SELECT * FROM accounts WHERE id = {id} FOR UPDATE").Include(a => a.Provider).SingleOrDefaultAsync(ct);
+
+    /// <summary>
+    /// Runs the token path's queries once against an account that does not exist, at start-up: compiling them (EF
+    /// query compilation, JIT) takes a few hundred milliseconds on a small machine, and the first refresh storm an
+    /// instance sees must not pay for that while it holds an account's lock and every other instance waits.
+    /// </summary>
+    public async Task WarmUpAsync(CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        await ReadAsync(db, "", ct);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await db.Database.ExecuteSqlRawAsync("SET LOCAL lock_timeout = 1000; SET LOCAL idle_in_transaction_session_timeout = 1000", ct);
+        await LockAsync(db, Guid.Empty, ct);
+        await tx.CommitAsync(ct);
+        secrets.Unprotect(SecretKind.AccessToken, secrets.Protect(SecretKind.AccessToken, "warm-up"));
+        auditHasher.Hash("warm-up");
+    }
+
     /// <summary>The stored token when it serves this request (also caching it), or null when it must be renewed.</summary>
     private TokenResult.Served? Serves(Account account, Renewal renewal)
     {
@@ -180,10 +206,9 @@ public sealed partial class TokenIssuer(
               TokenPolicy.IsBestAvailable(account.TokensObtainedAt, account.AccessExpiresAt, now, _options.FreshTokenWindow);
         if (!goodEnough) return null;
 
-        var accessToken = secrets.Unprotect(SecretKind.AccessToken, account.AccessTokenEncrypted);
-        var tokenType = account.TokenType ?? "Bearer";
-        cache.Set(account.Name, new CachedToken(account.Id, account.Provider?.Name ?? "", accessToken, tokenType, account.AccessExpiresAt!.Value, now, account.TokensObtainedAt));
-        return new TokenResult.Served(account.Id, account.Provider?.Name ?? "", accessToken, tokenType, account.AccessExpiresAt.Value, FromCache: false);
+        var served = StoredToken(account);
+        cache.Set(account.Name, new CachedToken(account.Id, served.ProviderName, served.AccessToken, served.TokenType, served.ExpiresAt, served.TokenHmac, now, account.TokensObtainedAt));
+        return served;
     }
 
     private async Task<TokenResult> RenewLockedAsync(BrokerDbContext db, Account account, Provider provider, Caller caller, bool forceLogin, CancellationToken ct)
@@ -263,7 +288,8 @@ public sealed partial class TokenIssuer(
         account.TokensObtainedAt = now;
         account.LastError = null;
         account.UpdatedAt = now;
-        return new TokenResult.Served(account.Id, provider.Name, tokens.AccessToken, tokens.TokenType, tokens.AccessExpiresAt, FromCache: false);
+        return new TokenResult.Served(account.Id, provider.Name, tokens.AccessToken, tokens.TokenType, tokens.AccessExpiresAt,
+            auditHasher.Hash(tokens.AccessToken), FromCache: false);
     }
 
     private TokenResult Fail(Account account, Provider provider, UpstreamOutcome outcome)
@@ -296,9 +322,16 @@ public sealed partial class TokenIssuer(
 
     private TokenResult.Served? StillValid(Account account) =>
         account.AccessTokenEncrypted is not null && TokenPolicy.IsUsable(account.AccessExpiresAt, time.GetUtcNow(), TimeSpan.Zero, _options.ClockSkew)
-            ? new TokenResult.Served(account.Id, account.Provider?.Name ?? "", secrets.Unprotect(SecretKind.AccessToken, account.AccessTokenEncrypted),
-                account.TokenType ?? "Bearer", account.AccessExpiresAt!.Value, FromCache: false)
+            ? StoredToken(account)
             : null;
+
+    /// <summary>The account's stored access token, decrypted (the caller has checked there is one).</summary>
+    private TokenResult.Served StoredToken(Account account)
+    {
+        var accessToken = secrets.Unprotect(SecretKind.AccessToken, account.AccessTokenEncrypted!);
+        return new TokenResult.Served(account.Id, account.Provider?.Name ?? "", accessToken, account.TokenType ?? "Bearer",
+            account.AccessExpiresAt!.Value, auditHasher.Hash(accessToken), FromCache: false);
+    }
 
     private static TokenResult Blocked(Account account, Provider provider) => account.State == AccountState.Inactive
         ? new TokenResult.Failed(account.Id, provider.Name, TokenFailure.Inactive, account.LastError ?? "the account is inactive upstream")

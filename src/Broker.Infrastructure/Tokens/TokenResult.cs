@@ -3,8 +3,9 @@ namespace Broker.Infrastructure.Tokens;
 /// <summary>What a fetch gives the caller: a token, or a failure the API turns into a problem response.</summary>
 public abstract record TokenResult
 {
-    public sealed record Served(Guid AccountId, string ProviderName, string AccessToken, string TokenType, DateTimeOffset ExpiresAt, bool FromCache)
-        : TokenResult
+    /// <param name="TokenHmac">The audit trail's keyed hash of <paramref name="AccessToken"/>, computed once per token.</param>
+    public sealed record Served(Guid AccountId, string ProviderName, string AccessToken, string TokenType, DateTimeOffset ExpiresAt, string TokenHmac,
+        bool FromCache) : TokenResult
     {
         public override string ToString() => $"Served {{ AccountId = {AccountId}, ExpiresAt = {ExpiresAt:O}, FromCache = {FromCache} }}";
     }
