@@ -24,6 +24,15 @@ if (args.Contains("--storm-only"))
     return 0;
 }
 
+if (args.Contains("--many-only"))
+{
+    await stack.StartBrokerAsync(new());
+    await Seeding.ProviderAsync(stack);
+    await stack.StopBrokersAsync();
+    Console.WriteLine(await Scenarios.ManyAccountsAsync(stack, quick ? 1000 : 10_000, seconds));
+    return 0;
+}
+
 if (args.Contains("--cached-only"))
 {
     var only = await Scenarios.CachedFetchAsync(stack, seconds);

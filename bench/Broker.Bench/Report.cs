@@ -29,6 +29,13 @@ public static class Report
         md.AppendLine($"Ratio to the ceiling: 1 account {Ratio(cached.OneAccount, cached.Ceiling):P0}, 100 accounts {Ratio(cached.HundredAccounts, cached.Ceiling):P0} (target ≥ 60 %). " +
                       $"p99 at half the maximum throughput: {cached.HalfRate.P99Ms:0.00} ms (target ≤ 2 ms); the bare endpoint at that rate: {cached.CeilingHalfRate.P99Ms:0.00} ms.");
         md.AppendLine();
+        md.AppendLine("Where the machine's CPU went during the two full-speed runs (share of all cores):");
+        md.AppendLine();
+        md.AppendLine("| load | broker | PostgreSQL | load generator, simulator, kernel | idle |");
+        md.AppendLine("|---|---:|---:|---:|---:|");
+        CpuRow(md, "bare endpoint", cached.CeilingCpu);
+        CpuRow(md, "token, 1 account (every fetch audited: the rows reach PostgreSQL by COPY)", cached.OneAccountCpu);
+        md.AppendLine();
 
         md.AppendLine("## 2. Refresh storm (callers released at the moment the token expires; simulator latency 50 ms)");
         md.AppendLine();
@@ -95,4 +102,7 @@ public static class Report
         var memory = File.Exists("/proc/meminfo") ? File.ReadLines("/proc/meminfo").First().Split(':')[1].Trim() : "?";
         return $"{Environment.ProcessorCount} cores ({cpu ?? "unknown CPU"}), {memory} memory, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}";
     }
+
+    private static void CpuRow(StringBuilder md, string label, CpuShare cpu) =>
+        md.AppendLine($"| {label} | {cpu.Broker:P0} | {cpu.Postgres:P0} | {cpu.Rest:P0} | {cpu.Idle:P0} |");
 }

@@ -7,7 +7,7 @@ namespace Broker.Bench;
 public static class Scenarios
 {
     public sealed record CachedFetchResult(LoadTools.LoadResult Ceiling, LoadTools.LoadResult OneAccount, LoadTools.LoadResult HundredAccounts,
-        LoadTools.LoadResult HalfRate, LoadTools.LoadResult CeilingHalfRate, int HalfRateTarget);
+        LoadTools.LoadResult HalfRate, LoadTools.LoadResult CeilingHalfRate, int HalfRateTarget, CpuShare CeilingCpu, CpuShare OneAccountCpu);
 
     /// <summary>1. Cached fetches against the bare key-checking endpoint of the same process.</summary>
     public static async Task<CachedFetchResult> CachedFetchAsync(Stack stack, int seconds)
@@ -19,15 +19,18 @@ public static class Scenarios
         await Seeding.WarmAsync(stack, broker, "cached-", 100, key);
 
         await LoadTools.WrkAsync(broker, key, "/v1/accounts/cached-0/token", seconds: 3); // JIT and connection warm-up
+        var before = CpuShare.Take(stack.BrokerPids);
         var ceiling = await LoadTools.WrkAsync(broker, key, "/v1/ping", seconds: seconds);
+        var middle = CpuShare.Take(stack.BrokerPids);
         var one = await LoadTools.WrkAsync(broker, key, "/v1/accounts/cached-0/token", seconds: seconds);
+        var after = CpuShare.Take(stack.BrokerPids);
         var hundred = await LoadTools.WrkAsync(broker, key, null, "cached-", 100, seconds: seconds);
         var target = (int)(one.RequestsPerSecond / 2);
         var half = await LoadTools.HeyAsync(new Uri(broker, "/v1/accounts/cached-0/token"), key, target, seconds: seconds);
         // The same rate against the bare endpoint: how much of the tail is the machine's and not the token path's.
         var ceilingHalf = await LoadTools.HeyAsync(new Uri(broker, "/v1/ping"), key, target, seconds: seconds);
         await stack.StopBrokersAsync();
-        return new CachedFetchResult(ceiling, one, hundred, half, ceilingHalf, target);
+        return new CachedFetchResult(ceiling, one, hundred, half, ceilingHalf, target, CpuShare.Between(before, middle), CpuShare.Between(middle, after));
     }
 
     public sealed record StormResult(int Hosts, int Callers, int Expiries, int MaxRefreshesPerExpiry, int TotalRefreshes, int Logins, int Reuses, int Errors, double P50Ms, double P99Ms);

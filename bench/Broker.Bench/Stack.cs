@@ -29,6 +29,7 @@ public sealed class Stack : IAsyncDisposable
     public Uri Simulator { get; private set; } = null!;
     public List<Uri> Brokers { get; } = [];
     public string ConnectionString => _connectionString;
+    public IEnumerable<int> BrokerPids => _brokers.Select(b => b.Id);
 
     public async Task StartSimulatorAsync()
     {
@@ -112,8 +113,12 @@ public sealed class Stack : IAsyncDisposable
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         foreach (var (key, value) in env) start.Environment[key] = value;
         var process = Process.Start(start)!;
+        var logFile = Environment.GetEnvironmentVariable("BENCH_LOG_DIR") is { Length: > 0 } logDir
+            ? new StreamWriter(Path.Combine(logDir, $"{Path.GetFileNameWithoutExtension(dll)}-{port}.log")) { AutoFlush = true }
+            : null;
         process.OutputDataReceived += (_, e) =>
         {
+            if (e.Data is not null) lock (process) logFile?.WriteLine(e.Data);
             if (e.Data is not null && Environment.GetEnvironmentVariable("BENCH_VERBOSE") == "1" && e.Data.Contains("Upstream"))
                 Console.WriteLine($"  [{port}] {DateTime.UtcNow:HH:mm:ss.fff} {e.Data[..Math.Min(e.Data.Length, 400)]}");
         };
