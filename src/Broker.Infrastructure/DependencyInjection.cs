@@ -68,6 +68,8 @@ public static class DependencyInjection
         services.AddSingleton<ClientDirectory>();
         services.AddSingleton<UpstreamResilience>();
         services.AddSingleton<TokenCache>();
+        services.AddSingleton<CacheInvalidation>();
+        services.AddHostedService<CacheInvalidationListener>();
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<AuditQueue>();
         services.AddSingleton<AuditHasher>();

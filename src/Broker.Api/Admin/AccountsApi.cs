@@ -42,14 +42,14 @@ public static class AccountsApi
                              "whatever the upstream said; logged_in, failure and last_error tell the outcome.")
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{name}/revoke", Revoke).WithSummary("Drop the account's stored tokens")
-            .WithDescription("The next fetch logs in again. Other broker instances may serve the dropped token from memory for " +
-                             "up to Broker:Tokens:MemoryCacheMaxAge (30 s by default); the upstream is not told.")
+            .WithDescription("The next fetch logs in again. Other broker instances are told to forget the dropped token at once " +
+                             "(should that notification be lost, within Broker:Tokens:MemoryCacheMaxAge, 30 s by default); the upstream is not told.")
             .ProducesProblem(StatusCodes.Status404NotFound);
         return group;
     }
 
     public static async Task<Results<Created<AccountResponse>, ValidationProblem, ProblemHttpResult>> Create(
-        AccountRequest request, BrokerDbContext db, SecretProtector secrets, ClientDirectory clients, TimeProvider time,
+        AccountRequest request, BrokerDbContext db, SecretProtector secrets, CacheInvalidation caches, TimeProvider time,
         HttpContext http, CancellationToken ct)
     {
         var provider = string.IsNullOrEmpty(request.Provider) ? null
@@ -72,7 +72,7 @@ public static class AccountsApi
         db.Accounts.Add(account);
         AdminAudit.Record(db, http, time, AuditActions.AccountCreated, account.Name, account.Id, provider.Name);
         await db.SaveChangesAsync(ct);
-        clients.Invalidate(); // provider-wide grants now include this account
+        await caches.ClientsChangedAsync(); // provider-wide grants now include this account
         return TypedResults.Created($"/admin/accounts/{account.Name}", AccountResponse.From(account, provider.Name));
     }
 
@@ -86,7 +86,7 @@ public static class AccountsApi
             : Problems.NotFoundProblem("account");
 
     public static async Task<Results<Ok<AccountResponse>, ValidationProblem, ProblemHttpResult>> Replace(
-        string name, AccountRequest request, BrokerDbContext db, SecretProtector secrets, TokenCache cache, ClientDirectory clients,
+        string name, AccountRequest request, BrokerDbContext db, SecretProtector secrets, CacheInvalidation caches,
         TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
@@ -96,11 +96,11 @@ public static class AccountsApi
         var errors = Validate(request, provider, account);
         if (request.Name is not null && request.Name != name) errors.Add("name", "must be the name in the URL: accounts cannot be renamed.");
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
-        return await UpdateAsync(db, tx, account, provider!, request, secrets, cache, clients, time, http, ct);
+        return await UpdateAsync(db, tx, account, provider!, request, secrets, caches, time, http, ct);
     }
 
     public static async Task<Results<Ok<AccountResponse>, ValidationProblem, ProblemHttpResult>> Patch(
-        string name, AccountPatch patch, BrokerDbContext db, SecretProtector secrets, TokenCache cache, ClientDirectory clients,
+        string name, AccountPatch patch, BrokerDbContext db, SecretProtector secrets, CacheInvalidation caches,
         TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
@@ -115,11 +115,11 @@ public static class AccountsApi
             patch.ClientId ?? account.ClientId, patch.ClientSecret, patch.Scope ?? account.Scope);
         var errors = Validate(desired, provider, account);
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
-        return await UpdateAsync(db, tx, account, provider!, desired, secrets, cache, clients, time, http, ct);
+        return await UpdateAsync(db, tx, account, provider!, desired, secrets, caches, time, http, ct);
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Delete(
-        string name, BrokerDbContext db, TokenCache cache, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+        string name, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var account = await LockAsync(db, name, ct);
@@ -128,8 +128,7 @@ public static class AccountsApi
         AdminAudit.Record(db, http, time, AuditActions.AccountDeleted, account.Name, account.Id, account.Provider!.Name);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        cache.Remove(name);
-        clients.Invalidate(); // grants on the account are gone with it
+        await caches.AccountChangedAsync(name, grantsChanged: true); // grants on the account are gone with it
         return TypedResults.NoContent();
     }
 
@@ -177,7 +176,7 @@ public static class AccountsApi
     }
 
     public static async Task<Results<Ok<AccountResponse>, ProblemHttpResult>> Revoke(
-        string name, BrokerDbContext db, TokenCache cache, TimeProvider time, HttpContext http, CancellationToken ct)
+        string name, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var account = await LockAsync(db, name, ct);
@@ -187,7 +186,7 @@ public static class AccountsApi
         AdminAudit.Record(db, http, time, AuditActions.AccountRevoked, account.Name, account.Id, account.Provider!.Name);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        cache.Remove(name);
+        await caches.AccountChangedAsync(name);
         return TypedResults.Ok(AccountResponse.From(account, account.Provider.Name));
     }
 
@@ -206,7 +205,7 @@ public static class AccountsApi
     /// </summary>
     private static async Task<Results<Ok<AccountResponse>, ValidationProblem, ProblemHttpResult>> UpdateAsync(
         BrokerDbContext db, IDbContextTransaction tx, Account account, Provider provider, AccountRequest desired, SecretProtector secrets,
-        TokenCache cache, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+        CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         var changed = new List<string>();
         if (account.ProviderId != provider.Id)
@@ -242,8 +241,8 @@ public static class AccountsApi
             "changed: " + string.Join(", ", changed));
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        cache.Remove(account.Name);
-        if (changed.Contains("provider")) clients.Invalidate(); // provider-wide grants now cover it differently
+        // A new provider means provider-wide grants cover the account differently.
+        await caches.AccountChangedAsync(account.Name, grantsChanged: changed.Contains("provider"));
         return TypedResults.Ok(AccountResponse.From(account, provider.Name));
     }
 

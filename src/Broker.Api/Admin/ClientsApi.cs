@@ -31,7 +31,7 @@ public static class ClientsApi
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         group.MapPost("/{name}/revoke", Revoke).WithSummary("Revoke a client's API key for good")
             .WithDescription("Refused with 409 for the last active admin, so nobody is locked out. Other broker instances " +
-                             "notice within Broker:Clients:CacheTtl (30 s by default).")
+                             "are told at once; should that notification be lost, they notice within Broker:Clients:CacheTtl (30 s by default).")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         group.MapDelete("/{name}", Delete).WithSummary("Delete a client and its grants")
             .WithDescription("Refused with 409 for the last active admin.")
@@ -40,7 +40,7 @@ public static class ClientsApi
     }
 
     public static async Task<Results<Created<ClientResponse>, ValidationProblem, ProblemHttpResult>> Create(
-        ClientRequest request, BrokerDbContext db, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+        ClientRequest request, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         var errors = new FieldErrors();
         errors.Name("name", request.Name);
@@ -60,7 +60,7 @@ public static class ClientsApi
         db.Clients.Add(client);
         AdminAudit.Record(db, http, time, AuditActions.ClientCreated, detail: $"client {client.Name}");
         await db.SaveChangesAsync(ct);
-        clients.Invalidate();
+        await caches.ClientsChangedAsync();
         return TypedResults.Created($"/admin/clients/{client.Name}", ClientResponse.From(client, key));
     }
 
@@ -73,7 +73,7 @@ public static class ClientsApi
             : Problems.NotFoundProblem("client");
 
     public static async Task<Results<Ok<ClientResponse>, ValidationProblem, ProblemHttpResult>> ReplaceGrants(
-        string name, GrantsRequest request, BrokerDbContext db, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+        string name, GrantsRequest request, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         var client = await WithGrants(db).FirstOrDefaultAsync(c => c.Name == name, ct);
         if (client is null) return Problems.NotFoundProblem("client");
@@ -103,13 +103,13 @@ public static class ClientsApi
             client.UpdatedAt = time.GetUtcNow();
             AdminAudit.Record(db, http, time, AuditActions.ClientUpdated, detail: $"client {client.Name}; changed: {string.Join(", ", changed)}");
             await db.SaveChangesAsync(ct);
-            clients.Invalidate();
+            await caches.ClientsChangedAsync();
         }
         return TypedResults.Ok(ClientResponse.From(client));
     }
 
     public static async Task<Results<Ok<ClientResponse>, ValidationProblem, ProblemHttpResult>> Rotate(
-        string name, RotateKeyRequest? request, BrokerDbContext db, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+        string name, RotateKeyRequest? request, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         var overlap = request?.OverlapSeconds ?? 0;
         if (overlap is < 0 or > MaxOverlapSeconds)
@@ -128,12 +128,12 @@ public static class ClientsApi
         client.UpdatedAt = now;
         AdminAudit.Record(db, http, time, AuditActions.ClientKeyRotated, detail: $"client {client.Name}; old key works {overlap} s more");
         await db.SaveChangesAsync(ct);
-        clients.Invalidate();
+        await caches.ClientsChangedAsync();
         return TypedResults.Ok(ClientResponse.From(client, key));
     }
 
     public static async Task<Results<Ok<ClientResponse>, ProblemHttpResult>> Revoke(
-        string name, BrokerDbContext db, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+        string name, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var client = await WithGrants(db).FirstOrDefaultAsync(c => c.Name == name, ct);
@@ -147,12 +147,12 @@ public static class ClientsApi
         AdminAudit.Record(db, http, time, AuditActions.ClientRevoked, detail: $"client {client.Name}");
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        clients.Invalidate();
+        await caches.ClientsChangedAsync();
         return TypedResults.Ok(ClientResponse.From(client));
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Delete(
-        string name, BrokerDbContext db, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+        string name, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var client = await db.Clients.FirstOrDefaultAsync(c => c.Name == name, ct);
@@ -163,7 +163,7 @@ public static class ClientsApi
         AdminAudit.Record(db, http, time, AuditActions.ClientDeleted, detail: $"client {client.Name}");
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        clients.Invalidate();
+        await caches.ClientsChangedAsync();
         return TypedResults.NoContent();
     }
 

@@ -3,7 +3,6 @@ using Broker.Api.Infrastructure;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
-using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
@@ -71,7 +70,7 @@ public static class ProvidersApi
             : Problems.NotFoundProblem("provider");
 
     public static async Task<Results<Ok<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Replace(
-        string name, ProviderRequest request, BrokerDbContext db, SecretProtector secrets, TokenCache cache, TimeProvider time,
+        string name, ProviderRequest request, BrokerDbContext db, SecretProtector secrets, CacheInvalidation caches, TimeProvider time,
         HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
@@ -129,12 +128,12 @@ public static class ProvidersApi
             detail: "changed: " + string.Join(", ", changed) + (reset.Count > 0 ? $"; {reset.Count} account(s) started afresh" : ""));
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        foreach (var account in reset) cache.Remove(account.Name);
+        await caches.AccountsChangedAsync([.. reset.Select(a => a.Name)]);
         return TypedResults.Ok(ProviderResponse.From(provider));
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Delete(
-        string name, BrokerDbContext db, ClientDirectory clients, TimeProvider time, HttpContext http, CancellationToken ct)
+        string name, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         var provider = await db.Providers.FirstOrDefaultAsync(p => p.Name == name, ct);
         if (provider is null) return Problems.NotFoundProblem("provider");
@@ -148,7 +147,7 @@ public static class ProvidersApi
         db.Providers.Remove(provider);
         AdminAudit.Record(db, http, time, AuditActions.ProviderDeleted, provider: provider.Name);
         await db.SaveChangesAsync(ct);
-        clients.Invalidate(); // grants on the provider are gone with it
+        await caches.ClientsChangedAsync(); // grants on the provider are gone with it
         return TypedResults.NoContent();
     }
 

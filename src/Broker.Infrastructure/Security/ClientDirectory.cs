@@ -8,8 +8,8 @@ namespace Broker.Infrastructure.Security;
 
 /// <summary>
 /// Finds the client behind an API key, with its grants, and keeps the answer for a short while so a token fetch
-/// costs no database round trip. Admin changes made through this instance invalidate at once; changes made
-/// through another instance are seen within <see cref="ClientDirectoryOptions.CacheTtl"/>.
+/// costs no database round trip. Admin changes invalidate it on every instance through
+/// <see cref="Persistence.CacheInvalidation"/>; should a notification be lost, within <see cref="ClientDirectoryOptions.CacheTtl"/>.
 /// </summary>
 public sealed class ClientDirectory(
     IDbContextFactory<BrokerDbContext> contexts,

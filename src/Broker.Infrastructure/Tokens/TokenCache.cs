@@ -4,7 +4,8 @@ namespace Broker.Infrastructure.Tokens;
 
 /// <summary>
 /// The decrypted access tokens of recently used accounts, per instance. A hit costs no database round trip;
-/// nothing here is needed for correctness (another instance, or a restart, just reads the database).
+/// nothing here is needed for correctness (another instance, or a restart, just reads the database). Entries other
+/// instances made stale are removed through <see cref="Persistence.CacheInvalidation"/>.
 /// </summary>
 public sealed class TokenCache
 {

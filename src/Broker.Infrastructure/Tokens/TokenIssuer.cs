@@ -26,6 +26,7 @@ public sealed partial class TokenIssuer(
     UpstreamResilience resilience,
     SecretProtector secrets,
     TokenCache cache,
+    CacheInvalidation changes,
     AuditHasher auditHasher,
     TimeProvider time,
     IOptions<TokenOptions> tokenOptions,
@@ -99,7 +100,7 @@ public sealed partial class TokenIssuer(
             await db.SaveChangesAsync(ct);
         }
         await tx.CommitAsync(ct);
-        if (isCurrent) cache.Remove(name);
+        if (isCurrent) await changes.AccountChangedAsync(name); // every instance, not only this one, must stop serving it
         return isCurrent;
     }
 
@@ -146,10 +147,15 @@ public sealed partial class TokenIssuer(
                 return served;
             }
 
+            var hadToken = account.AccessTokenEncrypted is not null;
             var result = await RenewLockedAsync(db, account, provider, caller, renewal.LoginOnly, ct);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
 
+            // A token replaced on demand (an admin's test), or dropped (credentials rejected, account inactive), may
+            // be in other instances' memory: they must stop serving it. (An ordinary refresh needs no word: each
+            // instance checks the expiry of what it holds.)
+            if (renewal.Force || (hadToken && account.AccessTokenEncrypted is null)) await changes.AccountChangedAsync(name);
             if (result is TokenResult.Served fresh)
                 cache.Set(name, new CachedToken(account.Id, provider.Name, fresh.AccessToken, fresh.TokenType, fresh.ExpiresAt, fresh.TokenHmac, time.GetUtcNow(), account.TokensObtainedAt));
             else

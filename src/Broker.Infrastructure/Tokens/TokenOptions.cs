@@ -20,8 +20,9 @@ public sealed class TokenOptions
     public TimeSpan MaxMinValidity { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
-    /// How long an instance serves a token from memory before it looks at the database again, which bounds how
-    /// long a revocation or a reported rejection made through another instance goes unnoticed here.
+    /// How long an instance serves a token from memory before it looks at the database again. A revocation or a
+    /// reported rejection made through another instance arrives by notification; this bounds how long one goes
+    /// unnoticed here should its notification be lost.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan MemoryCacheMaxAge { get; set; } = TimeSpan.FromSeconds(30);

@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using Broker.Domain;
+using Broker.IntegrationTests.Support;
+using Npgsql;
+
+namespace Broker.IntegrationTests.Reliability;
+
+/// <summary>
+/// Two broker instances on one database, with caches that would keep their entries for ten minutes (and a clock
+/// that does not move): a change made through one instance reaches the other within seconds only because the
+/// other was notified.
+/// </summary>
+public sealed class CrossInstanceInvalidationTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
+    private BrokerWorld _world = null!;
+
+    private BrokerHost A => _world.Brokers[0]; // the world's admin calls go through this one
+    private BrokerHost B => _world.Brokers[1];
+
+    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync(brokers: 2, settings: new Dictionary<string, string?>
+    {
+        ["Broker:Clients:CacheTtl"] = "00:10:00",
+        ["Broker:Tokens:MemoryCacheMaxAge"] = "00:10:00",
+    });
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    [Fact]
+    public async Task Key_revoked_through_one_instance_is_refused_by_another_that_had_it_cached()
+    {
+        var account = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var key = await ClientAsync("svc", account.Name);
+        await B.TokenAsync(account.Name, key); // B has the key cached now
+
+        await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc/revoke");
+
+        await EventuallyAsync(async () => (await B.FetchAsync(account.Name, key)).Status == HttpStatusCode.Unauthorized,
+            "the other instance refuses the revoked key");
+    }
+
+    [Fact]
+    public async Task Grant_removed_through_one_instance_is_refused_by_another_that_had_it_cached()
+    {
+        var kept = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var removed = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var key = await ClientAsync("svc", kept.Name, removed.Name);
+        await B.TokenAsync(removed.Name, key);
+
+        await _world.AdminAsync(HttpMethod.Put, "/admin/clients/svc/grants", new { accounts = new[] { kept.Name } });
+
+        await EventuallyAsync(async () => (await B.FetchAsync(removed.Name, key)).Status == HttpStatusCode.Forbidden,
+            "the other instance refuses the account no longer granted");
+        await B.TokenAsync(kept.Name, key);
+    }
+
+    [Fact]
+    public async Task Token_reported_rejected_through_one_instance_is_no_longer_served_by_another()
+    {
+        var account = await _world.AccountAsync(DialectNames.SlideRule);
+        var key = await ClientAsync("svc", account.Name);
+        var rejected = await B.TokenAsync(account.Name, key); // B holds it in memory now
+        (await B.TokenAsync(account.Name, key)).ShouldBe(rejected);
+
+        using var report = await A.SendAsync(A.Request(HttpMethod.Post, $"/v1/accounts/{account.Name}/token/rejected", key,
+            JsonContent.Create(new { access_token = rejected }, options: BrokerWorld.Json)));
+        report.StatusCode.ShouldBe(HttpStatusCode.NoContent);
+
+        string? served = null;
+        await EventuallyAsync(async () => (served = await B.TokenAsync(account.Name, key)) != rejected,
+            "the other instance stops serving the rejected token");
+        _world.Simulator.IsValidAccessToken(served!).ShouldBeTrue();
+        _world.Simulator.Refreshes(account.UpstreamUser).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Listener_whose_connection_is_killed_reconnects_and_hears_later_changes()
+    {
+        var account = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var before = await ListeningBackendsAsync();
+        before.Count.ShouldBe(2, "one listening connection per instance");
+
+        await using (var admin = new NpgsqlConnection(_world.ConnectionString))
+        {
+            await admin.OpenAsync();
+            await using var kill = new NpgsqlCommand("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", admin);
+            kill.Parameters.Add(new NpgsqlParameter { Value = before.ToArray() });
+            await kill.ExecuteNonQueryAsync();
+        }
+        await EventuallyAsync(async () => (await ListeningBackendsAsync()) is { Count: 2 } now && !now.Intersect(before).Any(),
+            "both instances listen again, on new connections");
+
+        // Cached after the reconnect, so only a notification can make B forget it.
+        var key = await ClientAsync("svc", account.Name);
+        await B.TokenAsync(account.Name, key);
+        await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc/revoke");
+
+        await EventuallyAsync(async () => (await B.FetchAsync(account.Name, key)).Status == HttpStatusCode.Unauthorized,
+            "the reconnected instance hears of the revocation");
+    }
+
+    [Fact]
+    public async Task Broker_whose_database_is_down_at_start_still_starts_reports_not_ready_and_stops_promptly()
+    {
+        var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop(); // nothing listens there any more: every connection attempt is refused
+        var settings = new Dictionary<string, string?>(_world.Settings)
+        {
+            ["ConnectionStrings:Broker"] = $"Host=127.0.0.1;Port={port};Username=broker;Database=broker",
+            ["Broker:Database:MigrateOnStartup"] = "false",
+            ["Broker:Bootstrap:AdminKey"] = null,
+        };
+        var logs = new LogSink();
+
+        var broker = await BrokerHost.StartAsync(settings, _world.Clock, logs);
+        var stopping = Stopwatch.StartNew();
+        try
+        {
+            (await broker.GetAsync("/health/ready", null)).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+            logs.Lines.ShouldContain(line => line.Contains("Cannot listen for cache invalidations"));
+            stopping.Restart();
+        }
+        finally
+        {
+            await broker.DisposeAsync();
+        }
+        stopping.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5), "the listener's retries do not hold up the shutdown");
+    }
+
+    private async Task<string> ClientAsync(string name, params string[] accounts)
+    {
+        var created = await _world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name, role = "consumer", accounts }, HttpStatusCode.Created);
+        var key = created["api_key"]!.GetValue<string>();
+        _world.Secrets.Add(key);
+        return key;
+    }
+
+    /// <summary>The backends of this test's database that listen for changes (their last query was LISTEN).</summary>
+    private async Task<List<int>> ListeningBackendsAsync()
+    {
+        await using var connection = new NpgsqlConnection(_world.ConnectionString);
+        await connection.OpenAsync();
+        await using var query = new NpgsqlCommand(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'",
+            connection);
+        var pids = new List<int>();
+        await using var reader = await query.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) pids.Add(reader.GetInt32(0));
+        return pids;
+    }
+
+    /// <summary>Polls until the condition holds; fails after a few seconds, far below the caches' ten minutes.</summary>
+    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.Elapsed > Deadline) throw new ShouldAssertException($"Not within {Deadline.TotalSeconds} s: {what}.");
+            await Task.Delay(50);
+        }
+    }
+}
