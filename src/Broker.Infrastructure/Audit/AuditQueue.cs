@@ -10,25 +10,35 @@ namespace Broker.Infrastructure.Audit;
 /// </summary>
 public sealed class AuditQueue(Microsoft.Extensions.Options.IOptions<AuditOptions> options)
 {
-    private readonly Channel<AuditEvent> _channel = Channel.CreateBounded<AuditEvent>(
-        new BoundedChannelOptions(options.Value.QueueCapacity)
-        {
-            FullMode = BoundedChannelFullMode.Wait, // with TryWrite: fail fast instead of waiting
-            SingleReader = true,
-        });
-
+    // Unbounded underneath, bounded by the counter: a bounded channel takes a lock on every write, and every
+    // token served writes here. The unbounded single-reader channel is lock-free.
+    private readonly Channel<AuditEvent> _channel = Channel.CreateUnbounded<AuditEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly int _capacity = options.Value.QueueCapacity;
+    private int _depth;
     private long _dropped;
 
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    public int Depth => _channel.Reader.Count;
+    public int Depth => Volatile.Read(ref _depth);
 
     public void Enqueue(AuditEvent auditEvent)
     {
-        if (!_channel.Writer.TryWrite(auditEvent)) Interlocked.Increment(ref _dropped);
+        if (Interlocked.Increment(ref _depth) > _capacity || !_channel.Writer.TryWrite(auditEvent))
+        {
+            Interlocked.Decrement(ref _depth);
+            Interlocked.Increment(ref _dropped);
+        }
     }
 
-    internal ChannelReader<AuditEvent> Reader => _channel.Reader;
+    internal bool TryDequeue(out AuditEvent auditEvent)
+    {
+        if (!_channel.Reader.TryRead(out auditEvent!)) return false;
+        Interlocked.Decrement(ref _depth);
+        return true;
+    }
+
+    /// <summary>Waits for an event; false once the queue is completed and empty.</summary>
+    internal ValueTask<bool> WaitToDequeueAsync(CancellationToken ct) => _channel.Reader.WaitToReadAsync(ct);
 
     internal long TakeDropped() => Interlocked.Exchange(ref _dropped, 0);
 

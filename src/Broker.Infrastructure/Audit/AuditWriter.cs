@@ -32,12 +32,11 @@ public sealed partial class AuditWriter(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var reader = queue.Reader;
         try
         {
-            while (await reader.WaitToReadAsync(stoppingToken))
+            while (await queue.WaitToDequeueAsync(stoppingToken))
             {
-                if (reader.Count < options.Value.BatchSize && options.Value.FlushInterval > TimeSpan.Zero)
+                if (queue.Depth < options.Value.BatchSize && options.Value.FlushInterval > TimeSpan.Zero)
                     await Task.Delay(options.Value.FlushInterval, time, stoppingToken); // on shutdown, StopAsync drains
                 await FlushAvailableAsync(_abort.Token);
             }
@@ -81,7 +80,7 @@ public sealed partial class AuditWriter(
         while (true)
         {
             // A batch is cleared only once written: one whose write was interrupted is still here and goes first.
-            while (_batch.Count < options.Value.BatchSize && queue.Reader.TryRead(out var next)) _batch.Add(next);
+            while (_batch.Count < options.Value.BatchSize && queue.TryDequeue(out var next)) _batch.Add(next);
 
             var dropped = queue.TakeDropped();
             if (dropped > 0)

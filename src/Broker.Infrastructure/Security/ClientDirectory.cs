@@ -17,6 +17,7 @@ public sealed class ClientDirectory(
     IOptions<ClientDirectoryOptions> options)
 {
     private readonly ConcurrentDictionary<ApiKeyDigest, Entry> _byKeyHash = new();
+    private readonly ConcurrentDictionary<Flight, Lazy<Task<AuthenticatedClient?>>> _loading = new();
     private long _generation;
 
     public async ValueTask<AuthenticatedClient?> FindAsync(string apiKey, CancellationToken ct)
@@ -25,7 +26,25 @@ public sealed class ClientDirectory(
         var now = time.GetUtcNow();
         if (_byKeyHash.TryGetValue(digest, out var entry) && entry.ExpiresAt > now) return entry.Client;
 
-        return await LoadAndCacheAsync(digest, now, ct);
+        // Concurrent misses for one key share one read: a cold instance under load, or an entry expiring under
+        // load, would otherwise read the client and all its grants once per waiting request. A read started before
+        // an invalidation is not shared with requests that come after it (the generation is part of the key).
+        var flight = new Flight(digest, Interlocked.Read(ref _generation));
+        var load = _loading.GetOrAdd(flight, static (f, self) => new Lazy<Task<AuthenticatedClient?>>(() => self.LoadSharedAsync(f)), this);
+        return await load.Value.WaitAsync(ct);
+    }
+
+    private async Task<AuthenticatedClient?> LoadSharedAsync(Flight flight)
+    {
+        try
+        {
+            // Not one caller's token: the others wait on this read too.
+            return await LoadAndCacheAsync(flight.Digest, time.GetUtcNow(), CancellationToken.None);
+        }
+        finally
+        {
+            _loading.TryRemove(flight, out _);
+        }
     }
 
     /// <summary>
@@ -85,6 +104,8 @@ public sealed class ClientDirectory(
     }
 
     private sealed record Entry(AuthenticatedClient? Client, DateTimeOffset ExpiresAt);
+
+    private readonly record struct Flight(ApiKeyDigest Digest, long Generation);
 }
 
 public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, IReadOnlySet<string> GrantedAccounts)

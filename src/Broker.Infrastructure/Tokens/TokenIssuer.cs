@@ -40,7 +40,9 @@ public sealed partial class TokenIssuer(
     public async ValueTask<TokenResult> GetTokenAsync(string account, TimeSpan minValidity, Caller caller, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        _lastUsedTicks[account] = now.UtcTicks;
+        // Written at most once a second per account: a dictionary write takes a lock, a read does not.
+        if (!_lastUsedTicks.TryGetValue(account, out var lastUsed) || now.UtcTicks - lastUsed >= TimeSpan.TicksPerSecond)
+            _lastUsedTicks[account] = now.UtcTicks;
         if (cache.TryGet(account, out var cached) && now - cached.CachedAt < _options.MemoryCacheMaxAge &&
             (TokenPolicy.IsUsable(cached.ExpiresAt, now, minValidity, _options.ClockSkew) ||
              TokenPolicy.IsBestAvailable(cached.ObtainedAt, cached.ExpiresAt, now, _options.FreshTokenWindow)))
@@ -141,7 +143,7 @@ public sealed partial class TokenIssuer(
             var provider = account.Provider!;
 
             // Re-read under the lock: whoever held it before us may have refreshed already.
-            if (Serves(account, renewal) is { } served)
+            if (Serves(StoredAccess.Of(account), renewal) is { } served)
             {
                 await tx.CommitAsync(ct);
                 return served;
@@ -174,13 +176,19 @@ public sealed partial class TokenIssuer(
     }
 
     /// <summary>
+    /// The plain read before any lock: only what deciding whether the stored token serves needs, so a miss does not
+    /// load (or keep in memory) the account's credentials and refresh token.
+    /// </summary>
+    private static Task<StoredAccess?> ReadAsync(BrokerDbContext db, string name, CancellationToken ct) =>
+        db.Accounts.AsNoTracking().Where(a => a.Name == name)
+            .Select(a => new StoredAccess(a.Id, a.Name, a.State, a.Provider!.Name, a.AccessTokenEncrypted, a.AccessExpiresAt, a.TokensObtainedAt, a.TokenType))
+            .FirstOrDefaultAsync(ct);
+
+    /// <summary>
     /// Locks the account's row and reads it with its provider, in one round trip: everything done while the lock is
     /// held delays every other instance waiting for it. (PostgreSQL allows FOR UPDATE in the sub-select EF wraps
     /// around the SQL to join the provider; it locks the account row only.)
     /// </summary>
-    private static Task<Account?> ReadAsync(BrokerDbContext db, string name, CancellationToken ct) =>
-        db.Accounts.AsNoTracking().Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
-
     private static Task<Account?> LockAsync(BrokerDbContext db, Guid id, CancellationToken ct) =>
         db.Accounts.FromSql($"SELECT * FROM accounts WHERE id = {id} FOR UPDATE").Include(a => a.Provider).SingleOrDefaultAsync(ct);
 
@@ -202,7 +210,7 @@ public sealed partial class TokenIssuer(
     }
 
     /// <summary>The stored token when it serves this request (also caching it), or null when it must be renewed.</summary>
-    private TokenResult.Served? Serves(Account account, Renewal renewal)
+    private TokenResult.Served? Serves(StoredAccess account, Renewal renewal)
     {
         var now = time.GetUtcNow();
         if (account.State != AccountState.Active || account.AccessTokenEncrypted is null || renewal.Force) return null;
@@ -328,14 +336,14 @@ public sealed partial class TokenIssuer(
 
     private TokenResult.Served? StillValid(Account account) =>
         account.AccessTokenEncrypted is not null && TokenPolicy.IsUsable(account.AccessExpiresAt, time.GetUtcNow(), TimeSpan.Zero, _options.ClockSkew)
-            ? StoredToken(account)
+            ? StoredToken(StoredAccess.Of(account))
             : null;
 
     /// <summary>The account's stored access token, decrypted (the caller has checked there is one).</summary>
-    private TokenResult.Served StoredToken(Account account)
+    private TokenResult.Served StoredToken(StoredAccess account)
     {
         var accessToken = secrets.Unprotect(SecretKind.AccessToken, account.AccessTokenEncrypted!);
-        return new TokenResult.Served(account.Id, account.Provider?.Name ?? "", accessToken, account.TokenType ?? "Bearer",
+        return new TokenResult.Served(account.Id, account.ProviderName, accessToken, account.TokenType ?? "Bearer",
             account.AccessExpiresAt!.Value, auditHasher.Hash(accessToken), FromCache: false);
     }
 
@@ -356,6 +364,16 @@ public sealed partial class TokenIssuer(
     private static string Truncate(string text) => text.Length <= Limits.Detail ? text : text[..(Limits.Detail - 1)] + "…";
 
     private readonly record struct FlightKey(string Account, TimeSpan MinValidity);
+
+    /// <summary>An account's stored access token and what decides whether it serves: never its credentials.</summary>
+    private sealed record StoredAccess(Guid Id, string Name, AccountState State, string ProviderName, string? AccessTokenEncrypted,
+        DateTimeOffset? AccessExpiresAt, DateTimeOffset? TokensObtainedAt, string? TokenType)
+    {
+        public static StoredAccess Of(Account account) => new(account.Id, account.Name, account.State, account.Provider?.Name ?? "",
+            account.AccessTokenEncrypted, account.AccessExpiresAt, account.TokensObtainedAt, account.TokenType);
+
+        public override string ToString() => $"StoredAccess {{ Name = {Name}, State = {State}, AccessExpiresAt = {AccessExpiresAt:O} }}";
+    }
 
     /// <summary>When the stored token must be replaced: it does not meet MinValidity; always (Force); or it is
     /// still the one obtained at UnlessObtainedAfter (ahead-of-time refresh).</summary>

@@ -47,6 +47,35 @@ public sealed class ObservabilityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Concurrent_first_requests_with_one_key_read_the_client_once()
+    {
+        var account = await _world.AccountAsync(DialectNames.SlideRule);
+        await _world.Broker.TokenAsync(account.Name, await _world.ConsumerAsync(account.Name)); // the account's token is cached
+        var key = await _world.ConsumerAsync(account.Name); // a key no instance has looked up yet
+        var database = new NpgsqlConnectionStringBuilder(_world.ConnectionString).Database;
+        var clientReads = 0;
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                var db = activity.GetTagItem("db.namespace") ?? activity.GetTagItem("db.name");
+                var sql = (activity.GetTagItem("db.query.text") ?? activity.GetTagItem("db.statement"))?.ToString() ?? "";
+                if (Equals(db, database) && sql.Contains("FROM clients", StringComparison.Ordinal)) Interlocked.Increment(ref clientReads);
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => _world.Broker.FetchAsync(account.Name, key)));
+
+        statuses.ShouldAllBe(s => s.Status == HttpStatusCode.OK);
+        // One read shared by the 50 requests; a second only if this instance's own notification of the new
+        // client (which invalidates the directory again) arrived during the burst.
+        clientReads.ShouldBeInRange(1, 2);
+    }
+
+    [Fact]
     public async Task Metrics_count_served_tokens_by_cache_outcome_and_upstream_calls_by_dialect()
     {
         var account = await _world.AccountAsync(DialectNames.Keycloak);
