@@ -36,7 +36,8 @@ if (args.Contains("--many-only"))
 if (args.Contains("--cached-only"))
 {
     var only = await Scenarios.CachedFetchAsync(stack, seconds);
-    Console.WriteLine(only);
+    Console.WriteLine($"token {only.OneAccount.RequestsPerSecond:0}/s, bare endpoint {only.Ceiling.RequestsPerSecond:0}/s; p99 at {only.HalfRateTarget}/s: " +
+                      $"token {string.Join(", ", only.HalfRate.Select(r => $"{r.P99Ms:0.0}"))} ms, bare {string.Join(", ", only.CeilingHalfRate.Select(r => $"{r.P99Ms:0.0}"))} ms");
     return 0;
 }
 
