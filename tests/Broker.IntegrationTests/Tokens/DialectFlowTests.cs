@@ -63,7 +63,7 @@ public sealed class DialectFlowTests : IAsyncLifetime
         var key = await _world.ConsumerAsync(account.Name);
         var first = await _world.Broker.TokenAsync(account.Name, key);
 
-        _world.Clock.Advance(ExpiryOf(dialect));
+        _world.Clock.Advance(AccessLifetime);
         var second = await _world.Broker.TokenAsync(account.Name, key);
 
         second.ShouldNotBe(first);
@@ -79,7 +79,7 @@ public sealed class DialectFlowTests : IAsyncLifetime
         var key = await _world.ConsumerAsync(account.Name);
         await _world.Broker.TokenAsync(account.Name, key);
 
-        _world.Clock.Advance(ExpiryOf(DialectNames.OAuth2ClientCredentials));
+        _world.Clock.Advance(AccessLifetime);
         var second = await _world.Broker.TokenAsync(account.Name, key);
 
         _world.Simulator.IsValidAccessToken(second).ShouldBeTrue();
@@ -95,7 +95,7 @@ public sealed class DialectFlowTests : IAsyncLifetime
         await _world.Broker.TokenAsync(account.Name, key);
         await SpendStoredRefreshTokenElsewhere(account.Name);
 
-        _world.Clock.Advance(ExpiryOf(dialect));
+        _world.Clock.Advance(AccessLifetime);
         var token = await _world.Broker.TokenAsync(account.Name, key);
 
         _world.Simulator.IsValidAccessToken(token).ShouldBeTrue();
@@ -103,7 +103,7 @@ public sealed class DialectFlowTests : IAsyncLifetime
         _world.Simulator.RejectedRefreshes(account.UpstreamUser).ShouldBe(1);
 
         // And the chain continues from the new login: the next expiry is a plain refresh.
-        _world.Clock.Advance(ExpiryOf(dialect));
+        _world.Clock.Advance(AccessLifetime);
         await _world.Broker.TokenAsync(account.Name, key);
         _world.Simulator.Logins(account.UpstreamUser).ShouldBe(2);
         _world.Simulator.Refreshes(account.UpstreamUser).ShouldBe(2); // the one spent elsewhere, and ours
@@ -125,7 +125,8 @@ public sealed class DialectFlowTests : IAsyncLifetime
     }
 
     /// <summary>How far to move the clock so the stored access token (the simulator's 5 minutes) no longer serves.</summary>
-    private static TimeSpan ExpiryOf(string dialect) => SimulatorState.DefaultAccessLifetime;
+    /// <summary>The simulator gives every dialect the same access-token lifetime.</summary>
+    private static readonly TimeSpan AccessLifetime = SimulatorState.DefaultAccessLifetime;
 
     /// <summary>Someone else (a consumer that should never have had it) spends the refresh token the broker holds.</summary>
     private async Task SpendStoredRefreshTokenElsewhere(string accountName)
