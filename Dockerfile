@@ -43,5 +43,6 @@ COPY --chmod=755 deploy/healthcheck.sh /usr/local/bin/broker-healthcheck
 USER $APP_UID
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["broker-healthcheck"]
-# `docker run broker migrate` applies the migrations and exits; anything else is passed to the broker.
+# `docker run broker migrate` applies the migrations and exits; `docker run broker create-admin-key --name ops`
+# prints a new admin key once and exits (docs/operations.md); anything else is passed to the broker.
 ENTRYPOINT ["dotnet", "Broker.Api.dll"]

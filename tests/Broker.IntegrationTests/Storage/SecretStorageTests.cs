@@ -36,7 +36,7 @@ public sealed class SecretStorageTests : IAsyncLifetime
         _world.Secrets.Add("provider-level-secret-value");
         var everything = _world.Secrets.Concat(served).Append(BrokerWorld.AdminKey).ToList();
 
-        var dump = await DumpAllTablesAsync();
+        var dump = await DatabaseDump.AllTablesAsync(_world.ConnectionString);
         dump.ShouldNotBeEmpty();
         foreach (var secret in everything) dump.ShouldNotContain(secret);
 
@@ -88,24 +88,5 @@ public sealed class SecretStorageTests : IAsyncLifetime
         (await reader.ReadAsync()).ShouldBeTrue();
         for (var i = 0; i < 3; i++) reader.GetString(i).ShouldStartWith("CfDJ8"); // Data Protection's payload header
         reader.GetString(0).ShouldNotContain(account.Password);
-    }
-
-    private async Task<string> DumpAllTablesAsync()
-    {
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        var tables = new List<string>();
-        await using (var list = new NpgsqlCommand("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'", connection))
-        await using (var reader = await list.ExecuteReaderAsync())
-            while (await reader.ReadAsync()) tables.Add(reader.GetString(0));
-
-        var dump = new System.Text.StringBuilder();
-        foreach (var table in tables)
-        {
-            await using var select = new NpgsqlCommand($"SELECT t::text FROM \"{table}\" t", connection);
-            await using var reader = await select.ExecuteReaderAsync();
-            while (await reader.ReadAsync()) dump.AppendLine(reader.GetString(0));
-        }
-        return dump.ToString();
     }
 }

@@ -5,7 +5,7 @@ using System.Net.Sockets;
 
 namespace Broker.IntegrationTests.Support;
 
-/// <summary>The broker as a real operating-system process (Broker.Api.dll), for tests that kill it.</summary>
+/// <summary>The broker as a real operating-system process (Broker.Api.dll), for tests that kill it or run its commands.</summary>
 public sealed class BrokerProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -27,17 +27,7 @@ public sealed class BrokerProcess : IAsyncDisposable
     public static async Task<BrokerProcess> StartAsync(IReadOnlyDictionary<string, string?> settings)
     {
         var port = FreePort();
-        var dll = Path.Combine(AppContext.BaseDirectory, "Broker.Api.dll");
-        var start = new ProcessStartInfo("dotnet", [dll, $"--urls=http://127.0.0.1:{port}"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        foreach (var (key, value) in settings) start.Environment[key.Replace(":", "__")] = value;
-
-        var process = Process.Start(start)!;
+        var process = Process.Start(StartInfo(settings, [$"--urls=http://127.0.0.1:{port}"]))!;
         var broker = new BrokerProcess(process, new Uri($"http://127.0.0.1:{port}"));
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) broker._output.Enqueue(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) broker._output.Enqueue(e.Data); };
@@ -45,6 +35,38 @@ public sealed class BrokerProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         await broker.WaitUntilReadyAsync();
         return broker;
+    }
+
+    /// <summary>Runs a command of the executable (<c>create-admin-key ...</c>) to its end.</summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunCommandAsync(
+        IReadOnlyDictionary<string, string?> settings, params string[] arguments)
+    {
+        using var process = Process.Start(StartInfo(settings, arguments))!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (process.ExitCode, await output, await error);
+    }
+
+    private static ProcessStartInfo StartInfo(IReadOnlyDictionary<string, string?> settings, string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Broker.Api.dll"), .. arguments])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        foreach (var (key, value) in settings) start.Environment[key.Replace(":", "__")] = value;
+        return start;
     }
 
     /// <summary>SIGKILL: no shutdown, no flush, no rollback from our side.</summary>
