@@ -37,9 +37,9 @@ public sealed partial class KeyRingRewrap(NpgsqlDataSource dataSource, KeyEncryp
             .ToList();
         if (missing.Count > 0)
             throw new KeyRingRewrapException(
-                $"Key-ring element(s) {string.Join(", ", missing.Select(m => m.Id).Distinct())} are encrypted with key-encryption key(s) " +
-                $"{string.Join(", ", missing.Select(m => m.Kek).Distinct())}, which are not configured (Broker:KeyEncryption:Key or PreviousKeys). " +
-                "Nothing was changed.");
+                $"Cannot re-encrypt the key ring: element(s) {string.Join(", ", missing.Select(m => m.Id).Distinct())} are encrypted with " +
+                $"key-encryption key(s) {string.Join(", ", missing.Select(m => m.Kek).Distinct())}, which are not configured " +
+                "(add them to Broker:KeyEncryption:PreviousKeys). Nothing was changed.");
 
         var encryptor = new KeyRingEncryptor(keys);
         int rewrapped = 0, current = 0, unencrypted = 0;
