@@ -1,6 +1,7 @@
 using Broker.Api;
 using Broker.Api.Auth;
 using Broker.Infrastructure.Persistence;
+using Broker.Infrastructure.Security;
 
 // `Broker.Api migrate` applies the migrations and exits, for deployments that migrate as a separate step.
 if (args.FirstOrDefault() == "migrate")
@@ -9,6 +10,25 @@ if (args.FirstOrDefault() == "migrate")
     await app.Services.GetRequiredService<MigrationRunner>().ApplyAsync();
     Console.WriteLine("Migrations applied.");
     return 0;
+}
+
+// `Broker.Api rewrap-key-ring` re-encrypts the key ring with the current KEK after a rotation, so that the old
+// KEK can leave PreviousKeys. An operator's step, not a start-up task: it is run once the rollout is complete.
+if (args.FirstOrDefault() == "rewrap-key-ring")
+{
+    var app = BrokerApp.Create(args[1..]);
+    try
+    {
+        var result = await app.Services.GetRequiredService<KeyRingRewrap>().RunAsync();
+        Console.WriteLine($"Key ring re-encrypted with key-encryption key {result.CurrentKek}: {result.Rewrapped} element(s) re-encrypted, " +
+                          $"{result.AlreadyCurrent} already current, {result.Unencrypted} without encrypted content.");
+        return 0;
+    }
+    catch (KeyRingRewrapException e)
+    {
+        Console.Error.WriteLine(e.Message);
+        return 1;
+    }
 }
 
 // `Broker.Api create-admin-key --name <name>` creates an admin client and prints its key once (docs/operations.md).

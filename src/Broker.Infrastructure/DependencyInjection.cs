@@ -54,6 +54,7 @@ public static class DependencyInjection
             o.XmlEncryptor = new KeyRingEncryptor(sp.GetRequiredService<KeyEncryptionKeys>());
         }));
         services.AddSingleton<SecretProtector>();
+        services.AddSingleton<KeyRingRewrap>();
 
         services.AddSingleton(sp => new UpstreamClient(
             new HttpClient(new SocketsHttpHandler

@@ -21,6 +21,8 @@ public sealed class KeyEncryptionKeys
     /// <summary>A short fingerprint naming the key in the encrypted XML, so rotation knows which key to use.</summary>
     public string CurrentId { get; }
 
+    public bool IsConfigured(string id) => _byId.ContainsKey(id);
+
     public byte[] ById(string id) =>
         _byId.TryGetValue(id, out var key)
             ? key

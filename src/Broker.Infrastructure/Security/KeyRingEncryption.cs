@@ -32,10 +32,13 @@ public sealed class KeyRingEncryptor(KeyEncryptionKeys keys) : IXmlEncryptor
 /// </summary>
 public sealed class KeyRingDecryptor(IServiceProvider services) : IXmlDecryptor
 {
-    public XElement Decrypt(XElement encryptedElement)
+    public XElement Decrypt(XElement encryptedElement) =>
+        Decrypt(encryptedElement, services.GetRequiredService<KeyEncryptionKeys>());
+
+    /// <summary>Decrypts an <c>encryptedKey</c> element with the KEK it names (also used by <see cref="KeyRingRewrap"/>).</summary>
+    public static XElement Decrypt(XElement encryptedElement, KeyEncryptionKeys keys)
     {
-        var keys = services.GetRequiredService<KeyEncryptionKeys>();
-        var key = keys.ById((string?)encryptedElement.Element("kek") ?? throw new CryptographicException("Encrypted key without a KEK id."));
+        var key = keys.ById(KekOf(encryptedElement) ?? throw new CryptographicException("Encrypted key without a KEK id."));
         var blob = Convert.FromBase64String((string?)encryptedElement.Element("value") ?? "");
         var nonceSize = AesGcm.NonceByteSizes.MaxSize;
         var tagSize = AesGcm.TagByteSizes.MaxSize;
@@ -49,4 +52,7 @@ public sealed class KeyRingDecryptor(IServiceProvider services) : IXmlDecryptor
             aes.Decrypt(nonce, ciphertext, tag, plaintext);
         return XElement.Parse(Encoding.UTF8.GetString(plaintext));
     }
+
+    /// <summary>The fingerprint of the KEK an <c>encryptedKey</c> element was encrypted with.</summary>
+    public static string? KekOf(XElement encryptedElement) => (string?)encryptedElement.Element("kek");
 }
