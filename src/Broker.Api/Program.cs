@@ -31,6 +31,25 @@ if (args.FirstOrDefault() == "rewrap-key-ring")
     }
 }
 
+// `Broker.Api reencrypt-secrets` re-encrypts every stored secret under a new Data Protection key and revokes the
+// older keys: the recovery from a leaked KEK (docs/operations.md). Instances are restarted afterwards.
+if (args.FirstOrDefault() == "reencrypt-secrets")
+{
+    var app = BrokerApp.Create(args[1..]);
+    try
+    {
+        var result = await app.Services.GetRequiredService<SecretReencryption>().RunAsync();
+        Console.WriteLine($"Secrets re-encrypted with the new Data Protection key {result.NewKeyId}: {result.Reencrypted} secret(s) re-encrypted, " +
+                          $"{result.Revoked} older key(s) revoked. Restart every instance now, then run this command once more.");
+        return 0;
+    }
+    catch (SecretReencryptionException e)
+    {
+        Console.Error.WriteLine(e.Message);
+        return 1;
+    }
+}
+
 // `Broker.Api create-admin-key --name <name>` creates an admin client and prints its key once (docs/operations.md).
 if (args.FirstOrDefault() == CreateAdminKeyCommand.Command) return await CreateAdminKeyCommand.RunAsync(args[1..]);
 

@@ -55,6 +55,7 @@ public static class DependencyInjection
         }));
         services.AddSingleton<SecretProtector>();
         services.AddSingleton<KeyRingRewrap>();
+        services.AddSingleton<SecretReencryption>();
 
         services.AddSingleton(sp => new UpstreamClient(
             new HttpClient(new SocketsHttpHandler

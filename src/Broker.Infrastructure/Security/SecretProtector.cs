@@ -1,3 +1,5 @@
+using System.Buffers.Text;
+using System.Text;
 using Microsoft.AspNetCore.DataProtection;
 
 namespace Broker.Infrastructure.Security;
@@ -32,4 +34,28 @@ public sealed class SecretProtector
     public string? ProtectOrNull(SecretKind kind, string? plaintext) => plaintext is null ? null : Protect(kind, plaintext);
 
     public string? UnprotectOrNull(SecretKind kind, string? ciphertext) => ciphertext is null ? null : Unprotect(kind, ciphertext);
+
+    /// <summary>
+    /// Decrypts even under a revoked key, for <see cref="SecretReencryption"/> only: an instance that had not yet
+    /// seen a revocation may have written a secret under the old key, and re-encrypting is how that secret is saved.
+    /// </summary>
+    public string UnprotectEvenIfRevoked(SecretKind kind, string ciphertext)
+    {
+        var protector = (IPersistedDataProtector)_protectors[(int)kind];
+        var plaintext = protector.DangerousUnprotect(Base64Url.DecodeFromChars(ciphertext), ignoreRevocationErrors: true, out _, out _);
+        return Encoding.UTF8.GetString(plaintext);
+    }
+
+    /// <summary>
+    /// The id of the Data Protection key a payload names: the payload is a 4-byte magic header, then the key id
+    /// (a GUID, 16 bytes), then the encrypted data. Null if the text is not such a payload.
+    /// </summary>
+    public static Guid? KeyIdOf(string ciphertext)
+    {
+        if (!Base64Url.IsValid(ciphertext)) return null;
+        var payload = Base64Url.DecodeFromChars(ciphertext);
+        return payload.Length >= 20 && payload.AsSpan(0, 4).SequenceEqual(MagicHeader) ? new Guid(payload.AsSpan(4, 16)) : null;
+    }
+
+    private static ReadOnlySpan<byte> MagicHeader => [0x09, 0xF0, 0xC9, 0xF0];
 }
