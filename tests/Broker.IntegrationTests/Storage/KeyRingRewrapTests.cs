@@ -20,18 +20,13 @@ public sealed class KeyRingRewrapTests : IAsyncLifetime
     private static readonly string KekC = Convert.ToBase64String(Enumerable.Range(201, 32).Select(i => (byte)i).ToArray());
 
     private BrokerWorld _world = null!;
-    private readonly List<(TestAccount Account, string ApiKey, string Token)> _stored = [];
+    private List<(TestAccount Account, string ApiKey, string Token)> _stored = [];
 
     public async Task InitializeAsync()
     {
         _world = await BrokerWorld.StartAsync();
         // Password, client secret and tokens, all encrypted with a Data Protection key that KEK A encrypts.
-        foreach (var dialect in new[] { DialectNames.SimpleJwt, DialectNames.OAuth2Password })
-        {
-            var account = await _world.AccountAsync(dialect);
-            var key = await _world.ConsumerAsync(account.Name);
-            _stored.Add((account, key, await _world.Broker.TokenAsync(account.Name, key)));
-        }
+        _stored = await _world.StoredTokensAsync(DialectNames.SimpleJwt, DialectNames.OAuth2Password);
 
         await RestartAsync(current: KekB, previous: [KekA]);
         // A Data Protection key created after the rotation, so the ring holds one element under each KEK.
@@ -120,14 +115,11 @@ public sealed class KeyRingRewrapTests : IAsyncLifetime
 
     private async Task RestartAsync(string current, string[] previous)
     {
-        _world.SecretsInAdminResponses().ShouldBeEmpty(); // the hosts' answers go with them
-        foreach (var broker in _world.Brokers) await broker.DisposeAsync();
-        _world.Brokers.Clear();
         _world.Settings["Broker:KeyEncryption:Key"] = current;
         foreach (var key in _world.Settings.Keys.Where(k => k.StartsWith("Broker:KeyEncryption:PreviousKeys:", StringComparison.Ordinal)).ToList())
             _world.Settings.Remove(key);
         for (var i = 0; i < previous.Length; i++) _world.Settings[$"Broker:KeyEncryption:PreviousKeys:{i}"] = previous[i];
-        await _world.AddBrokerAsync();
+        await _world.RestartBrokersAsync();
     }
 
     private void ShouldHoldNoKeyMaterial(string text, IEnumerable<string> masterKeys)

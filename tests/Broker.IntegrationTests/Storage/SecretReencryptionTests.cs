@@ -19,18 +19,13 @@ public sealed partial class SecretReencryptionTests : IAsyncLifetime
     private const string ProviderSecret = "provider-level-secret-value";
 
     private BrokerWorld _world = null!;
-    private readonly List<(TestAccount Account, string ApiKey, string Token)> _stored = [];
+    private List<(TestAccount Account, string ApiKey, string Token)> _stored = [];
 
     public async Task InitializeAsync()
     {
         _world = await BrokerWorld.StartAsync();
         // Passwords, an account's client secret, access and refresh tokens, and a provider's client secret.
-        foreach (var dialect in new[] { DialectNames.SimpleJwt, DialectNames.OAuth2Password })
-        {
-            var account = await _world.AccountAsync(dialect);
-            var key = await _world.ConsumerAsync(account.Name);
-            _stored.Add((account, key, await _world.Broker.TokenAsync(account.Name, key)));
-        }
+        _stored = await _world.StoredTokensAsync(DialectNames.SimpleJwt, DialectNames.OAuth2Password);
         await _world.AdminAsync(HttpMethod.Post, "/admin/providers", new
         {
             name = "with-secret", dialect = "oauth2-password", token_url = "https://auth.example/o/token/",
@@ -60,7 +55,7 @@ public sealed partial class SecretReencryptionTests : IAsyncLifetime
         foreach (var (where, ciphertext) in after) SecretProtector.KeyIdOf(ciphertext).ShouldBe(newKey, where);
         ShouldHoldNoSecret(output, before.Concat(after).Select(s => s.Ciphertext));
 
-        await RestartAsync();
+        await _world.RestartBrokersAsync();
         var ring = KeyManager().GetAllKeys().ToDictionary(k => k.KeyId);
         ring[newKey].IsRevoked.ShouldBeFalse();
         foreach (var old in oldKeys) ring[old].IsRevoked.ShouldBeTrue($"key {old}");
@@ -85,7 +80,7 @@ public sealed partial class SecretReencryptionTests : IAsyncLifetime
         second.Output.ShouldContain("8 secret(s) re-encrypted, 1 older key(s) revoked"); // the ones before were revoked already
         foreach (var (where, ciphertext) in await SecretsAsync()) SecretProtector.KeyIdOf(ciphertext).ShouldBe(secondKey, where);
 
-        await RestartAsync();
+        await _world.RestartBrokersAsync();
         KeyManager().GetAllKeys().Single(k => !k.IsRevoked).KeyId.ShouldBe(secondKey);
         var (account, apiKey, token) = _stored[1];
         (await _world.Broker.TokenAsync(account.Name, apiKey)).ShouldBe(token);
@@ -117,19 +112,11 @@ public sealed partial class SecretReencryptionTests : IAsyncLifetime
         stderr.ShouldContain("No secret was re-encrypted and no key was revoked");
         ShouldHoldNoSecret(stdout + stderr, before.Select(s => s.Ciphertext));
         (await SecretsAsync()).ShouldBe(before);
-        await RestartAsync();
+        await _world.RestartBrokersAsync();
         KeyManager().GetAllKeys().Where(k => keysBefore.Contains(k.KeyId)).ShouldAllBe(k => !k.IsRevoked);
     }
 
     private IKeyManager KeyManager() => _world.Broker.Services.GetRequiredService<IKeyManager>();
-
-    private async Task RestartAsync()
-    {
-        _world.SecretsInAdminResponses().ShouldBeEmpty(); // the hosts' answers go with them
-        foreach (var broker in _world.Brokers) await broker.DisposeAsync();
-        _world.Brokers.Clear();
-        await _world.AddBrokerAsync();
-    }
 
     private static Guid NewKeyIn(string output) =>
         Guid.Parse(NewKeyLine().Match(output) is { Success: true } match ? match.Groups[1].Value : throw new ShouldAssertException($"No new key in: {output}"));

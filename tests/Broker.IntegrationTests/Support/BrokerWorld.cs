@@ -72,6 +72,31 @@ public sealed class BrokerWorld : IAsyncDisposable
         return host;
     }
 
+    /// <summary>
+    /// Stops every broker host and starts one again with the current <see cref="Settings"/> (a restart, e.g. with
+    /// new keys). The stopped hosts' admin responses are scanned for secrets first, as they go with the hosts.
+    /// </summary>
+    public async Task RestartBrokersAsync()
+    {
+        SecretsInAdminResponses().ShouldBeEmpty();
+        foreach (var broker in Brokers) await broker.DisposeAsync();
+        Brokers.Clear();
+        await AddBrokerAsync();
+    }
+
+    /// <summary>One account per dialect, each with a consumer key and a token fetched, so its secrets are stored.</summary>
+    public async Task<List<(TestAccount Account, string ApiKey, string Token)>> StoredTokensAsync(params string[] dialects)
+    {
+        var stored = new List<(TestAccount, string, string)>();
+        foreach (var dialect in dialects)
+        {
+            var account = await AccountAsync(dialect);
+            var key = await ConsumerAsync(account.Name);
+            stored.Add((account, key, await Broker.TokenAsync(account.Name, key)));
+        }
+        return stored;
+    }
+
     public async Task<JsonObject> AdminAsync(HttpMethod method, string path, object? body = null, HttpStatusCode expect = HttpStatusCode.OK)
     {
         using var response = await Broker.SendAsync(Broker.Request(method, path, AdminKey, body is null ? null : JsonContent.Create(body, options: Json)));
