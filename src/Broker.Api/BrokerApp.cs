@@ -51,18 +51,29 @@ public static class BrokerApp
         services.AddHealthChecks().AddCheck<ReadinessCheck>("database", tags: ["ready"]);
         services.AddBrokerSwagger();
 
+        // After the audit writer (registered by AddInfrastructure), so it stops first and its last counts are drained.
+        services.AddSingleton<RejectionAudit>();
+        services.AddHostedService(sp => sp.GetRequiredService<RejectionAudit>());
+
         var app = builder.Build();
         var auditQueue = app.Services.GetRequiredService<AuditQueue>();
         TokenMetrics.ObserveAuditQueue(() => auditQueue.Depth);
-        app.UseMiddleware<FailureAudit>(); // outermost: sees the status every caller finally got
+        app.UseConfiguredForwardedHeaders(); // first: every later step sees the caller's address
+        app.UseBrokerSecurityHeaders();
+        app.UseMiddleware<FailureAudit>(); // outermost of the rest: sees the status every caller finally got
+        app.UseMiddleware<AddressRateLimit>(); // before authentication: bounds what an unknown caller costs
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
-        app.UseRateLimiter();
+        app.UseRateLimiter(); // per client, after authentication
 
-        app.UseSwagger();
-        app.UseSwaggerUI(ui => ui.DocumentTitle = "Broker");
+        // Outside Development the API's own description is published only when asked for (Broker:Swagger:Enabled).
+        if (app.Configuration.GetValue("Broker:Swagger:Enabled", app.Environment.IsDevelopment()))
+        {
+            app.UseSwagger();
+            app.UseSwaggerUI(ui => ui.DocumentTitle = "Broker");
+        }
 
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });

@@ -21,6 +21,25 @@ public static class TokenPolicy
     /// </summary>
     public static bool IsBestAvailable(DateTimeOffset? obtainedAt, DateTimeOffset? expiresAt, DateTimeOffset now, TimeSpan freshWindow) =>
         obtainedAt is { } obtained && expiresAt is { } expires && now - obtained < freshWindow && expires > now;
+
+    /// <summary>
+    /// The validity one in-flight renewal asks for: the caller's, rounded up to one of a few steps, so that callers
+    /// asking for 61, 62, 63 … seconds share one flight (each still gets at least what it asked for) instead of
+    /// splitting it into one per value.
+    /// </summary>
+    public static TimeSpan FlightMinValidity(TimeSpan asked)
+    {
+        foreach (var step in FlightSteps)
+        {
+            if (asked <= step) return step;
+        }
+        return TimeSpan.FromMinutes(Math.Ceiling(asked.TotalMinutes / 30) * 30); // beyond the last step, half hours
+    }
+
+    // Each step at most 1.5 times the one before: rounding up never asks for much more than the caller did (asking
+    // for more than a token's lifetime would force a renewal on every miss).
+    private static readonly TimeSpan[] FlightSteps =
+        [.. new[] { 0, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200, 1800, 2400, 3600 }.Select(s => TimeSpan.FromSeconds(s))];
 }
 
 /// <summary>What the decisions need to know of an account's stored token set (no secrets).</summary>

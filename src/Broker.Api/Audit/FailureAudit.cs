@@ -11,9 +11,11 @@ namespace Broker.Api.Audit;
 /// key (401), keys without the right (403), rate-limit rejections (429), invalid input, unknown names and
 /// server faults. It sits outside the exception handler, authentication and the rate limiter, so it sees the
 /// status the caller finally got. Endpoints without authorization (health, Swagger) and unknown paths are not
-/// the broker's API and are not recorded: a scanner must not fill the trail.
+/// the broker's API and are not recorded: a scanner must not fill the trail. Failed authentications (401) and
+/// rate-limit refusals (429) are counted per address and minute by <see cref="RejectionAudit"/>, not written one
+/// row each.
 /// </summary>
-public sealed class FailureAudit(RequestDelegate next, AuditQueue audit, TimeProvider time)
+public sealed class FailureAudit(RequestDelegate next, AuditQueue audit, RejectionAudit rejections, TimeProvider time)
 {
     public async Task InvokeAsync(HttpContext http)
     {
@@ -35,19 +37,15 @@ public sealed class FailureAudit(RequestDelegate next, AuditQueue audit, TimePro
         }
         finally
         {
-            if (status >= 400 && !RequestAudit.IsRecorded(http))
+            if (status == StatusCodes.Status401Unauthorized) rejections.Count(http, AuditActions.AuthFailed, "no API key");
+            else if (status == StatusCodes.Status429TooManyRequests) rejections.Count(http, AuditActions.RequestRateLimited, "per-client limit");
+            else if (status >= 400 && !RequestAudit.IsRecorded(http))
                 RequestAudit.Record(audit, time, http, ActionOf(status), OutcomeOf(status),
                     account: account, detail: $"{http.Request.Method} {route}");
         }
     }
 
-    private static string ActionOf(int status) => status switch
-    {
-        StatusCodes.Status401Unauthorized => AuditActions.AuthFailed,
-        StatusCodes.Status403Forbidden => AuditActions.AuthForbidden,
-        StatusCodes.Status429TooManyRequests => AuditActions.RequestRateLimited,
-        _ => AuditActions.RequestFailed,
-    };
+    private static string ActionOf(int status) => status == StatusCodes.Status403Forbidden ? AuditActions.AuthForbidden : AuditActions.RequestFailed;
 
     /// <summary>The status in words, snake_case: "unauthorized", "too_many_requests", "service_unavailable".</summary>
     private static string OutcomeOf(int status) =>

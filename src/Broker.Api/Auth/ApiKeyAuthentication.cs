@@ -4,38 +4,60 @@ using System.Text.Encodings.Web;
 using Broker.Api.Audit;
 using Broker.Api.Infrastructure;
 using Broker.Domain;
-using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Security;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
 
 namespace Broker.Api.Auth;
 
 /// <summary>
 /// <c>Authorization: Bearer &lt;api key&gt;</c>. The key is hashed and looked up (cached briefly by
-/// <see cref="ClientDirectory"/>); the resolved client, with its grants, is kept on the request.
+/// <see cref="ClientDirectory"/>); the resolved client, with its grants, is kept on the request. Only endpoints that
+/// need a key look one up (health and Swagger never cost a lookup), and a key that is not cached is looked up only
+/// while its address has some of its <see cref="KeyLookupBudget"/> left. Failures are counted by
+/// <see cref="FailureAudit"/> into <see cref="RejectionAudit"/>, not written one row each.
 /// </summary>
 public sealed class ApiKeyAuthentication(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory loggerFactory,
     UrlEncoder encoder,
     ClientDirectory clients,
-    AuditQueue audit,
+    KeyLookupBudget budget,
     TimeProvider time) : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggerFactory, encoder)
 {
     public const string Scheme = "ApiKey";
     public const string AdminPolicy = "admin";
     private const int MaxKeyLength = 512;
+    private const string BudgetSpent = "broker.key-lookup-budget-spent";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
+        if (Context.GetEndpoint()?.Metadata.GetMetadata<IAuthorizeData>() is null) return AuthenticateResult.NoResult();
         string? header = Request.Headers.Authorization;
         if (string.IsNullOrEmpty(header)) return AuthenticateResult.NoResult();
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length > MaxKeyLength + 7)
             return Fail("malformed Authorization header");
 
         var key = header["Bearer ".Length..].Trim();
-        var client = key.Length == 0 ? null : await clients.FindAsync(key, Context.RequestAborted);
+        if (key.Length == 0) return Fail("malformed Authorization header");
+        if (!clients.TryGetCached(key, out var client))
+        {
+            var address = Context.Connection.RemoteIpAddress;
+            if (!budget.TryBegin(address))
+            {
+                Context.Items[BudgetSpent] = true;
+                return Fail("too many unknown API keys from this address");
+            }
+            try
+            {
+                client = await clients.FindAsync(key, Context.RequestAborted);
+            }
+            finally
+            {
+                budget.End(address, found: client is not null);
+            }
+        }
         if (client is null) return Fail("unknown or revoked API key");
 
         Context.Features.Set(client);
@@ -54,12 +76,20 @@ public sealed class ApiKeyAuthentication(
 
     private AuthenticateResult Fail(string reason)
     {
-        RequestAudit.Record(audit, time, Context, AuditActions.AuthFailed, "rejected", detail: reason);
+        RejectionAudit.SetReason(Context, reason);
         return AuthenticateResult.Fail(reason);
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
+        if (Context.Items.ContainsKey(BudgetSpent))
+        {
+            // Until the minute is over: the budget is counted per minute.
+            var now = time.GetUtcNow();
+            Response.Headers.RetryAfter = (60 - now.Second).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return WriteProblem(StatusCodes.Status429TooManyRequests, Problems.RateLimited, "Too many unknown API keys from this address.",
+                "Keys already known are still accepted; others are looked up again from the next minute.");
+        }
         Response.Headers.WWWAuthenticate = "Bearer";
         return WriteProblem(StatusCodes.Status401Unauthorized, Problems.Unauthorized,
             "A valid API key is required.", "Send Authorization: Bearer <api key>.");

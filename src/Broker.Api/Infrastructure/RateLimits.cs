@@ -4,13 +4,19 @@ using Microsoft.AspNetCore.RateLimiting;
 
 namespace Broker.Api.Infrastructure;
 
-/// <summary>Per-client rate limits (ASP.NET Core's built-in limiter): one runaway service cannot starve the rest.</summary>
+/// <summary>
+/// Per-client rate limits (ASP.NET Core's built-in limiter), after authentication: one runaway service cannot starve
+/// the rest. What comes before authentication is limited per address (<see cref="AddressRateLimit"/>,
+/// <see cref="KeyLookupBudget"/>).
+/// </summary>
 public static class RateLimits
 {
     public const string PerClient = "per-client";
 
     public static IServiceCollection AddBrokerRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<KeyLookupBudget>();
         var options = configuration.GetSection(RateLimitOptions.Section).Get<RateLimitOptions>() ?? new();
         services.AddRateLimiter(limiter =>
         {
@@ -41,8 +47,25 @@ public sealed class RateLimitOptions
     public const string Section = "Broker:RateLimits";
 
     /// <summary>Sustained requests per second per client.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
     public int PerSecond { get; set; } = 10_000;
 
     /// <summary>Requests a client may send at once above the sustained rate.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
     public int Burst { get; set; } = 20_000;
+
+    /// <summary>Sustained requests per second per remote address, counted before authentication (every path).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
+    public int PerAddressPerSecond { get; set; } = 20_000;
+
+    /// <summary>Requests an address may send at once above its sustained rate.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
+    public int PerAddressBurst { get; set; } = 40_000;
+
+    /// <summary>
+    /// API keys from one address that may be looked up in the database without success in one minute (lookups under
+    /// way count too). Past it, keys from that address that are not cached are answered 429 until the minute ends.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000)]
+    public int FailedLookupsPerMinute { get; set; } = 20;
 }

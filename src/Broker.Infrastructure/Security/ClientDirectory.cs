@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 
 namespace Broker.Infrastructure.Security;
@@ -10,21 +11,39 @@ namespace Broker.Infrastructure.Security;
 /// Finds the client behind an API key, with its grants, and keeps the answer for a short while so a token fetch
 /// costs no database round trip. Admin changes invalidate it on every instance through
 /// <see cref="Persistence.CacheInvalidation"/>; should a notification be lost, within <see cref="ClientDirectoryOptions.CacheTtl"/>.
+/// Only keys that were found are cached, in a cache of bounded size that evicts the least recently used entries:
+/// a flood of made-up keys can neither grow it nor push the real keys out (it is bounded per address before the
+/// lookup, see the API's failed-lookup budget).
 /// </summary>
 public sealed class ClientDirectory(
     IDbContextFactory<BrokerDbContext> contexts,
     TimeProvider time,
-    IOptions<ClientDirectoryOptions> options)
+    IOptions<ClientDirectoryOptions> options) : IDisposable
 {
-    private readonly ConcurrentDictionary<ApiKeyDigest, Entry> _byKeyHash = new();
+    private readonly MemoryCache _byKeyHash = new(new MemoryCacheOptions { SizeLimit = options.Value.MaxEntries, CompactionPercentage = 0.1 });
     private readonly ConcurrentDictionary<Flight, Lazy<Task<AuthenticatedClient?>>> _loading = new();
     private long _generation;
+
+    /// <summary>The client of a key this instance has looked up recently, without a database round trip.</summary>
+    public bool TryGetCached(string apiKey, out AuthenticatedClient? client) => TryGetCached(ApiKeys.Digest(apiKey), out client);
+
+    private bool TryGetCached(ApiKeyDigest digest, out AuthenticatedClient? client)
+    {
+        // An entry read before an invalidation is stale even if it has not been evicted yet.
+        if (_byKeyHash.TryGetValue(digest, out Entry? entry) && entry!.ExpiresAt > time.GetUtcNow() &&
+            entry.Generation == Interlocked.Read(ref _generation))
+        {
+            client = entry.Client;
+            return true;
+        }
+        client = null;
+        return false;
+    }
 
     public async ValueTask<AuthenticatedClient?> FindAsync(string apiKey, CancellationToken ct)
     {
         var digest = ApiKeys.Digest(apiKey);
-        var now = time.GetUtcNow();
-        if (_byKeyHash.TryGetValue(digest, out var entry) && entry.ExpiresAt > now) return entry.Client;
+        if (TryGetCached(digest, out var cached)) return cached;
 
         // Concurrent misses for one key share one read: a cold instance under load, or an entry expiring under
         // load, would otherwise read the client and all its grants once per waiting request. A read started before
@@ -56,15 +75,19 @@ public sealed class ClientDirectory(
 
     private async Task<AuthenticatedClient?> LoadAndCacheAsync(ApiKeyDigest digest, DateTimeOffset now, CancellationToken ct)
     {
+        // A change committed while this lookup read the database may be missing from its answer: it serves this
+        // request (which came in before the change), but its entry carries the generation it started in, so it is
+        // not served after the invalidation.
         var generation = Interlocked.Read(ref _generation);
         var (client, validUntil) = await LoadAsync(digest, now, ct);
-        if (_byKeyHash.Count > options.Value.MaxEntries) _byKeyHash.Clear(); // bounds memory under a flood of bad keys
+        if (client is null)
+        {
+            _byKeyHash.Remove(digest); // a key revoked meanwhile
+            return null;
+        }
         var expiresAt = now + options.Value.CacheTtl;
-        var fresh = new Entry(client, validUntil < expiresAt ? validUntil.Value : expiresAt);
-        _byKeyHash[digest] = fresh;
-        // A change committed while this lookup read the database may be missing from its answer: it serves this
-        // request (which came in before the change), but must not outlive the invalidation in the cache.
-        if (Interlocked.Read(ref _generation) != generation) _byKeyHash.TryRemove(KeyValuePair.Create(digest, fresh));
+        _byKeyHash.Set(digest, new Entry(client, validUntil < expiresAt ? validUntil.Value : expiresAt, generation),
+            new MemoryCacheEntryOptions { Size = 1 });
         return client;
     }
 
@@ -74,6 +97,8 @@ public sealed class ClientDirectory(
         Interlocked.Increment(ref _generation);
         _byKeyHash.Clear();
     }
+
+    public void Dispose() => _byKeyHash.Dispose();
 
     /// <summary>The client, and until when the key stays valid when that is known (a rotated-out key's overlap).</summary>
     private async Task<(AuthenticatedClient? Client, DateTimeOffset? ValidUntil)> LoadAsync(ApiKeyDigest digest, DateTimeOffset now, CancellationToken ct)
@@ -103,7 +128,7 @@ public sealed class ClientDirectory(
         }, validUntil);
     }
 
-    private sealed record Entry(AuthenticatedClient? Client, DateTimeOffset ExpiresAt);
+    private sealed record Entry(AuthenticatedClient Client, DateTimeOffset ExpiresAt, long Generation);
 
     private readonly record struct Flight(ApiKeyDigest Digest, long Generation);
 }
@@ -124,6 +149,7 @@ public sealed class ClientDirectoryOptions
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How many keys are cached at most; beyond it the least recently used are evicted.</summary>
     [System.ComponentModel.DataAnnotations.Range(100, 10_000_000)]
     public int MaxEntries { get; set; } = 100_000;
 }

@@ -50,7 +50,7 @@ public sealed partial class TokenIssuer(
 
         // Single flight: concurrent misses share one task. It runs detached from any one caller's cancellation,
         // so a caller that gives up does not abort the upstream call the others wait on.
-        var key = new FlightKey(account, minValidity);
+        var key = new FlightKey(account, TokenPolicy.FlightMinValidity(minValidity));
         // The audit trail names the caller whose miss started the upstream call.
         var flight = _inFlight.GetOrAdd(key, static (k, state) => new Lazy<Task<TokenResult>>(() => state.Issuer.RunFlightAsync(k, state.Caller)),
             (Issuer: this, Caller: caller));

@@ -57,6 +57,8 @@ public sealed class BrokerWorld : IAsyncDisposable
             // Tests that count upstream calls move the clock by hand; the background refresh would race them.
             // The tests of the background refresh switch it on.
             ["Broker:AheadOfTime:Enabled"] = "false",
+            // The hosts run as Production, where Swagger is served only when configured.
+            ["Broker:Swagger:Enabled"] = "true",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) all[key] = value;
 

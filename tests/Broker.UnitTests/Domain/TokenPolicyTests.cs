@@ -43,4 +43,23 @@ public sealed class TokenPolicyTests
 
     private static StoredTokenState Stored(Dialect dialect = Dialect.SlideRule, bool hasRefresh = true, DateTimeOffset? refreshExpiresAt = null) =>
         new(dialect, AccountState.Active, true, Now.AddMinutes(1), hasRefresh, refreshExpiresAt);
+
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(1, 10)]
+    [InlineData(60, 60)]
+    [InlineData(61, 90)]
+    [InlineData(3599, 3600)]
+    [InlineData(3601, 5400)]
+    public void Flights_ask_for_the_next_step_up_so_odd_min_validity_values_share_one(int asked, int flight) =>
+        TokenPolicy.FlightMinValidity(TimeSpan.FromSeconds(asked)).ShouldBe(TimeSpan.FromSeconds(flight));
+
+    [Fact]
+    public void Any_min_validity_a_caller_may_ask_for_maps_onto_a_handful_of_flights()
+    {
+        var flights = Enumerable.Range(0, 86_400).Select(s => TokenPolicy.FlightMinValidity(TimeSpan.FromSeconds(s))).ToList();
+        flights.Distinct().Count().ShouldBeLessThanOrEqualTo(70);
+        flights.Select((flight, asked) => flight >= TimeSpan.FromSeconds(asked)).ShouldAllBe(atLeastAsked => atLeastAsked);
+        flights.Select((flight, asked) => flight.TotalSeconds <= Math.Max(10, asked * 1.5)).ShouldAllBe(notMuchMore => notMuchMore);
+    }
 }
