@@ -68,8 +68,8 @@ public static class BrokerApp
         app.UseAuthorization();
         app.UseRateLimiter(); // per client, after authentication
 
-        // Outside Development the API's own description is published only when asked for (Broker:Swagger:Enabled).
-        if (app.Configuration.GetValue("Broker:Swagger:Enabled", app.Environment.IsDevelopment()))
+        // Outside Development the API's own description is published only when asked for.
+        if (app.Configuration.GetValue(SwaggerSetup.EnabledSetting, app.Environment.IsDevelopment()))
         {
             app.UseSwagger();
             app.UseSwaggerUI(ui => ui.DocumentTitle = "Broker");

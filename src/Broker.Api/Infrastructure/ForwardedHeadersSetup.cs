@@ -10,7 +10,7 @@ namespace Broker.Api.Infrastructure;
 /// </summary>
 public static class ForwardedHeadersSetup
 {
-    public const string Section = "Broker:ForwardedHeaders";
+    private const string Section = ForwardedHeadersSettings.Section;
 
     public static IApplicationBuilder UseConfiguredForwardedHeaders(this WebApplication app)
     {
@@ -32,6 +32,8 @@ public static class ForwardedHeadersSetup
 
 public sealed class ForwardedHeadersSettings
 {
+    public const string Section = "Broker:ForwardedHeaders";
+
     /// <summary>Addresses of the reverse proxies whose X-Forwarded-For is believed.</summary>
     public string[] KnownProxies { get; set; } = [];
 

@@ -4,6 +4,9 @@ namespace Broker.Api.Infrastructure;
 
 public static class SwaggerSetup
 {
+    /// <summary>Whether the Swagger UI and the OpenAPI document are served; by default only in Development.</summary>
+    public const string EnabledSetting = "Broker:Swagger:Enabled";
+
     public static IServiceCollection AddBrokerSwagger(this IServiceCollection services)
     {
         services.AddEndpointsApiExplorer();

@@ -31,6 +31,7 @@ public static class KnownSettings
             new($"ConnectionStrings:{DependencyInjection.ConnectionStringName}", false),
             new(AdminBootstrap.AdminKeySetting, false),
             new(StartupTasks.MigrateOnStartupSetting, false),
+            new(SwaggerSetup.EnabledSetting, false),
         };
         var assemblies = new[] { typeof(TokenOptions).Assembly, typeof(RateLimitOptions).Assembly };
         foreach (var type in assemblies.SelectMany(a => a.GetTypes()))
