@@ -39,7 +39,8 @@ public sealed partial class DeploymentFilesTests
         broker.ShouldContain($"      - {secret}");
         TopLevel(compose, "secrets").ShouldContain($"  {secret}:");
         Service(compose, "postgres").ShouldContain("healthcheck:");
-        broker.ShouldContain("condition: service_healthy");
+        Service(compose, "migrate").ShouldContain("condition: service_healthy");
+        broker.ShouldContain("condition: service_completed_successfully");
         Service(compose, "simulator").ShouldContain("profiles: [demo]");
     }
 
