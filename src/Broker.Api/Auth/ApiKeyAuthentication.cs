@@ -44,7 +44,8 @@ public sealed class ApiKeyAuthentication(
         if (!clients.TryGetCached(key, out var client))
         {
             var address = Context.Connection.RemoteIpAddress;
-            if (!budget.TryBegin(address))
+            var digest = ApiKeys.Digest(key);
+            if (!budget.TryBegin(address, digest))
             {
                 Context.Items[BudgetSpent] = true;
                 return Fail("too many unknown API keys from this address");
@@ -55,7 +56,7 @@ public sealed class ApiKeyAuthentication(
             }
             finally
             {
-                budget.End(address, found: client is not null);
+                budget.End(address, digest, found: client is not null);
             }
         }
         if (client is null) return Fail("unknown or revoked API key");

@@ -1,40 +1,54 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Broker.Api.Infrastructure;
+using Broker.Infrastructure.Security;
 using Microsoft.Extensions.Options;
 
 namespace Broker.Api.Auth;
 
 /// <summary>
-/// How many keys an address may have looked up in the database without success: at most
-/// <see cref="RateLimitOptions.FailedLookupsPerMinute"/> per address and minute, counting the lookups still under
-/// way. Past it, a key from that address that is not already cached is answered 429 without a lookup, so a flood of
-/// made-up keys costs the database a handful of queries, while keys already known keep being served from the cache.
+/// How many distinct keys an address may have looked up in the database without success: at most
+/// <see cref="RateLimitOptions.FailedLookupsPerMinute"/> per address and minute, counting the distinct keys whose
+/// lookup is still under way. Past it, a key from that address that is not already cached is answered 429 without a
+/// lookup, so a flood of made-up keys costs the database a handful of queries, while keys already known keep being
+/// served from the cache. Requests for a key whose lookup is under way join it at no cost: one service starting
+/// a thousand requests with its key on a cold instance spends one lookup, not a thousand.
 /// </summary>
 public sealed class KeyLookupBudget(TimeProvider time, IOptions<RateLimitOptions> options)
 {
     private readonly ConcurrentDictionary<IPAddress, Window> _windows = new();
     private long _lastSweepMinute;
 
-    /// <summary>Takes a lookup from the address's budget; false when it is spent for this minute.</summary>
-    public bool TryBegin(IPAddress? address)
+    /// <summary>Takes a lookup of this key from the address's budget; false when the budget is spent for this minute.</summary>
+    public bool TryBegin(IPAddress? address, ApiKeyDigest key)
     {
         var window = WindowOf(address);
         lock (window)
         {
-            if (window.Failed + window.InFlight >= options.Value.FailedLookupsPerMinute) return false;
-            window.InFlight++;
+            if (window.InFlight.TryGetValue(key, out var waiting))
+            {
+                window.InFlight[key] = waiting + 1;
+                return true;
+            }
+            if (window.Failed + window.InFlight.Count >= options.Value.FailedLookupsPerMinute) return false;
+            window.InFlight[key] = 1;
             return true;
         }
     }
 
-    /// <summary>Ends a lookup begun with <see cref="TryBegin"/>; a lookup that found no client stays spent.</summary>
-    public void End(IPAddress? address, bool found)
+    /// <summary>Ends a lookup begun with <see cref="TryBegin"/>; a key that was not found stays spent for the minute.</summary>
+    public void End(IPAddress? address, ApiKeyDigest key, bool found)
     {
         var window = WindowOf(address);
         lock (window)
         {
-            window.InFlight = Math.Max(0, window.InFlight - 1);
+            if (!window.InFlight.TryGetValue(key, out var waiting)) return; // the window was swept meanwhile
+            if (waiting > 1)
+            {
+                window.InFlight[key] = waiting - 1;
+                return;
+            }
+            window.InFlight.Remove(key);
             if (!found) window.Failed++;
         }
     }
@@ -43,9 +57,8 @@ public sealed class KeyLookupBudget(TimeProvider time, IOptions<RateLimitOptions
     {
         var minute = time.GetUtcNow().ToUnixTimeSeconds() / 60;
         SweepOnceAMinute(minute);
-        var key = address ?? IPAddress.None;
-        var window = _windows.GetOrAdd(key, static (_, m) => new Window(m), minute);
-        if (window.Minute != minute)
+        var window = _windows.GetOrAdd(address ?? IPAddress.None, static (_, m) => new Window(m), minute);
+        if (Volatile.Read(ref window.Minute) != minute)
         {
             lock (window)
             {
@@ -66,7 +79,10 @@ public sealed class KeyLookupBudget(TimeProvider time, IOptions<RateLimitOptions
         if (last == minute || Interlocked.CompareExchange(ref _lastSweepMinute, minute, last) != last) return;
         foreach (var (address, window) in _windows)
         {
-            if (window.Minute < minute - 1 && window.InFlight == 0) _windows.TryRemove(KeyValuePair.Create(address, window));
+            lock (window)
+            {
+                if (window.Minute < minute - 1 && window.InFlight.Count == 0) _windows.TryRemove(KeyValuePair.Create(address, window));
+            }
         }
     }
 
@@ -74,6 +90,6 @@ public sealed class KeyLookupBudget(TimeProvider time, IOptions<RateLimitOptions
     {
         public long Minute = minute;
         public int Failed;
-        public int InFlight;
+        public readonly Dictionary<ApiKeyDigest, int> InFlight = [];
     }
 }
