@@ -25,8 +25,11 @@ public sealed class UpstreamDestinations(IOptions<UpstreamOptions> options)
         (IPNetwork.Parse("169.254.0.0/16"), "link-local"),
         (IPNetwork.Parse("172.16.0.0/12"), "private"),
         (IPNetwork.Parse("192.0.0.0/24"), "reserved"),
+        (IPNetwork.Parse("192.0.2.0/24"), "reserved"), // documentation
         (IPNetwork.Parse("192.168.0.0/16"), "private"),
-        (IPNetwork.Parse("198.18.0.0/15"), "reserved"),
+        (IPNetwork.Parse("198.18.0.0/15"), "reserved"), // benchmarking
+        (IPNetwork.Parse("198.51.100.0/24"), "reserved"), // documentation
+        (IPNetwork.Parse("203.0.113.0/24"), "reserved"), // documentation
         (IPNetwork.Parse("255.255.255.255/32"), "broadcast"),
         (IPNetwork.Parse("224.0.0.0/4"), "multicast"),
         (IPNetwork.Parse("240.0.0.0/4"), "reserved"),
@@ -39,6 +42,7 @@ public sealed class UpstreamDestinations(IOptions<UpstreamOptions> options)
         (IPNetwork.Parse("::/96"), "reserved"), // IPv4-compatible, deprecated
         (IPNetwork.Parse("100::/64"), "reserved"), // discard-only
         (IPNetwork.Parse("64:ff9b:1::/48"), "reserved"), // local-use NAT64
+        (IPNetwork.Parse("2001:db8::/32"), "reserved"), // documentation
         (IPNetwork.Parse("fe80::/10"), "link-local"),
         (IPNetwork.Parse("fec0::/10"), "site-local"),
         (IPNetwork.Parse("fc00::/7"), "unique-local"),

@@ -67,7 +67,10 @@ public sealed class UpstreamOptions : IValidatableObject
     {
         foreach (var network in AllowedNetworks.Where(n => !string.IsNullOrWhiteSpace(n)))
         {
-            if (!IPNetwork.TryParse(network.Trim(), out _))
+            // IPNetwork.TryParse masks bits past the prefix; "10.1.2.3/8" is more likely a typo than a wish for 10/8.
+            var text = network.Trim();
+            if (!IPNetwork.TryParse(text, out var parsed) || !IPAddress.TryParse(text.Split('/')[0], out var address) ||
+                !parsed.BaseAddress.Equals(address))
                 yield return new ValidationResult(
                     $"Broker:Upstream:AllowedNetworks: '{network}' is not a network in CIDR notation with no bits set past its prefix " +
                     "(e.g. 10.0.0.0/8, 127.0.0.0/8, ::1/128).", [nameof(AllowedNetworks)]);
