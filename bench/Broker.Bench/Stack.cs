@@ -50,6 +50,9 @@ public sealed class Stack : IAsyncDisposable
             ["Broker__RateLimits__PerSecond"] = "10000000",
             ["Broker__RateLimits__Burst"] = "10000000",
             ["Broker__Benchmark__CeilingEndpoint"] = "true",
+            // The simulator listens on plain http on loopback, which the broker refuses unless allowed.
+            ["Broker__Upstream__AllowedNetworks__0"] = "127.0.0.0/8",
+            ["Broker__Upstream__AllowPlainHttp__0"] = "*",
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__Broker"] = Environment.GetEnvironmentVariable("BENCH_VERBOSE") == "1" ? "Information" : "Warning",
         };

@@ -29,5 +29,6 @@ public sealed class Provider
         DefaultRefreshLifetimeSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
         ClientAuthentication,
         RefreshTokenField,
-        TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null);
+        TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null,
+        Name);
 }

@@ -1,6 +1,7 @@
 namespace Broker.Domain;
 
 /// <summary>How to reach one provider's token endpoints: the decrypted view of a provider row.</summary>
+/// <param name="Name">The provider's name, which Broker:Upstream:AllowPlainHttp lists.</param>
 public sealed record ProviderEndpoint(
     Dialect Dialect,
     Uri TokenUrl,
@@ -9,7 +10,8 @@ public sealed record ProviderEndpoint(
     TimeSpan? DefaultRefreshLifetime,
     ClientAuthentication ClientAuthentication = ClientAuthentication.Basic,
     string? RefreshTokenField = null,
-    TimeSpan? Timeout = null);
+    TimeSpan? Timeout = null,
+    string? Name = null);
 
 /// <summary>Where OAuth2 dialects put the client id and secret (RFC 6749 §2.3.1 prefers HTTP Basic).</summary>
 public enum ClientAuthentication

@@ -25,6 +25,13 @@ public abstract record UpstreamOutcome(int? Status, string Detail)
     /// <summary>An answer we cannot read (unexpected status or body).</summary>
     public sealed record ProtocolError(int? Status, string Detail) : UpstreamOutcome(Status, Detail);
 
+    /// <summary>
+    /// Nothing was sent: the upstream's address, or its plain-http URL, is one the broker may not call
+    /// (Broker:Upstream:AllowedNetworks, Broker:Upstream:AllowPlainHttp). A configuration problem, not an outage:
+    /// neither retried nor counted by the circuit breaker.
+    /// </summary>
+    public sealed record DestinationRefused(string Detail) : UpstreamOutcome(null, Detail);
+
     public string Kind => this switch
     {
         Granted => "granted",
@@ -34,6 +41,7 @@ public abstract record UpstreamOutcome(int? Status, string Detail)
         Unavailable { TimedOut: true } => "timeout",
         Unavailable => "unavailable",
         ProtocolError => "protocol_error",
+        DestinationRefused => "destination_refused",
         _ => "unknown",
     };
 }

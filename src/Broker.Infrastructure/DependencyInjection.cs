@@ -57,12 +57,18 @@ public static class DependencyInjection
         services.AddSingleton<KeyRingRewrap>();
         services.AddSingleton<SecretReencryption>();
 
+        services.AddSingleton<UpstreamDestinations>();
         services.AddSingleton(sp => new UpstreamClient(
             new HttpClient(new SocketsHttpHandler
             {
                 // Token endpoints should not redirect; a redirect would replay credentials to another URL.
                 AllowAutoRedirect = false,
                 PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                // The one place that decides which addresses credentials may be sent to (docs/providers.md, "Where
+                // secrets go"): it resolves the host itself and connects only to an allowed address.
+                ConnectCallback = sp.GetRequiredService<UpstreamDestinations>().ConnectAsync,
+                // Through a proxy the callback would check the proxy's address, not the upstream's.
+                UseProxy = false,
             }) { Timeout = Timeout.InfiniteTimeSpan },
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<IOptions<UpstreamOptions>>()));

@@ -13,7 +13,10 @@ namespace Broker.Api.Admin;
 
 public static class AccountsApi
 {
-    private const string SecretsRule = "password and client_secret are write-only: leave one out (null) to keep the stored value, \"\" to remove it.";
+    private const string SecretsRule = "password and client_secret are write-only: leave one out (null) to keep the stored value, \"\" to remove it. " +
+                                       "A stored secret is sent only to the provider it was entered for: moving the account to another provider " +
+                                       "clears the password and client_secret not re-entered in the same request, and the account then needs " +
+                                       "attention (last_error says why) until an admin enters them (docs/providers.md, \"Where secrets go\").";
 
     public static RouteGroupBuilder MapAccounts(this IEndpointRouteBuilder routes)
     {
@@ -39,7 +42,8 @@ public static class AccountsApi
         group.MapPost("/{name}/test", Test).WithSummary("Log in upstream now and report the outcome")
             .WithDescription("Logs in through the same row lock as a token fetch and stores the new token set. An account that " +
                              "needs attention or is inactive is tried again: the test is the admin's say-so. The answer is 200 " +
-                             "whatever the upstream said; logged_in, failure and last_error tell the outcome.")
+                             "whatever the upstream said; logged_in, failure and last_error tell the outcome. An account lacking a " +
+                             "credential its dialect needs (secrets cleared by a change of destination) is not tried: nothing is sent.")
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{name}/revoke", Revoke).WithSummary("Drop the account's stored tokens")
             .WithDescription("The next fetch logs in again. Other broker instances are told to forget the dropped token at once " +
@@ -139,7 +143,8 @@ public static class AccountsApi
         {
             var account = await LockAsync(db, name, ct);
             if (account is null) return Problems.NotFoundProblem("account");
-            if (account.State != AccountState.Active)
+            // Never for an account whose secrets were cleared: it stays blocked, and the issuer answers without a call.
+            if (account.State != AccountState.Active && !CredentialRules.Missing(account, account.Provider!).Any())
             {
                 // The issuer never logs in for a blocked account (that could lock the upstream user out); an admin
                 // asking for a test is the one exception, once per request.
@@ -199,6 +204,30 @@ public static class AccountsApi
         account.UpdatedAt = now;
     }
 
+    /// <summary>Drops the account's stored password and client secret; returns the names of those it had.</summary>
+    internal static List<string> ClearSecrets(Account account, bool password = true, bool clientSecret = true)
+    {
+        var cleared = new List<string>();
+        if (password && account.PasswordEncrypted is not null)
+        {
+            account.PasswordEncrypted = null;
+            cleared.Add("password");
+        }
+        if (clientSecret && account.ClientSecretEncrypted is not null)
+        {
+            account.ClientSecretEncrypted = null;
+            cleared.Add("client_secret");
+        }
+        return cleared;
+    }
+
+    /// <summary>No logins (and no tests) until an admin enters the secrets: the issuer and the test check for them too.</summary>
+    internal static void NeedsSecrets(Account account, string reason)
+    {
+        account.State = AccountState.NeedsAttention;
+        account.LastError = reason;
+    }
+
     /// <summary>
     /// Applies a validated PUT (or a PATCH turned into one) to the locked account, in the transaction that holds
     /// the lock, so a login running on the old credentials cannot store its tokens after the change.
@@ -208,11 +237,15 @@ public static class AccountsApi
         CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         var changed = new List<string>();
+        var cleared = new List<string>();
+        var movedFrom = account.Provider?.Name;
         if (account.ProviderId != provider.Id)
         {
             account.ProviderId = provider.Id;
             account.Provider = provider;
             changed.Add("provider");
+            // A stored secret goes only where it was entered for: those not re-entered now are cleared.
+            cleared = ClearSecrets(account, password: desired.Password is null, clientSecret: desired.ClientSecret is null);
         }
         void Set(string field, string? current, string? next, Action<string?> apply)
         {
@@ -237,8 +270,10 @@ public static class AccountsApi
         if (changed.Count == 0) return TypedResults.Ok(AccountResponse.From(account, provider.Name));
 
         StartAfresh(account, time.GetUtcNow());
+        if (cleared.Count > 0)
+            NeedsSecrets(account, $"secrets cleared: moved from provider {movedFrom} to {provider.Name}; re-enter {string.Join(", ", cleared)}");
         AdminAudit.Record(db, http, time, AuditActions.AccountUpdated, account.Name, account.Id, provider.Name,
-            "changed: " + string.Join(", ", changed));
+            "changed: " + string.Join(", ", changed) + (cleared.Count > 0 ? "; cleared: " + string.Join(", ", cleared) : ""));
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
         // A new provider means provider-wide grants cover the account differently.

@@ -3,6 +3,7 @@ using Broker.Api.Infrastructure;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
+using Broker.Infrastructure.Upstream;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
@@ -10,13 +11,18 @@ namespace Broker.Api.Admin;
 
 public static class ProvidersApi
 {
+    private const string DestinationRule =
+        " token_url and refresh_url must be https and reach a public address, unless Broker:Upstream:AllowPlainHttp and " +
+        "Broker:Upstream:AllowedNetworks allow otherwise; a URL that is refused by its scheme or by an IP address (or localhost) " +
+        "in it is a 400 here, an address refused only once resolved fails the token fetch with upstream-destination-refused.";
+
     public static RouteGroupBuilder MapProviders(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/admin/providers").WithTags("Providers").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
             .WithAdminProblems();
 
         group.MapPost("", Create).WithSummary("Create a provider")
-            .WithDescription("A provider is an upstream token endpoint and the dialect it speaks. client_secret is write-only.")
+            .WithDescription("A provider is an upstream token endpoint and the dialect it speaks. client_secret is write-only." + DestinationRule)
             .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("", List).WithSummary("List providers");
         group.MapGet("/{name}", Get).WithSummary("Get a provider").ProducesProblem(StatusCodes.Status404NotFound);
@@ -24,7 +30,11 @@ public static class ProvidersApi
             .WithDescription("Every field is set as given; name may be left out but not changed. client_secret is write-only: " +
                              "leave it out (null) to keep the stored one, \"\" to remove it. A change to how the broker logs in " +
                              "(dialect, URLs, client id or secret, client authentication, refresh token field, scope) starts the " +
-                             "provider's accounts afresh: their tokens are dropped and needs_attention is cleared.")
+                             "provider's accounts afresh: their tokens are dropped and needs_attention is cleared. A stored secret is " +
+                             "sent only where it was entered for: changing dialect, token_url, refresh_url or client_authentication " +
+                             "clears the stored client_secret unless it is re-entered in the same request, and clears the password and " +
+                             "client_secret of each of the provider's accounts, which then need attention (last_error says why) until " +
+                             "an admin re-enters them (docs/providers.md, \"Where secrets go\")." + DestinationRule)
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapDelete("/{name}", Delete).WithSummary("Delete a provider that no account uses")
             .WithDescription("Refused with 409 while accounts use the provider: delete them or move them to another provider first. " +
@@ -34,9 +44,10 @@ public static class ProvidersApi
     }
 
     public static async Task<Results<Created<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Create(
-        ProviderRequest request, BrokerDbContext db, SecretProtector secrets, TimeProvider time, HttpContext http, CancellationToken ct)
+        ProviderRequest request, BrokerDbContext db, SecretProtector secrets, UpstreamDestinations destinations, TimeProvider time,
+        HttpContext http, CancellationToken ct)
     {
-        var errors = Validate(request);
+        var errors = Validate(request, request.Name, destinations);
         errors.Name("name", request.Name);
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
         if (await db.Providers.AnyAsync(p => p.Name == request.Name, ct))
@@ -70,14 +81,14 @@ public static class ProvidersApi
             : Problems.NotFoundProblem("provider");
 
     public static async Task<Results<Ok<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Replace(
-        string name, ProviderRequest request, BrokerDbContext db, SecretProtector secrets, CacheInvalidation caches, TimeProvider time,
-        HttpContext http, CancellationToken ct)
+        string name, ProviderRequest request, BrokerDbContext db, SecretProtector secrets, UpstreamDestinations destinations,
+        CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var provider = await db.Providers.FromSql($"SELECT * FROM providers WHERE name = {name} FOR UPDATE").SingleOrDefaultAsync(ct);
         if (provider is null) return Problems.NotFoundProblem("provider");
 
-        var errors = Validate(request);
+        var errors = Validate(request, name, destinations);
         if (request.Name is not null && request.Name != name) errors.Add("name", "must be the name in the URL: providers cannot be renamed.");
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
 
@@ -120,12 +131,38 @@ public static class ProvidersApi
         Set("timeout_seconds", provider.TimeoutSeconds, request.TimeoutSeconds, v => provider.TimeoutSeconds = v);
         if (changed.Count == 0) return TypedResults.Ok(ProviderResponse.From(provider));
 
+        // A stored secret goes only where it was entered for: secrets not entered with a new destination are cleared.
+        var moved = changed.Where(DestinationSettings.Contains).ToList();
+        var cleared = new List<string>();
+        if (moved.Count > 0 && request.ClientSecret is null && provider.ClientSecretEncrypted is not null)
+        {
+            provider.ClientSecretEncrypted = null;
+            cleared.Add("client_secret");
+        }
+
         var now = time.GetUtcNow();
         provider.UpdatedAt = now;
         var reset = changed.Any(LoginSettings.Contains) ? accounts : [];
-        foreach (var account in reset) AccountsApi.StartAfresh(account, now);
+        var lost = new SortedSet<string>(StringComparer.Ordinal);
+        var losers = 0;
+        foreach (var account in reset)
+        {
+            AccountsApi.StartAfresh(account, now);
+            if (moved.Count == 0) continue;
+            // An account's own secrets cannot be re-entered in a provider request: they always go.
+            var gone = AccountsApi.ClearSecrets(account);
+            if (gone.Count > 0) losers++;
+            lost.UnionWith(gone);
+            var missing = CredentialRules.Missing(account, provider).ToList();
+            if (gone.Count > 0 || missing.Count > 0)
+                AccountsApi.NeedsSecrets(account, $"secrets cleared: provider {provider.Name}'s {string.Join(", ", moved)} changed; " +
+                                                  $"re-enter {string.Join(", ", gone.Union(missing))}");
+        }
         AdminAudit.Record(db, http, time, AuditActions.ProviderUpdated, provider: provider.Name,
-            detail: "changed: " + string.Join(", ", changed) + (reset.Count > 0 ? $"; {reset.Count} account(s) started afresh" : ""));
+            detail: "changed: " + string.Join(", ", changed) +
+                    (cleared.Count > 0 ? "; cleared: " + string.Join(", ", cleared) : "") +
+                    (losers > 0 ? $"; {losers} account(s) lost {string.Join(", ", lost)}" : "") +
+                    (reset.Count > 0 ? $"; {reset.Count} account(s) started afresh" : ""));
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
         await caches.AccountsChangedAsync([.. reset.Select(a => a.Name)]);
@@ -155,8 +192,11 @@ public static class ProvidersApi
     private static readonly HashSet<string> LoginSettings =
         ["dialect", "token_url", "refresh_url", "client_id", "client_secret", "client_authentication", "refresh_token_field", "scope"];
 
+    /// <summary>The provider fields that decide where its secrets are sent (and how): docs/providers.md, "Where secrets go".</summary>
+    private static readonly HashSet<string> DestinationSettings = ["dialect", "token_url", "refresh_url", "client_authentication"];
+
     /// <summary>Every field but the name, which create and replace check differently.</summary>
-    internal static FieldErrors Validate(ProviderRequest request)
+    internal static FieldErrors Validate(ProviderRequest request, string? name, UpstreamDestinations destinations)
     {
         var errors = new FieldErrors();
         if (string.IsNullOrEmpty(request.Dialect)) errors.Add("dialect", "is required.");
@@ -164,6 +204,11 @@ public static class ProvidersApi
             errors.Add("dialect", $"must be one of {string.Join(", ", DialectNames.All)}.");
         errors.Url("token_url", request.TokenUrl, required: true);
         errors.Url("refresh_url", request.RefreshUrl, required: false);
+        foreach (var (field, url) in new[] { ("token_url", request.TokenUrl), ("refresh_url", request.RefreshUrl) })
+        {
+            if (!errors.Has(field) && !string.IsNullOrEmpty(url) && destinations.UrlProblem(new Uri(url), name) is { } problem)
+                errors.Add(field, problem);
+        }
         errors.Length("client_id", request.ClientId, Limits.Identifier);
         errors.Length("client_secret", request.ClientSecret, Limits.Secret);
         errors.Length("refresh_token_field", request.RefreshTokenField, Limits.Name);

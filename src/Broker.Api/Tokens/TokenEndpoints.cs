@@ -139,6 +139,9 @@ public static class TokenEndpoints
                 "The upstream did not answer in time; try again later.", failed.Detail),
             TokenFailure.UpstreamProtocolError => Problems.Create(StatusCodes.Status502BadGateway, Problems.UpstreamProtocolError,
                 "The upstream answered something the broker cannot read.", failed.Detail),
+            TokenFailure.UpstreamDestinationRefused => Problems.Create(StatusCodes.Status502BadGateway, Problems.UpstreamDestinationRefused,
+                "The broker may not call this account's upstream where it is configured; an admin must change the provider or the broker's configuration.",
+                failed.Detail),
             _ => Problems.Create(StatusCodes.Status503ServiceUnavailable, Problems.DatabaseUnavailable,
                 "The broker's database is unavailable; try again later.", failed.Detail),
         };
@@ -157,6 +160,7 @@ public static class TokenEndpoints
         TokenFailure.UpstreamUnavailable => "upstream_unavailable",
         TokenFailure.UpstreamTimeout => "upstream_timeout",
         TokenFailure.UpstreamProtocolError => "upstream_protocol_error",
+        TokenFailure.UpstreamDestinationRefused => "upstream_destination_refused",
         _ => "database_unavailable",
     };
 }

@@ -228,6 +228,9 @@ public sealed partial class TokenIssuer(
     private async Task<TokenResult> RenewLockedAsync(BrokerDbContext db, Account account, Provider provider, Caller caller, bool forceLogin, CancellationToken ct)
     {
         if (account.State != AccountState.Active) return Blocked(account, provider);
+        // Secrets cleared by an admin's change of destination (docs/providers.md, "Where secrets go"): never call
+        // upstream without what the dialect logs in with.
+        if (CredentialRules.Missing(account, provider).ToList() is [_, ..] missing) return LacksCredentials(account, provider, missing);
 
         var endpoint = provider.ToEndpoint();
         var credentials = Credentials(account, provider);
@@ -328,6 +331,8 @@ public sealed partial class TokenIssuer(
                 return new TokenResult.Failed(account.Id, provider.Name,
                     unavailable.TimedOut ? TokenFailure.UpstreamTimeout : TokenFailure.UpstreamUnavailable,
                     outcome.Detail, unavailable.RetryAfter ?? _options.RetryAfter);
+            case UpstreamOutcome.DestinationRefused:
+                return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.UpstreamDestinationRefused, outcome.Detail);
             default:
                 if (StillValid(account) is { } stillValid) return stillValid;
                 return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.UpstreamProtocolError, outcome.Detail);
@@ -350,6 +355,15 @@ public sealed partial class TokenIssuer(
     private static TokenResult Blocked(Account account, Provider provider) => account.State == AccountState.Inactive
         ? new TokenResult.Failed(account.Id, provider.Name, TokenFailure.Inactive, account.LastError ?? "the account is inactive upstream")
         : new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, account.LastError ?? "the account's credentials need attention");
+
+    private TokenResult LacksCredentials(Account account, Provider provider, List<string> missing)
+    {
+        account.State = AccountState.NeedsAttention;
+        account.LastError = Truncate($"no {string.Join(", ", missing)} stored, which the {provider.Dialect.ToName()} dialect needs: an admin must enter it");
+        account.ClearTokens();
+        account.UpdatedAt = time.GetUtcNow();
+        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, account.LastError);
+    }
 
     private AccountCredentials Credentials(Account account, Provider provider) => new(
         account.Username,

@@ -29,6 +29,12 @@ public enum TokenFailure
     /// <summary>The upstream answered something the dialect cannot read.</summary>
     UpstreamProtocolError,
 
+    /// <summary>
+    /// The provider's URL or resolved address is one the broker may not call (Broker:Upstream:AllowedNetworks,
+    /// Broker:Upstream:AllowPlainHttp): nothing was sent; an admin must change the provider or the configuration.
+    /// </summary>
+    UpstreamDestinationRefused,
+
     /// <summary>PostgreSQL is unreachable or the row lock was not granted in time.</summary>
     DatabaseUnavailable,
 }

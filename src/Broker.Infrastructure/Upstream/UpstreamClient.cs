@@ -57,6 +57,8 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
         CancellationToken ct)
     {
         using var _ = request;
+        if (UpstreamDestinations.PlainHttpProblem(request.RequestUri!, provider.Name, options.Value) is { } plainHttp)
+            return new DestinationRefused(plainHttp);
         // A provider may have a shorter timeout; never a longer one: the global one bounds how long a lock is held.
         var timeout = provider.Timeout is { } own && own < options.Value.Timeout ? own : options.Value.Timeout;
         using var timeoutCts = new CancellationTokenSource(timeout, time);
@@ -78,6 +80,11 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
             outcome = new Unavailable(null, $"the upstream did not answer within {timeout.TotalSeconds:0.###} s", TimedOut: true);
+        }
+        // Our own connect callback's refusal: its message is ours, and names the address and the setting to change.
+        catch (HttpRequestException e) when (e.InnerException is UpstreamDestinationRefusedException refused)
+        {
+            outcome = new DestinationRefused(refused.Message);
         }
         // Only the error kind: exception messages name hosts and sockets, and are not ours to vet.
         catch (HttpRequestException e)

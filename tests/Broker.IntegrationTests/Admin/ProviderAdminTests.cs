@@ -116,7 +116,7 @@ public sealed class ProviderAdminTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Put_replaces_the_settings_and_keeps_a_secret_it_does_not_mention()
+    public async Task Put_replaces_the_settings_and_keeps_a_secret_it_does_not_mention_while_the_destination_stays()
     {
         _world.Secrets.Add("kept-secret");
         await _world.AdminAsync(HttpMethod.Post, "/admin/providers",
@@ -124,12 +124,17 @@ public sealed class ProviderAdminTests : IAsyncLifetime
             HttpStatusCode.Created);
 
         var replaced = await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp",
-            new { dialect = "oauth2-client-credentials", token_url = SimUrl("o/token2/"), client_id = "b" });
+            new { dialect = "oauth2-client-credentials", token_url = SimUrl("o/token/"), client_id = "b" });
 
-        replaced["token_url"]!.GetValue<string>().ShouldEndWith("/o/token2/");
         replaced["client_id"]!.GetValue<string>().ShouldBe("b");
         replaced["scope"].ShouldBeNull(); // PUT is a full replace: what is left out is cleared...
         replaced["has_client_secret"]!.GetValue<bool>().ShouldBeTrue(); // ...but a write-only secret is kept when not given
+
+        // A new destination without the secret re-entered clears it (docs/providers.md, "Where secrets go").
+        var moved = await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp",
+            new { dialect = "oauth2-client-credentials", token_url = SimUrl("o/token2/"), client_id = "b" });
+        moved["token_url"]!.GetValue<string>().ShouldEndWith("/o/token2/");
+        moved["has_client_secret"]!.GetValue<bool>().ShouldBeFalse();
 
         var removed = await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp",
             new { dialect = "oauth2-password", token_url = SimUrl("o/token2/"), client_id = "b", client_secret = "" });

@@ -41,6 +41,7 @@ public sealed class BrokerWorld : IAsyncDisposable
     /// <summary>Every secret the test handed the broker, for the scans that must not find them.</summary>
     public List<string> Secrets { get; } = [];
 
+    /// <param name="settings">Added to the world's settings; a null value removes one of its defaults.</param>
     public static async Task<BrokerWorld> StartAsync(int brokers = 1, IReadOnlyDictionary<string, string?>? settings = null,
         PostgresServer? server = null, TimeProvider? simulatorClock = null)
     {
@@ -59,8 +60,16 @@ public sealed class BrokerWorld : IAsyncDisposable
             ["Broker:AheadOfTime:Enabled"] = "false",
             // The hosts run as Production, where Swagger is served only when configured.
             ["Broker:Swagger:Enabled"] = "true",
+            // The simulator listens on plain http on loopback, which the broker refuses unless allowed.
+            ["Broker:Upstream:AllowedNetworks:0"] = "127.0.0.0/8",
+            ["Broker:Upstream:AllowedNetworks:1"] = "::1/128",
+            ["Broker:Upstream:AllowPlainHttp:0"] = "*",
         };
-        foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) all[key] = value;
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            if (value is null) all.Remove(key);
+            else all[key] = value;
+        }
 
         var world = new BrokerWorld(connectionString, clock, simulator, new LogSink(), all);
         for (var i = 0; i < brokers; i++) await world.AddBrokerAsync();

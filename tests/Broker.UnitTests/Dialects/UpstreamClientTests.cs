@@ -25,8 +25,8 @@ public class UpstreamClientTests
 
     private UpstreamClient Client(TimeSpan? timeout = null) => Client(new HttpClient(_handler), timeout);
 
-    private UpstreamClient Client(HttpClient http, TimeSpan? timeout = null) =>
-        new(http, _time, Options.Create(new UpstreamOptions { Timeout = timeout ?? TimeSpan.FromSeconds(10) }));
+    private UpstreamClient Client(HttpClient http, TimeSpan? timeout = null, bool allowPlainHttp = false) =>
+        new(http, _time, Options.Create(new UpstreamOptions { Timeout = timeout ?? TimeSpan.FromSeconds(10), AllowPlainHttp = allowPlainHttp ? ["*"] : [] }));
 
     // ---- SlideRule, simplejwt, Keycloak: JSON ----
 
@@ -277,11 +277,34 @@ public class UpstreamClientTests
         var provider = new ProviderEndpoint(Dialect.SimpleJwt, new Uri($"http://127.0.0.1:{port}/api/token/"), null, TimeSpan.FromMinutes(5), null);
 
         using var http = new HttpClient();
-        var outcome = await Client(http).LogInAsync(provider, User, CancellationToken.None);
+        var outcome = await Client(http, allowPlainHttp: true).LogInAsync(provider, User, CancellationToken.None);
 
         var unavailable = outcome.ShouldBeOfType<Unavailable>();
         unavailable.TimedOut.ShouldBeFalse();
         unavailable.Detail.ShouldBe("could not reach the upstream (ConnectionError)");
+    }
+
+    [Fact]
+    public async Task Plain_http_url_not_allowed_for_the_provider_is_refused_without_a_request()
+    {
+        var provider = Providers.SimpleJwt() with { TokenUrl = new Uri("http://idp.example/api/token/"), Name = "progeny" };
+
+        var outcome = await Client().LogInAsync(provider, User, CancellationToken.None);
+
+        outcome.ShouldBeOfType<DestinationRefused>().Detail.ShouldContain("Broker:Upstream:AllowPlainHttp");
+        outcome.Kind.ShouldBe("destination_refused");
+        _handler.Requests.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Refused_address_from_the_connect_callback_is_destination_refused_not_unavailable()
+    {
+        _handler.Answer(_ => throw new HttpRequestException(HttpRequestError.ConnectionError, "wrapped (10.1.2.3:443)",
+            new UpstreamDestinationRefusedException("the upstream's address 10.1.2.3 is in a network the broker may not call (private)")));
+
+        var outcome = await Client().LogInAsync(Providers.OAuth2Password(), ConfidentialClient, CancellationToken.None);
+
+        outcome.ShouldBeOfType<DestinationRefused>().Detail.ShouldStartWith("the upstream's address 10.1.2.3");
     }
 
     [Fact]

@@ -1,13 +1,13 @@
-using Broker.Domain;
-
-namespace Broker.Api.Admin;
+namespace Broker.Domain;
 
 /// <summary>Which credentials are set for an account, on it or on its provider (never their values).</summary>
 public sealed record CredentialPresence(bool Username, bool Password, bool OrgName, bool ClientId, bool ClientSecret);
 
 /// <summary>
-/// The credentials each dialect logs in with. Checked when an account is written, and when a provider change
-/// (its dialect, or a client id or secret its accounts fall back on) would leave an account unable to log in.
+/// The credentials each dialect logs in with. Checked when an account is written, when a provider change (its
+/// dialect, or a client id or secret its accounts fall back on) would leave an account unable to log in, and by
+/// the token issuer before any login: an account whose secrets were cleared (docs/providers.md, "Where secrets
+/// go") is never sent upstream without them.
 /// </summary>
 public static class CredentialRules
 {
@@ -31,6 +31,10 @@ public static class CredentialRules
         !string.IsNullOrEmpty(account.OrgName),
         !string.IsNullOrEmpty(account.ClientId) || providerHasClientId,
         account.ClientSecretEncrypted is not null || providerHasClientSecret);
+
+    /// <summary>What a login of this account on this provider needs and is not stored.</summary>
+    public static IEnumerable<string> Missing(Account account, Provider provider) =>
+        Missing(provider.Dialect, Of(account, !string.IsNullOrEmpty(provider.ClientId), provider.ClientSecretEncrypted is not null));
 
     /// <summary>
     /// The one rule for write-only fields on PUT and PATCH: null (absent) keeps the stored secret, "" removes it,
