@@ -49,6 +49,9 @@ public sealed class Stack : IAsyncDisposable
             ["Broker__Bootstrap__AdminKey"] = AdminKey,
             ["Broker__RateLimits__PerSecond"] = "10000000",
             ["Broker__RateLimits__Burst"] = "10000000",
+            // Every request of the benchmark comes from one address.
+            ["Broker__RateLimits__PerAddressPerSecond"] = "10000000",
+            ["Broker__RateLimits__PerAddressBurst"] = "10000000",
             ["Broker__Benchmark__CeilingEndpoint"] = "true",
             // The simulator listens on plain http on loopback, which the broker refuses unless allowed.
             ["Broker__Upstream__AllowedNetworks__0"] = "127.0.0.0/8",
