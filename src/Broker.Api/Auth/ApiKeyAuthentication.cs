@@ -50,13 +50,17 @@ public sealed class ApiKeyAuthentication(
                 Context.Items[BudgetSpent] = true;
                 return Fail("too many unknown API keys from this address");
             }
+            var answered = false;
             try
             {
                 client = await clients.FindAsync(key, Context.RequestAborted);
+                answered = true;
             }
             finally
             {
-                budget.End(address, digest, found: client is not null);
+                // Only an answer spends the budget: a lookup the database could not make (an outage) says nothing
+                // about the key, and must not lock an address out once the database is back.
+                budget.End(address, digest, failed: answered && client is null);
             }
         }
         if (client is null) return Fail("unknown or revoked API key");

@@ -37,7 +37,7 @@ public sealed class KeyLookupBudget(TimeProvider time, IOptions<RateLimitOptions
     }
 
     /// <summary>Ends a lookup begun with <see cref="TryBegin"/>; a key that was not found stays spent for the minute.</summary>
-    public void End(IPAddress? address, ApiKeyDigest key, bool found)
+    public void End(IPAddress? address, ApiKeyDigest key, bool failed)
     {
         var window = WindowOf(address);
         lock (window)
@@ -49,7 +49,7 @@ public sealed class KeyLookupBudget(TimeProvider time, IOptions<RateLimitOptions
                 return;
             }
             window.InFlight.Remove(key);
-            if (!found) window.Failed++;
+            if (failed) window.Failed++;
         }
     }
 
