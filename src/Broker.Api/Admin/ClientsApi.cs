@@ -202,5 +202,5 @@ public static class ClientsApi
         ];
     }
 
-    private static string Shown(string name) => name.Length <= Limits.Name ? name : name[..Limits.Name] + "...";
+    private static string Shown(string name) => SafeText.Shorten(name, Limits.Name);
 }

@@ -24,6 +24,9 @@ public sealed partial class FieldErrors
         else if (!NamePattern().IsMatch(value)) Add(field, "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit.");
     }
 
+    /// <summary>Whether the broker could have created something of this name (see <see cref="Name"/>).</summary>
+    public static bool IsName(string? value) => !string.IsNullOrEmpty(value) && value.Length <= Limits.Name && NamePattern().IsMatch(value);
+
     public void Url(string field, string? value, bool required)
     {
         if (string.IsNullOrEmpty(value))
@@ -56,6 +59,7 @@ public sealed partial class FieldErrors
 
     public IDictionary<string, string[]> ToDictionary() => _errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    // \z, not $: $ also matches before a final line feed.
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]*\z")]
     private static partial Regex NamePattern();
 }

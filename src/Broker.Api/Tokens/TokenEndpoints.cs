@@ -19,7 +19,10 @@ public static class TokenEndpoints
         var group = routes.MapGroup("/v1/accounts/{account}/token")
             .WithTags("Tokens")
             .RequireAuthorization()
-            .RequireRateLimiting(RateLimits.PerClient);
+            .RequireRateLimiting(RateLimits.PerClient)
+            // A name the broker could never have created: the same answer as an account not granted, so consumers
+            // cannot tell unknown from not granted.
+            .RejectImpossibleNames(NotGranted);
 
         group.MapGet("", GetToken)
             .WithName("GetToken")
@@ -71,7 +74,7 @@ public static class TokenEndpoints
         if (!await IsGrantedAsync(http, clients, client, account, ct))
         {
             Audit(audit, time, http, account, null, AuditActions.TokenFailed, "not_granted", null);
-            return Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
+            return NotGranted();
         }
 
         var caller = new Caller(client.Id, client.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
@@ -105,13 +108,16 @@ public static class TokenEndpoints
     {
         var client = http.Client()!;
         if (!await IsGrantedAsync(http, clients, client, account, ct))
-            return Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
+            return NotGranted();
 
         var dropped = await issuer.DropRejectedAsync(account, body?.AccessToken, ct);
         if (dropped is null) return Problems.NotFoundProblem("account");
         Audit(audit, time, http, account, null, AuditActions.TokenRejected, dropped.Value ? "dropped" : "already_replaced", null);
         return TypedResults.NoContent();
     }
+
+    private static ProblemHttpResult NotGranted() =>
+        Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
 
     /// <summary>The cached grants first; on a miss, the database, since the grant may be new.</summary>
     private static async ValueTask<bool> IsGrantedAsync(HttpContext http, ClientDirectory clients, AuthenticatedClient client, string account, CancellationToken ct)
@@ -146,7 +152,7 @@ public static class TokenEndpoints
 
     private static void Audit(AuditQueue audit, TimeProvider time, HttpContext http, string account, Guid? accountId,
         string action, string outcome, string? provider, string? tokenHmac = null) =>
-        RequestAudit.Record(audit, time, http, action, outcome, account.Length <= 100 ? account : account[..100], accountId, provider,
+        RequestAudit.Record(audit, time, http, action, outcome, account, accountId, provider,
             tokenHmac: tokenHmac);
 
     /// <summary>The failure as the trail names it (snake_case, like every other outcome).</summary>
