@@ -129,6 +129,11 @@ public static class TokenEndpoints
         return reloaded.IsGranted(account);
     }
 
+    /// <summary>
+    /// The problem a consumer sees. Its detail is the broker's own sentence, never the upstream's words: those are
+    /// an upstream's to choose (an attacker's, if it is compromised) and are for admins, who read them in the
+    /// account's last_error, the audit trail and the test endpoint.
+    /// </summary>
     private static ProblemHttpResult FailureProblem(HttpContext http, TokenResult.Failed failed)
     {
         if (failed.RetryAfter is { } retryAfter)
@@ -136,19 +141,22 @@ public static class TokenEndpoints
         return failed.Failure switch
         {
             TokenFailure.NeedsAttention => Problems.Create(StatusCodes.Status409Conflict, Problems.CredentialsRejected,
-                "The upstream rejected this account's credentials; an admin must update them.", failed.Detail),
+                "The upstream rejected this account's credentials; an admin must update them.", ForAdmins),
             TokenFailure.Inactive => Problems.Create(StatusCodes.Status409Conflict, Problems.AccountInactive,
-                "The upstream says this account is no longer active.", failed.Detail),
+                "The upstream says this account is no longer active.", ForAdmins),
             TokenFailure.UpstreamUnavailable => Problems.Create(StatusCodes.Status503ServiceUnavailable, Problems.UpstreamUnavailable,
-                "The upstream is unavailable; try again later.", failed.Detail),
+                "The upstream is unavailable; try again later.", ForAdmins),
             TokenFailure.UpstreamTimeout => Problems.Create(StatusCodes.Status504GatewayTimeout, Problems.UpstreamTimeout,
-                "The upstream did not answer in time; try again later.", failed.Detail),
+                "The upstream did not answer in time; try again later.", ForAdmins),
             TokenFailure.UpstreamProtocolError => Problems.Create(StatusCodes.Status502BadGateway, Problems.UpstreamProtocolError,
-                "The upstream answered something the broker cannot read.", failed.Detail),
+                "The upstream answered something the broker cannot read.", ForAdmins),
+            // The broker's own words about its database: no upstream text in them.
             _ => Problems.Create(StatusCodes.Status503ServiceUnavailable, Problems.DatabaseUnavailable,
                 "The broker's database is unavailable; try again later.", failed.Detail),
         };
     }
+
+    private const string ForAdmins = "What the upstream answered is recorded for the broker's admins (the account's last_error and the audit trail).";
 
     private static void Audit(AuditQueue audit, TimeProvider time, HttpContext http, string account, Guid? accountId,
         string action, string outcome, string? provider, string? tokenHmac = null) =>
