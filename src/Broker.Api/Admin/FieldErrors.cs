@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 
 namespace Broker.Api.Admin;
@@ -35,6 +36,7 @@ public sealed partial class FieldErrors
             return;
         }
         if (value.Length > Limits.Url) Add(field, $"must be at most {Limits.Url} characters.");
+        else if (!SafeText.IsClean(value)) Add(field, "must be an absolute http or https URL.");
         else if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) ||
                  string.IsNullOrEmpty(uri.Host))
             Add(field, "must be an absolute http or https URL.");
@@ -42,10 +44,15 @@ public sealed partial class FieldErrors
             Add(field, "must not contain credentials; use client_id and client_secret.");
     }
 
+    /// <summary>At most <paramref name="max"/> characters of text PostgreSQL can store and UTF-8 can encode.</summary>
     public void Length(string field, string? value, int max)
     {
-        if (value is not null && value.Length > max) Add(field, $"must be at most {max} characters.");
+        if (value is null) return;
+        if (value.Length > max) Add(field, $"must be at most {max} characters.");
+        else if (!SafeText.IsClean(value, oneLine: false)) Add(field, Unstorable);
     }
+
+    private const string Unstorable = "must not contain NUL characters or unpaired surrogates.";
 
     public void Required(string field, string? value, string why)
     {

@@ -116,6 +116,8 @@ public sealed class HostileInputPropertyTests(ITestOutputHelper output) : IAsync
         });
         output.WriteLine($"{answered} answered in {watch.Elapsed.TotalSeconds:0.0} s");
 
+        foreach (var line in _world.Logs.Lines.Where(l => l.Contains("Unhandled exception", StringComparison.Ordinal)).Take(2))
+            output.WriteLine(Shorten(line[..Math.Min(line.Length, 3000)]));
         failures.ShouldBeEmpty();
         answered.ShouldBeGreaterThan(Cases * 9 / 10);
         services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested.ShouldBeFalse();
@@ -215,7 +217,7 @@ public sealed class HostileInputPropertyTests(ITestOutputHelper output) : IAsync
     private static string HeaderSafe(string value) =>
         new(value.Select(c => c is '\r' or '\n' or '\0' ? '_' : c).ToArray());
 
-    private static string Shorten(string text) => text.Length <= 300 ? text : text[..300] + "…";
+    private static string Shorten(string text) => text.Length <= 2000 ? text : text[..2000] + "…";
 
     private async Task<long> ScalarAsync(string sql, params object[] parameters)
     {
