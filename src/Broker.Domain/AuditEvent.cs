@@ -48,6 +48,9 @@ public static class AuditActions
     public const string RequestFailed = "request.failed";
     public const string AuditOverflow = "audit.overflow";
 
+    /// <summary>Events the database refused to store (bad data, a permission): set aside so the rest is written.</summary>
+    public const string AuditRejected = "audit.rejected";
+
     /// <summary>The actions of failures a caller was shown; the usage report counts these as failures.</summary>
     public static readonly IReadOnlyList<string> CallerFailures = [TokenFailed, AuthFailed, AuthForbidden, RequestRateLimited, RequestFailed];
 }

@@ -18,6 +18,12 @@ internal static class ControlEndpoints
         group.MapPut("/settings", UpdateSettings);
         group.MapPut("/faults", SetFault);
         group.MapDelete("/faults", ClearFaults);
+        group.MapPut("/scripts/{username}", SetScript);
+        group.MapDelete("/scripts/{username}", (string username, SimulatorState state) =>
+        {
+            state.SetScript(username, null);
+            return TypedResults.NoContent();
+        });
         group.MapGet("/counters", (SimulatorState state) => TypedResults.Ok(state.GetCounters()));
         group.MapPost("/reset", Reset);
         return group;
@@ -58,6 +64,25 @@ internal static class ControlEndpoints
         if (body.SimplejwtRotateRefreshTokens is { } rotate) state.SimpleJwtRotateRefreshTokens = rotate;
         return TypedResults.Ok(Settings.Of(state));
     }
+
+    private static Results<NoContent, BadRequest<string>> SetScript(string username, ScriptChange body, SimulatorState state)
+    {
+        if (body.Status is not (>= 100 and <= 999)) return TypedResults.BadRequest("status is required (100 to 999)");
+        byte[] bytes;
+        try
+        {
+            bytes = body.BodyBase64 is null ? [] : Convert.FromBase64String(body.BodyBase64);
+        }
+        catch (FormatException)
+        {
+            return TypedResults.BadRequest("body_base64 is not base64");
+        }
+        state.SetScript(username, new ScriptedAnswer(body.Status.Value, body.ContentType, bytes, body.WithContentLength ?? true,
+            body.ChunkBytes ?? 64 * 1024, TimeSpan.FromMilliseconds(body.ChunkDelayMs ?? 0)));
+        return TypedResults.NoContent();
+    }
+
+    private sealed record ScriptChange(int? Status, string? ContentType, string? BodyBase64, bool? WithContentLength, int? ChunkBytes, double? ChunkDelayMs);
 
     private static Results<NoContent, BadRequest<string>> SetFault(FaultChange body, SimulatorState state)
     {

@@ -21,6 +21,8 @@ public sealed class SimulatorState
     private readonly Dictionary<string, RefreshGrant> _refresh = new(StringComparer.Ordinal);
     private readonly HashSet<string> _spent = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Fault> _userFaults = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ScriptedAnswer> _scripts = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _scriptedAnswers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Tally> _tallies = new(StringComparer.Ordinal);
     private readonly List<Waiter> _waiters = [];
 
@@ -160,7 +162,38 @@ public sealed class SimulatorState
         {
             _globalFault = Fault.None;
             _userFaults.Clear();
+            _scripts.Clear();
         }
+    }
+
+    /// <summary>
+    /// Every token request traced to <paramref name="username"/> (login or refresh, as for <see cref="SetFault"/>)
+    /// gets <paramref name="answer"/> instead of the dialect's own; null goes back to normal. Wins over faults.
+    /// </summary>
+    public void SetScript(string username, ScriptedAnswer? answer)
+    {
+        lock (_gate)
+        {
+            if (answer is null) _scripts.Remove(username);
+            else _scripts[username] = answer;
+        }
+    }
+
+    /// <summary>The scripted answer for a request traced to <paramref name="username"/>, counted as given; or null.</summary>
+    internal ScriptedAnswer? TakeScript(string? username)
+    {
+        lock (_gate)
+        {
+            if (username is null || !_scripts.TryGetValue(username, out var answer)) return null;
+            _scriptedAnswers[username] = _scriptedAnswers.GetValueOrDefault(username) + 1;
+            return answer;
+        }
+    }
+
+    /// <summary>How many token requests traced to the user got a scripted answer (each login or refresh it sent).</summary>
+    public int ScriptedAnswers(string username)
+    {
+        lock (_gate) return _scriptedAnswers.GetValueOrDefault(username);
     }
 
     /// <summary>The fault that applies to a request traced to <paramref name="username"/> (or to nobody).</summary>
@@ -238,6 +271,8 @@ public sealed class SimulatorState
             _refresh.Clear();
             _spent.Clear();
             _userFaults.Clear();
+            _scripts.Clear();
+            _scriptedAnswers.Clear();
             _tallies.Clear();
             _globalFault = Fault.None;
             _accessLifetime = DefaultAccessLifetime;

@@ -37,6 +37,12 @@ internal static class UpstreamAnswer
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
         try
         {
+            if (state.TakeScript(username) is { } script)
+            {
+                await script.WriteAsync(http.Response, cancel.Token);
+                return Results.Empty;
+            }
+
             var fault = state.FaultFor(username);
             if (fault == Fault.Timeout) await Task.Delay(Timeout.Infinite, cancel.Token);
 

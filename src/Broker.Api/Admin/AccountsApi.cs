@@ -56,7 +56,8 @@ public static class AccountsApi
         AccountRequest request, BrokerDbContext db, SecretProtector secrets, CacheInvalidation caches, TimeProvider time,
         HttpContext http, CancellationToken ct)
     {
-        var provider = string.IsNullOrEmpty(request.Provider) ? null
+        // Only a name the broker could have created is looked up: anything else is simply unknown.
+        var provider = !FieldErrors.IsName(request.Provider) ? null
             : await db.Providers.AsNoTracking().FirstOrDefaultAsync(p => p.Name == request.Provider, ct);
         var errors = Validate(request, provider, existing: null);
         errors.Name("name", request.Name);
@@ -96,7 +97,7 @@ public static class AccountsApi
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var account = await LockAsync(db, name, ct);
         if (account is null) return Problems.NotFoundProblem("account");
-        var provider = string.IsNullOrEmpty(request.Provider) ? null : await db.Providers.FirstOrDefaultAsync(p => p.Name == request.Provider, ct);
+        var provider = !FieldErrors.IsName(request.Provider) ? null : await db.Providers.FirstOrDefaultAsync(p => p.Name == request.Provider, ct);
         var errors = Validate(request, provider, account);
         if (request.Name is not null && request.Name != name) errors.Add("name", "must be the name in the URL: accounts cannot be renamed.");
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
@@ -111,6 +112,7 @@ public static class AccountsApi
         var account = await LockAsync(db, name, ct);
         if (account is null) return Problems.NotFoundProblem("account");
         var provider = patch.Provider is null ? account.Provider
+            : !FieldErrors.IsName(patch.Provider) ? null
             : await db.Providers.FirstOrDefaultAsync(p => p.Name == patch.Provider, ct);
 
         // The account as it would be after the patch, checked and applied exactly like a PUT of it.

@@ -18,8 +18,8 @@ public static class AdminAudit
         {
             At = time.GetUtcNow(), Action = action, Outcome = outcome,
             ClientId = client?.Id, ClientName = client?.Name,
-            AccountId = accountId, AccountName = account, ProviderName = provider,
-            Detail = detail is { Length: > Limits.Detail } ? detail[..(Limits.Detail - 3)] + "..." : detail,
+            AccountId = accountId, AccountName = SafeText.Shorten(account, Limits.Name), ProviderName = SafeText.Shorten(provider, Limits.Name),
+            Detail = SafeText.Shorten(detail, Limits.Detail),
             RequestId = http.TraceIdentifier, RemoteIp = http.Connection.RemoteIpAddress?.ToString(),
         });
     }

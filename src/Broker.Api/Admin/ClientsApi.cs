@@ -191,8 +191,11 @@ public static class ClientsApi
     {
         var accountNames = (accounts ?? []).Distinct().ToList();
         var providerNames = (providers ?? []).Distinct().ToList();
-        var foundAccounts = await db.Accounts.Where(a => accountNames.Contains(a.Name)).ToListAsync(ct);
-        var foundProviders = await db.Providers.Where(p => providerNames.Contains(p.Name)).ToListAsync(ct);
+        // Only names the broker could have created are looked up: anything else (a NUL, say) is simply unknown.
+        var lookedUpAccounts = accountNames.Where(FieldErrors.IsName).ToList();
+        var lookedUpProviders = providerNames.Where(FieldErrors.IsName).ToList();
+        var foundAccounts = await db.Accounts.Where(a => lookedUpAccounts.Contains(a.Name)).ToListAsync(ct);
+        var foundProviders = await db.Providers.Where(p => lookedUpProviders.Contains(p.Name)).ToListAsync(ct);
         foreach (var missing in accountNames.Except(foundAccounts.Select(a => a.Name))) errors.Add("accounts", $"no account is named '{Shown(missing)}'.");
         foreach (var missing in providerNames.Except(foundProviders.Select(p => p.Name))) errors.Add("providers", $"no provider is named '{Shown(missing)}'.");
         return
@@ -202,5 +205,5 @@ public static class ClientsApi
         ];
     }
 
-    private static string Shown(string name) => name.Length <= Limits.Name ? name : name[..Limits.Name] + "...";
+    private static string Shown(string name) => SafeText.Shorten(name, Limits.Name);
 }

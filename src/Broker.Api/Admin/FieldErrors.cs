@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 
 namespace Broker.Api.Admin;
@@ -26,6 +27,9 @@ public sealed partial class FieldErrors
         else if (!NamePattern().IsMatch(value)) Add(field, "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit.");
     }
 
+    /// <summary>Whether the broker could have created something of this name (see <see cref="Name"/>).</summary>
+    public static bool IsName(string? value) => !string.IsNullOrEmpty(value) && value.Length <= Limits.Name && NamePattern().IsMatch(value);
+
     public void Url(string field, string? value, bool required)
     {
         if (string.IsNullOrEmpty(value))
@@ -34,6 +38,7 @@ public sealed partial class FieldErrors
             return;
         }
         if (value.Length > Limits.Url) Add(field, $"must be at most {Limits.Url} characters.");
+        else if (!SafeText.IsClean(value)) Add(field, "must be an absolute http or https URL.");
         else if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) ||
                  string.IsNullOrEmpty(uri.Host))
             Add(field, "must be an absolute http or https URL.");
@@ -41,10 +46,15 @@ public sealed partial class FieldErrors
             Add(field, "must not contain credentials; use client_id and client_secret.");
     }
 
+    /// <summary>At most <paramref name="max"/> characters of text PostgreSQL can store and UTF-8 can encode.</summary>
     public void Length(string field, string? value, int max)
     {
-        if (value is not null && value.Length > max) Add(field, $"must be at most {max} characters.");
+        if (value is null) return;
+        if (value.Length > max) Add(field, $"must be at most {max} characters.");
+        else if (!SafeText.IsClean(value, oneLine: false)) Add(field, Unstorable);
     }
+
+    private const string Unstorable = "must not contain NUL characters or unpaired surrogates.";
 
     public void Required(string field, string? value, string why)
     {
@@ -58,6 +68,7 @@ public sealed partial class FieldErrors
 
     public IDictionary<string, string[]> ToDictionary() => _errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    // \z, not $: $ also matches before a final line feed.
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]*\z")]
     private static partial Regex NamePattern();
 }

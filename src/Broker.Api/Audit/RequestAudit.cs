@@ -1,6 +1,7 @@
 using Broker.Api.Auth;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Persistence;
 
 namespace Broker.Api.Audit;
 
@@ -18,7 +19,10 @@ public static class RequestAudit
         {
             At = time.GetUtcNow(), Action = action, Outcome = outcome,
             ClientId = client?.Id, ClientName = client?.Name,
-            AccountId = accountId, AccountName = account, ProviderName = provider, Detail = detail,
+            // Shortened here, not only when written: names and details come from the request, and a queue full of
+            // 30 KiB names would hold megabytes.
+            AccountId = accountId, AccountName = SafeText.Shorten(account, Limits.Name), ProviderName = SafeText.Shorten(provider, Limits.Name),
+            Detail = SafeText.Shorten(detail, Limits.Detail),
             RequestId = http.TraceIdentifier, RemoteIp = http.Connection.RemoteIpAddress?.ToString(),
             TokenHmac = tokenHmac,
         });

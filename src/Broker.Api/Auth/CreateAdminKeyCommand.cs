@@ -66,7 +66,7 @@ public static class CreateAdminKeyCommand
             db.AuditEvents.Add(new AuditEvent
             {
                 At = now, Action = AuditActions.ClientCreated, Outcome = "ok", ClientName = Actor,
-                Detail = detail.Length > Limits.Detail ? detail[..(Limits.Detail - 3)] + "..." : detail,
+                Detail = SafeText.Shorten(detail, Limits.Detail),
             });
             try
             {

@@ -1,3 +1,5 @@
+using Broker.Domain;
+using Broker.Infrastructure.Persistence;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Broker.Api.Infrastructure;
@@ -25,11 +27,16 @@ public static class Problems
     public const string RateLimited = "rate-limited";
     public const string Internal = "internal-error";
 
+    /// <remarks>The detail may name something from outside (a field, a constraint): it is shown as safe text.</remarks>
     public static ProblemHttpResult Create(int status, string type, string title, string? detail = null) =>
-        TypedResults.Problem(detail: detail, statusCode: status, title: title, type: TypeBase + type);
+        TypedResults.Problem(detail: SafeText.Shorten(detail, Limits.Detail), statusCode: status, title: title, type: TypeBase + type);
 
+    /// <remarks>Field names may come from the body (an unknown property): they are shown as safe text.</remarks>
     public static ValidationProblem Validation(IDictionary<string, string[]> errors) =>
-        TypedResults.ValidationProblem(errors, title: "The request is not valid.", type: TypeBase + BadRequest);
+        TypedResults.ValidationProblem(
+            errors.GroupBy(e => SafeText.Shorten(e.Key, Limits.Name), StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => g.SelectMany(e => e.Value).Select(m => SafeText.Shorten(m, Limits.Detail)).ToArray(), StringComparer.Ordinal),
+            title: "The request is not valid.", type: TypeBase + BadRequest);
 
     public static ValidationProblem Validation(string field, string message) =>
         Validation(new Dictionary<string, string[]> { [field] = [message] });

@@ -19,7 +19,10 @@ public static class TokenEndpoints
         var group = routes.MapGroup("/v1/accounts/{account}/token")
             .WithTags("Tokens")
             .RequireAuthorization()
-            .RequireRateLimiting(RateLimits.PerClient);
+            .RequireRateLimiting(RateLimits.PerClient)
+            // A name the broker could never have created: the same answer as an account not granted, so consumers
+            // cannot tell unknown from not granted.
+            .RejectImpossibleNames(NotGranted);
 
         group.MapGet("", GetToken)
             .WithName("GetToken")
@@ -71,7 +74,7 @@ public static class TokenEndpoints
         if (!await IsGrantedAsync(http, clients, client, account, ct))
         {
             Audit(audit, time, http, account, null, AuditActions.TokenFailed, "not_granted", null);
-            return Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
+            return NotGranted();
         }
 
         var caller = new Caller(client.Id, client.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
@@ -105,13 +108,16 @@ public static class TokenEndpoints
     {
         var client = http.Client()!;
         if (!await IsGrantedAsync(http, clients, client, account, ct))
-            return Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
+            return NotGranted();
 
         var dropped = await issuer.DropRejectedAsync(account, body?.AccessToken, ct);
         if (dropped is null) return Problems.NotFoundProblem("account");
         Audit(audit, time, http, account, null, AuditActions.TokenRejected, dropped.Value ? "dropped" : "already_replaced", null);
         return TypedResults.NoContent();
     }
+
+    private static ProblemHttpResult NotGranted() =>
+        Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
 
     /// <summary>The cached grants first; on a miss, the database, since the grant may be new.</summary>
     private static async ValueTask<bool> IsGrantedAsync(HttpContext http, ClientDirectory clients, AuthenticatedClient client, string account, CancellationToken ct)
@@ -123,6 +129,11 @@ public static class TokenEndpoints
         return reloaded.IsGranted(account);
     }
 
+    /// <summary>
+    /// The problem a consumer sees. Its detail is the broker's own sentence, never the upstream's words: those are
+    /// an upstream's to choose (an attacker's, if it is compromised) and are for admins, who read them in the
+    /// account's last_error, the audit trail and the test endpoint.
+    /// </summary>
     private static ProblemHttpResult FailureProblem(HttpContext http, TokenResult.Failed failed)
     {
         if (failed.RetryAfter is { } retryAfter)
@@ -130,26 +141,29 @@ public static class TokenEndpoints
         return failed.Failure switch
         {
             TokenFailure.NeedsAttention => Problems.Create(StatusCodes.Status409Conflict, Problems.CredentialsRejected,
-                "The upstream rejected this account's credentials; an admin must update them.", failed.Detail),
+                "The upstream rejected this account's credentials; an admin must update them.", ForAdmins),
             TokenFailure.Inactive => Problems.Create(StatusCodes.Status409Conflict, Problems.AccountInactive,
-                "The upstream says this account is no longer active.", failed.Detail),
+                "The upstream says this account is no longer active.", ForAdmins),
             TokenFailure.UpstreamUnavailable => Problems.Create(StatusCodes.Status503ServiceUnavailable, Problems.UpstreamUnavailable,
-                "The upstream is unavailable; try again later.", failed.Detail),
+                "The upstream is unavailable; try again later.", ForAdmins),
             TokenFailure.UpstreamTimeout => Problems.Create(StatusCodes.Status504GatewayTimeout, Problems.UpstreamTimeout,
-                "The upstream did not answer in time; try again later.", failed.Detail),
+                "The upstream did not answer in time; try again later.", ForAdmins),
             TokenFailure.UpstreamProtocolError => Problems.Create(StatusCodes.Status502BadGateway, Problems.UpstreamProtocolError,
-                "The upstream answered something the broker cannot read.", failed.Detail),
+                "The upstream answered something the broker cannot read.", ForAdmins),
             TokenFailure.UpstreamDestinationRefused => Problems.Create(StatusCodes.Status502BadGateway, Problems.UpstreamDestinationRefused,
                 "The broker may not call this account's upstream where it is configured; an admin must change the provider or the broker's configuration.",
-                failed.Detail),
+                ForAdmins),
+            // The broker's own words about its database: no upstream text in them.
             _ => Problems.Create(StatusCodes.Status503ServiceUnavailable, Problems.DatabaseUnavailable,
                 "The broker's database is unavailable; try again later.", failed.Detail),
         };
     }
 
+    private const string ForAdmins = "What the upstream answered is recorded for the broker's admins (the account's last_error and the audit trail).";
+
     private static void Audit(AuditQueue audit, TimeProvider time, HttpContext http, string account, Guid? accountId,
         string action, string outcome, string? provider, string? tokenHmac = null) =>
-        RequestAudit.Record(audit, time, http, action, outcome, account.Length <= 100 ? account : account[..100], accountId, provider,
+        RequestAudit.Record(audit, time, http, action, outcome, account, accountId, provider,
             tokenHmac: tokenHmac);
 
     /// <summary>The failure as the trail names it (snake_case, like every other outcome).</summary>

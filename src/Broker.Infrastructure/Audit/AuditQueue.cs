@@ -19,6 +19,11 @@ public sealed class AuditQueue(Microsoft.Extensions.Options.IOptions<AuditOption
 
     public long Dropped => Interlocked.Read(ref _dropped);
 
+    /// <summary>Events taken since start-up (not dropped): each is a row in the trail once written.</summary>
+    public long Enqueued => Interlocked.Read(ref _enqueued);
+
+    private long _enqueued;
+
     public int Depth => Volatile.Read(ref _depth);
 
     public void Enqueue(AuditEvent auditEvent)
@@ -27,7 +32,9 @@ public sealed class AuditQueue(Microsoft.Extensions.Options.IOptions<AuditOption
         {
             Interlocked.Decrement(ref _depth);
             Interlocked.Increment(ref _dropped);
+            return;
         }
+        Interlocked.Increment(ref _enqueued);
     }
 
     internal bool TryDequeue(out AuditEvent auditEvent)
@@ -41,9 +48,6 @@ public sealed class AuditQueue(Microsoft.Extensions.Options.IOptions<AuditOption
     internal ValueTask<bool> WaitToDequeueAsync(CancellationToken ct) => _channel.Reader.WaitToReadAsync(ct);
 
     internal long TakeDropped() => Interlocked.Exchange(ref _dropped, 0);
-
-    /// <summary>Events lost after they left the queue (the database refused them), counted like an overflow.</summary>
-    internal void CountDropped(long count) => Interlocked.Add(ref _dropped, count);
 
     /// <summary>No more events: the writer drains what is queued and stops (graceful shutdown).</summary>
     internal void Complete() => _channel.Writer.TryComplete();

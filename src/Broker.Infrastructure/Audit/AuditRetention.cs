@@ -16,9 +16,9 @@ public sealed partial class AuditRetention(
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     IOptions<AuditOptions> options,
-    ILogger<AuditRetention> logger) : BackgroundService
+    ILogger<AuditRetention> logger) : SupervisedLoop(time, logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         try
         {
@@ -26,16 +26,16 @@ public sealed partial class AuditRetention(
             var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
                 await started.Task.WaitAsync(stoppingToken);
-            using var timer = new PeriodicTimer(options.Value.RetentionInterval, time);
+            using var timer = new PeriodicTimer(options.Value.RetentionInterval, Clock);
             do
             {
                 try
                 {
                     await SweepAsync(stoppingToken);
                 }
-                catch (Exception e) when (e is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {
-                    LogFailed(e); // the next tick tries again
+                    LogFailed(e); // whatever it was (an outage, a trigger, a permission), the next tick tries again
                 }
             } while (await timer.WaitForNextTickAsync(stoppingToken));
         }
@@ -47,7 +47,7 @@ public sealed partial class AuditRetention(
     /// <summary>Deletes every event older than the retention period, batch by batch. Returns how many.</summary>
     public async Task<long> SweepAsync(CancellationToken ct)
     {
-        var cutoff = time.GetUtcNow() - TimeSpan.FromDays(options.Value.RetentionDays);
+        var cutoff = Clock.GetUtcNow() - TimeSpan.FromDays(options.Value.RetentionDays);
         var batchSize = options.Value.RetentionBatchSize;
         long total = 0;
         int deleted;

@@ -10,14 +10,16 @@ namespace Broker.Infrastructure.Audit;
 
 /// <summary>
 /// Flushes <see cref="AuditQueue"/> into <c>audit_events</c> in batches with binary COPY. On shutdown it stops
-/// taking new events and drains the queue before the host exits.
+/// taking new events and drains the queue before the host exits. A database that is down is waited for; an event
+/// the database or Npgsql refuses (bad data, a constraint, a permission, an encoding error) is set aside, so the
+/// rest of its batch is written, and an <c>audit.rejected</c> event says how many were.
 /// </summary>
 public sealed partial class AuditWriter(
     AuditQueue queue,
     NpgsqlDataSource dataSource,
     TimeProvider time,
     IOptions<AuditOptions> options,
-    ILogger<AuditWriter> logger) : BackgroundService
+    ILogger<AuditWriter> logger) : SupervisedLoop(time, logger)
 {
     private const string Copy =
         "COPY audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name, " +
@@ -30,14 +32,22 @@ public sealed partial class AuditWriter(
     // the drain, would be written twice.
     private readonly CancellationTokenSource _abort = new();
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    // Events refused and set aside, not yet recorded by an audit.rejected event.
+    private long _rejected;
+
+    /// <summary>Events the database or Npgsql refused since start-up (each recorded in an audit.rejected event).</summary>
+    public long Rejected => Interlocked.Read(ref _rejectedTotal);
+
+    private long _rejectedTotal;
+
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         try
         {
             while (await queue.WaitToDequeueAsync(stoppingToken))
             {
                 if (queue.Depth < options.Value.BatchSize && options.Value.FlushInterval > TimeSpan.Zero)
-                    await Task.Delay(options.Value.FlushInterval, time, stoppingToken); // on shutdown, StopAsync drains
+                    await Task.Delay(options.Value.FlushInterval, Clock, stoppingToken); // on shutdown, StopAsync drains
                 await FlushAvailableAsync(_abort.Token);
             }
         }
@@ -88,18 +98,32 @@ public sealed partial class AuditWriter(
                 LogOverflow(dropped);
                 _batch.Add(new AuditEvent
                 {
-                    At = time.GetUtcNow(), Action = AuditActions.AuditOverflow, Outcome = "dropped",
-                    Detail = $"{dropped} audit events were lost: the queue was full or the database refused them (see the log)",
+                    At = Clock.GetUtcNow(), Action = AuditActions.AuditOverflow, Outcome = "dropped",
+                    Detail = $"{dropped} audit events were lost: the queue was full (see the log)",
+                });
+            }
+
+            var rejected = Interlocked.Exchange(ref _rejected, 0);
+            if (rejected > 0)
+            {
+                _batch.Add(new AuditEvent
+                {
+                    At = Clock.GetUtcNow(), Action = AuditActions.AuditRejected, Outcome = "dropped",
+                    Detail = $"{rejected} audit events were refused by the database and set aside (see the log for their actions)",
                 });
             }
 
             if (_batch.Count == 0) return;
-            await WriteWithRetryAsync(ct);
+            var reportRefused = await WriteWithRetryAsync(ct);
             _batch.Clear();
+            // The audit.rejected event was itself refused (the table takes nothing at the moment): its count is kept
+            // for the next batch rather than retried at once, which would spin.
+            if (reportRefused) return;
         }
     }
 
-    private async Task WriteWithRetryAsync(CancellationToken ct)
+    /// <summary>Writes the batch; true when an audit.rejected event in it was itself refused.</summary>
+    private async Task<bool> WriteWithRetryAsync(CancellationToken ct)
     {
         // A database outage must not lose the batch: keep trying (the queue bounds memory meanwhile).
         var oneByOne = false;
@@ -107,44 +131,84 @@ public sealed partial class AuditWriter(
         {
             try
             {
-                if (oneByOne) await WriteOneByOneAsync(ct);
-                else await CopyAsync(_batch, ct);
-                return;
+                if (oneByOne) return await WriteOneByOneAsync(ct);
+                await CopyAsync(_batch, ct);
+                return false;
             }
-            catch (PostgresException e) when (!oneByOne && IsBadData(e))
+            catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                // One unwritable event must not block the trail forever: write the batch row by row instead.
-                oneByOne = true;
-                attempt = 0;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
-            {
+                if (!oneByOne && !await IsOutageAsync(e, ct))
+                {
+                    // One unwritable event must not block the trail: write the batch row by row, setting aside what is refused.
+                    oneByOne = true;
+                    attempt = 0;
+                    continue;
+                }
                 LogWriteFailed(e, _batch.Count, attempt);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * attempt * attempt)), time, ct);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * attempt * attempt)), Clock, ct);
             }
         }
     }
 
-    /// <summary>Writes and removes the batch's events one at a time, so a retry after an outage never writes one twice.</summary>
-    private async Task WriteOneByOneAsync(CancellationToken ct)
+    /// <summary>
+    /// Writes and removes the batch's events one at a Clock, so a retry after an outage never writes one twice.
+    /// Returns true when an audit.rejected event was refused (its count is then kept for the next one).
+    /// </summary>
+    private async Task<bool> WriteOneByOneAsync(CancellationToken ct)
     {
+        var reportRefused = false;
         while (_batch.Count > 0)
         {
+            var next = _batch[0];
             try
             {
-                await CopyAsync([_batch[0]], ct);
+                await CopyAsync([next], ct);
             }
-            catch (PostgresException e) when (IsBadData(e))
+            catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                LogRejected(e.SqlState, _batch[0].Action);
-                queue.CountDropped(1); // recorded by the next audit.overflow event
+                if (await IsOutageAsync(e, ct)) throw; // kept, and tried again once the database is back
+                // Never the event's content: it is what the database could not take, and may be an attacker's text.
+                LogRejected(next.Action, (e as PostgresException)?.SqlState ?? e.GetType().Name);
+                if (next.Action == AuditActions.AuditRejected)
+                {
+                    reportRefused = true;
+                    Interlocked.Add(ref _rejected, RejectedCountOf(next));
+                }
+                else
+                {
+                    Interlocked.Increment(ref _rejected);
+                    Interlocked.Increment(ref _rejectedTotal);
+                }
             }
             _batch.RemoveAt(0);
         }
+        return reportRefused;
     }
 
-    /// <summary>Data exceptions (class 22) and constraint violations (23) fail again however often we retry.</summary>
-    private static bool IsBadData(PostgresException e) => e.SqlState.StartsWith("22", StringComparison.Ordinal) || e.SqlState.StartsWith("23", StringComparison.Ordinal);
+    private static long RejectedCountOf(AuditEvent report) =>
+        long.TryParse(report.Detail.AsSpan(0, report.Detail!.IndexOf(' ')), out var count) ? count : 1;
+
+    /// <summary>
+    /// The database is down or unreachable: trying again later succeeds. Anything else (a data error, a constraint,
+    /// a permission, an encoding error thrown before anything was sent) fails again however often. A connection that
+    /// broke while a row was written may be the row's doing: it is an outage only if the database does not answer
+    /// a plain query either, else the row would be retried for ever.
+    /// </summary>
+    private async Task<bool> IsOutageAsync(Exception e, CancellationToken ct)
+    {
+        if (!DatabaseFaults.IsTransient(e)) return false;
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            await using var probe = new NpgsqlCommand("SELECT 1", connection);
+            await probe.ExecuteScalarAsync(ct);
+            return false;
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            return true;
+        }
+    }
 
     private async Task CopyAsync(IReadOnlyList<AuditEvent> events, CancellationToken ct)
     {
@@ -172,20 +236,15 @@ public sealed partial class AuditWriter(
     }
 
     /// <summary>
-    /// Fits a value into its column. Names come from URLs a caller chose: a NUL (which PostgreSQL text cannot hold)
-    /// or an overlong name must not make the whole batch fail.
+    /// Fits a value into its column. Names come from URLs a caller chose: a NUL (which PostgreSQL text cannot hold),
+    /// a lone surrogate (which Npgsql cannot encode) or an overlong name must not make the batch fail.
     /// </summary>
-    private static string? Text(string? value, int maxLength)
-    {
-        if (value is null) return null;
-        if (value.Contains('\0')) value = value.Replace("\0", "\uFFFD", StringComparison.Ordinal);
-        return value.Length <= maxLength ? value : value[..maxLength];
-    }
+    private static string? Text(string? value, int maxLength) => SafeText.Shorten(value, maxLength);
 
     private static Task WriteNullable<T>(NpgsqlBinaryImporter importer, T? value, NpgsqlDbType type, CancellationToken ct) =>
         value is null ? importer.WriteNullAsync(ct) : importer.WriteAsync(value, type, ct);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Dropped} audit events were lost (queue full or refused by the database); recorded as audit.overflow")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Dropped} audit events were lost (queue full); recorded as audit.overflow")]
     private partial void LogOverflow(long dropped);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} audit events failed (attempt {Attempt}); retrying")]
@@ -194,6 +253,6 @@ public sealed partial class AuditWriter(
     [LoggerMessage(Level = LogLevel.Error, Message = "Shutdown deadline passed before the audit queue was written: {Count} events lost")]
     private partial void LogLostAtShutdown(int count);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "PostgreSQL refused an audit event ({SqlState}, action {Action}); it is dropped and counted")]
-    private partial void LogRejected(string sqlState, string action);
+    [LoggerMessage(Level = LogLevel.Error, Message = "An audit event (action {Action}) was refused ({Reason}); it is set aside and counted in audit.rejected")]
+    private partial void LogRejected(string action, string reason);
 }

@@ -14,7 +14,7 @@ public sealed partial class CacheInvalidationListener(
     NpgsqlDataSource dataSource,
     CacheInvalidation caches,
     TimeProvider time,
-    ILogger<CacheInvalidationListener> logger) : BackgroundService
+    ILogger<CacheInvalidationListener> logger) : SupervisedLoop(time, logger)
 {
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(30);
@@ -34,7 +34,7 @@ public sealed partial class CacheInvalidationListener(
         await base.StartAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         var connection = _listening;
         _listening = null;
@@ -45,7 +45,7 @@ public sealed partial class CacheInvalidationListener(
             {
                 if (connection is null)
                 {
-                    await Task.Delay(retry, time, stoppingToken);
+                    await Task.Delay(retry, Clock, stoppingToken);
                     retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, MaxRetry.Ticks));
                     connection = await TryListenAsync(stoppingToken);
                     if (connection is null) continue;
@@ -85,7 +85,7 @@ public sealed partial class CacheInvalidationListener(
         try
         {
             connection = await dataSource.OpenConnectionAsync(ct);
-            connection.Notification += (_, e) => caches.Apply(e.Payload);
+            connection.Notification += (_, e) => ApplySafely(e.Payload);
             await ListenAsync(connection, ct);
             return connection;
         }
@@ -95,6 +95,23 @@ public sealed partial class CacheInvalidationListener(
             if (ct.IsCancellationRequested) throw;
             LogCannotListen(e);
             return null;
+        }
+    }
+
+    /// <summary>
+    /// Runs inside Npgsql's read of the connection: an exception here would break the connection. A payload that
+    /// cannot be applied is an unknown change, and forgetting everything is always safe.
+    /// </summary>
+    private void ApplySafely(string payload)
+    {
+        try
+        {
+            caches.Apply(payload);
+        }
+        catch (Exception e)
+        {
+            LogCannotApply(e);
+            caches.ForgetEverything();
         }
     }
 
@@ -110,6 +127,9 @@ public sealed partial class CacheInvalidationListener(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the connection that listens for cache invalidations; reconnecting")]
     private partial void LogConnectionLost(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A cache invalidation could not be applied; every cached client and token is dropped instead")]
+    private partial void LogCannotApply(Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Listening for cache invalidations again; cached clients and tokens dropped, as notifications may have been missed")]

@@ -17,13 +17,13 @@ public sealed partial class AheadOfTimeRefresher(
     IDbContextFactory<BrokerDbContext> contexts,
     TimeProvider time,
     IOptions<AheadOfTimeOptions> options,
-    ILogger<AheadOfTimeRefresher> logger) : BackgroundService
+    ILogger<AheadOfTimeRefresher> logger) : SupervisedLoop(time, logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         var settings = options.Value;
         if (!settings.Enabled) return;
-        using var timer = new PeriodicTimer(settings.Interval, time);
+        using var timer = new PeriodicTimer(settings.Interval, Clock);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             try
@@ -42,7 +42,7 @@ public sealed partial class AheadOfTimeRefresher(
     public async Task<int> RefreshDueAsync(CancellationToken ct)
     {
         var settings = options.Value;
-        var now = time.GetUtcNow();
+        var now = Clock.GetUtcNow();
         var recent = issuer.UsedSince(now - settings.IdleWindow);
         if (recent.Count == 0) return 0;
 
@@ -56,14 +56,25 @@ public sealed partial class AheadOfTimeRefresher(
             settings.RefreshAt, settings.Jitter, AheadOfTime.ShareOf(a.Id), settings.RefreshTokenMargin)).ToList();
         foreach (var account in due)
         {
-            var result = await issuer.RefreshAheadAsync(account.Name, account.TokensObtainedAt, ct);
-            if (result is TokenResult.Failed failed) LogRefreshFailed(account.Name, failed.Failure);
+            try
+            {
+                var result = await issuer.RefreshAheadAsync(account.Name, account.TokensObtainedAt, ct);
+                if (result is TokenResult.Failed failed) LogRefreshFailed(account.Name, failed.Failure);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                // One account (a secret that no longer decrypts, say) must not keep the others from being refreshed.
+                LogAccountFailed(e, account.Name);
+            }
         }
         return due.Count;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ahead-of-time refresh pass failed")]
     private partial void LogPassFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Ahead-of-time refresh of account {Account} threw; the pass goes on with the next account")]
+    private partial void LogAccountFailed(Exception exception, string account);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ahead-of-time refresh of account {Account} failed: {Failure}")]
     private partial void LogRefreshFailed(string account, TokenFailure failure);

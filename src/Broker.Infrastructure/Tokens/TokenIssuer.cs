@@ -375,7 +375,7 @@ public sealed partial class TokenIssuer(
 
     private static bool IsDatabaseFault(Exception e) => DatabaseFaults.IsTransient(e);
 
-    private static string Truncate(string text) => text.Length <= Limits.Detail ? text : text[..(Limits.Detail - 1)] + "…";
+    private static string Truncate(string text) => SafeText.Shorten(text, Limits.Detail);
 
     private readonly record struct FlightKey(string Account, TimeSpan MinValidity);
 

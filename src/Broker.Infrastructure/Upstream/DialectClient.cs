@@ -72,24 +72,53 @@ public abstract class DialectClient
     {
         var access = UpstreamJson.ReadString(answer, accessField);
         if (access is null) return new ProtocolError(status, $"the HTTP {status} answer has no '{accessField}' token");
+        if (!IsTokenText(access)) return NotAToken(status, accessField);
         var refresh = refreshField is null ? null : UpstreamJson.ReadString(answer, refreshField);
+        if (refresh is not null && !IsTokenText(refresh)) return NotAToken(status, refreshField!);
+        if (TokenType(answer) is not { } tokenType)
+            return new ProtocolError(status, $"the HTTP {status} answer's token_type is not a token type name (RFC 6749 §7.1)");
 
         var tokens = new TokenSet(
             access,
             TokenExpiry.Access(answer, access, now, provider),
             refresh,
             refresh is null ? null : TokenExpiry.Refresh(answer, refresh, now, provider),
-            TokenType(answer));
+            tokenType);
         return new Granted(tokens, status);
     }
 
-    // RFC 6749 §5.1 makes token_type case-insensitive; consumers put it in front of the token, so give the usual spelling.
-    private static string TokenType(JsonElement answer) =>
+    /// <summary>Longer than any real token (a JWT full of group claims stays well under 16 KiB): not a token.</summary>
+    internal const int MaxTokenLength = 16 * 1024;
+
+    /// <summary>
+    /// RFC 6749 Appendix A.12/A.17 define access and refresh tokens as 1*VSCHAR (printable ASCII, 0x20-0x7E), and
+    /// RFC 6750's b64token is narrower still. Anything else (NUL, control characters, lone surrogates, emoji) is
+    /// not a token a resource server would take; stored, it could fail the write, and handed on, it would break the
+    /// consumer's Authorization header. So such an answer is a protocol error, not a grant.
+    /// </summary>
+    private static bool IsTokenText(string token)
+    {
+        if (token.Length > MaxTokenLength) return false;
+        foreach (var c in token)
+        {
+            if (c is < '\x20' or > '\x7E') return false;
+        }
+        return true;
+    }
+
+    // Never quotes the value: it may be (most of) a real token.
+    private static ProtocolError NotAToken(int status, string field) =>
+        new(status, $"the HTTP {status} answer's '{field}' is not a token (RFC 6749: printable ASCII, here at most {MaxTokenLength} characters)");
+
+    // RFC 6749 §5.1 makes token_type case-insensitive; consumers put it in front of the token, so give the usual
+    // spelling. §7.1 and §11.1 make it a name (letters, digits, '-', '.', '_'); it is stored in 40 characters.
+    private static string? TokenType(JsonElement answer) =>
         UpstreamJson.ReadString(answer, "token_type")?.Trim() switch
         {
             null or "" => "Bearer",
             var type when type.Equals("bearer", StringComparison.OrdinalIgnoreCase) => "Bearer",
-            var type => type,
+            var type when type.Length <= 40 && type.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_') => type,
+            _ => null,
         };
 
     private protected static string Explain(string fallback, string body) => UpstreamText.DescribeOr(body, fallback);

@@ -13,10 +13,10 @@ internal static class TokenExpiry
     private const double MaxSeconds = 100 * 365.25 * 24 * 3600;
 
     public static DateTimeOffset Access(JsonElement answer, string accessToken, DateTimeOffset now, ProviderEndpoint provider) =>
-        UpstreamJson.ReadTimestamp(answer, "exp")
+        Plausible(now, UpstreamJson.ReadTimestamp(answer, "exp"))
         ?? After(now, UpstreamJson.ReadSeconds(answer, "expires_in"))
         ?? After(now, UpstreamJson.ReadSeconds(answer, "access_lifetime"))
-        ?? Jwt.TryReadExpiry(accessToken)
+        ?? Plausible(now, Jwt.TryReadExpiry(accessToken))
         ?? now + provider.DefaultAccessLifetime;
 
     /// <summary>The refresh token's expiry; null means it does not expire as far as we know.</summary>
@@ -29,9 +29,14 @@ internal static class TokenExpiry
             if (seconds == 0) return null;
             if (After(now, seconds) is { } at) return at;
         }
-        return Jwt.TryReadExpiry(refreshToken)
+        return Plausible(now, Jwt.TryReadExpiry(refreshToken))
                ?? (provider.DefaultRefreshLifetime is { } lifetime ? now + lifetime : null);
     }
+
+    // An absolute time centuries away (or at year 1) is no information either, and near DateTimeOffset's ends the
+    // token policy's arithmetic would overflow.
+    private static DateTimeOffset? Plausible(DateTimeOffset now, DateTimeOffset? at) =>
+        at is { } t && t > now.AddYears(-1) && t < now.AddSeconds(MaxSeconds) ? t : null;
 
     // A non-positive or absurd lifetime is no information: fall through to the next source.
     private static DateTimeOffset? After(DateTimeOffset now, double? seconds) =>

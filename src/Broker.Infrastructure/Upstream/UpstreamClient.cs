@@ -71,10 +71,11 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
         {
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linkedCts.Token);
             var status = (int)response.StatusCode;
+            // The timeout covers the body too: an upstream dripping a byte at a time is cut off at the same deadline.
             var body = await ReadBodyAsync(response.Content, linkedCts.Token);
             outcome = body is null
                 ? new ProtocolError(status, $"the HTTP {status} answer is larger than {MaxBodyBytes / 1024} KiB")
-                : map(status, body, sentAt, RetryAfter(response.Headers.RetryAfter, time.GetUtcNow()));
+                : Map(map, status, status is >= 200 and <= 299 ? body : RedactText(body, secrets), sentAt, response);
         }
         // The caller's cancellation propagates; anything else cancelling us is our timeout (or HttpClient.Timeout).
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -95,7 +96,29 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
         {
             outcome = new Unavailable(null, "the connection to the upstream broke while reading its answer");
         }
+        // Whatever else an answer makes go wrong is an answer we cannot read, never an exception for the token path.
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            outcome = new ProtocolError(null, $"the upstream's answer could not be read ({e.GetType().Name})");
+        }
         return Redact(outcome, secrets);
+    }
+
+    /// <summary>
+    /// The dialects' mappings are meant to read any answer; should one still throw on something no test thought
+    /// of, the answer is unreadable (502), and the account's state and audit row are written as for any other.
+    /// </summary>
+    private UpstreamOutcome Map(Func<int, string, DateTimeOffset, TimeSpan?, UpstreamOutcome> map, int status, string body,
+        DateTimeOffset sentAt, HttpResponseMessage response)
+    {
+        try
+        {
+            return map(status, body, sentAt, RetryAfter(response.Headers.RetryAfter, time.GetUtcNow()));
+        }
+        catch (Exception e)
+        {
+            return new ProtocolError(status, $"the HTTP {status} answer could not be read ({e.GetType().Name})");
+        }
     }
 
     private static async Task<string?> ReadBodyAsync(HttpContent content, CancellationToken ct)
@@ -130,11 +153,18 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
     private static UpstreamOutcome Redact(UpstreamOutcome outcome, string?[] secrets)
     {
         if (outcome is Granted) return outcome;
-        var detail = outcome.Detail;
+        var detail = RedactText(outcome.Detail, secrets);
+        return ReferenceEquals(detail, outcome.Detail) ? outcome : outcome with { Detail = detail };
+    }
+
+    // Error bodies are redacted before they are described too: a secret echoed near the length cut would otherwise
+    // survive as a prefix that no longer matches the whole secret.
+    private static string RedactText(string text, string?[] secrets)
+    {
         foreach (var secret in secrets)
         {
-            if (!string.IsNullOrEmpty(secret)) detail = detail.Replace(secret, "[redacted]", StringComparison.Ordinal);
+            if (!string.IsNullOrEmpty(secret)) text = text.Replace(secret, "[redacted]", StringComparison.Ordinal);
         }
-        return ReferenceEquals(detail, outcome.Detail) ? outcome : outcome with { Detail = detail };
+        return text;
     }
 }

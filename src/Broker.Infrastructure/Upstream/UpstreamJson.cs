@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
+using Broker.Domain;
 
 namespace Broker.Infrastructure.Upstream;
 
@@ -20,7 +22,8 @@ internal static class UpstreamJson
         if (string.IsNullOrWhiteSpace(body)) return false;
         try
         {
-            using var document = JsonDocument.Parse(body);
+            // Raw lone surrogates (a body that did not come through the UTF-8 decoder) would make the parser throw too.
+            using var document = JsonDocument.Parse(WithoutLoneSurrogateEscapes(SafeText.Clean(body, oneLine: false)));
             root = document.RootElement.Clone();
             return true;
         }
@@ -28,6 +31,45 @@ internal static class UpstreamJson
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// JSON lets a string escape half a surrogate pair ("\ud800"); System.Text.Json parses it but throws when the
+    /// string is read. Such escapes become "\ufffd" before parsing, so every read of the answer is safe.
+    /// </summary>
+    internal static string WithoutLoneSurrogateEscapes(string json)
+    {
+        if (!json.Contains("\\u", StringComparison.OrdinalIgnoreCase)) return json;
+        StringBuilder? fixedJson = null;
+        var copied = 0;
+        for (var i = 0; i < json.Length - 1; i++)
+        {
+            if (json[i] != '\\') continue;
+            if (json[i + 1] != 'u' || SurrogateEscape(json, i) is not { } unit)
+            {
+                i++; // an escaped character (an escaped backslash included): never the start of another escape
+                continue;
+            }
+            if (char.IsHighSurrogate(unit) && SurrogateEscape(json, i + 6) is { } next && char.IsLowSurrogate(next))
+            {
+                i += 11; // a valid pair
+                continue;
+            }
+            fixedJson ??= new StringBuilder(json.Length);
+            fixedJson.Append(json, copied, i - copied).Append("\\ufffd");
+            copied = i + 6;
+            i += 5;
+        }
+        return fixedJson is null ? json : fixedJson.Append(json, copied, json.Length - copied).ToString();
+    }
+
+    /// <summary>The surrogate a \uXXXX escape at <paramref name="at"/> stands for, or null if it is not one.</summary>
+    private static char? SurrogateEscape(string json, int at)
+    {
+        if (at + 6 > json.Length || json[at] != '\\' || json[at + 1] != 'u' ||
+            !ushort.TryParse(json.AsSpan(at + 2, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
+            return null;
+        return char.IsSurrogate((char)code) ? (char)code : null;
     }
 
     /// <summary>A non-blank string property, else null.</summary>

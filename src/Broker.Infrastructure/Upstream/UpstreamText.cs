@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Broker.Domain;
 
 namespace Broker.Infrastructure.Upstream;
 
@@ -64,18 +65,18 @@ internal static class UpstreamText
     private static string Messages(JsonElement array) =>
         string.Join(" ", array.EnumerateArray().Where(m => m.ValueKind == JsonValueKind.String).Select(m => m.GetString()));
 
-    // One line without control characters (no log forging), cut to a length that fits a log line and a column.
-    private static string Clean(string text)
+    // One line (no log forging) with runs of white space as one space, cut by SafeText to fit a log line and a column.
+    internal static string Clean(string text)
     {
-        var line = new StringBuilder(Math.Min(text.Length, MaxLength + 1));
+        // Collapsing only needs the part that can be kept (and a little more, for SafeText to see the cut).
+        var line = new StringBuilder(Math.Min(text.Length, 2 * MaxLength));
         foreach (var c in text)
         {
-            if (line.Length > MaxLength) break;
-            var ch = char.IsControl(c) ? ' ' : c;
+            if (line.Length >= 2 * MaxLength) break;
+            var ch = char.IsControl(c) || char.IsWhiteSpace(c) ? ' ' : c;
             if (ch == ' ' && (line.Length == 0 || line[^1] == ' ')) continue;
             line.Append(ch);
         }
-        var cleaned = line.ToString().TrimEnd();
-        return cleaned.Length <= MaxLength ? cleaned : cleaned[..(MaxLength - 1)].TrimEnd() + "…";
+        return SafeText.Shorten(line.ToString().TrimEnd(), MaxLength);
     }
 }

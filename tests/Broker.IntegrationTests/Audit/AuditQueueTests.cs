@@ -104,8 +104,9 @@ public sealed class AuditQueueTests : IAsyncDisposable
         await _world.DrainAsync();
 
         (await _world.CountAsync("action = 'token.served'")).ShouldBe(4);
-        (await _world.DetailsAsync(AuditActions.AuditOverflow)).ShouldHaveSingleItem().ShouldStartWith("1 audit events were lost");
-        _world.Logs.Lines.ShouldContain(l => l.Contains("PostgreSQL refused an audit event (23514, action test.poison)", StringComparison.Ordinal));
+        (await _world.DetailsAsync(AuditActions.AuditRejected)).ShouldHaveSingleItem().ShouldStartWith("1 audit events were refused");
+        (await _world.CountAsync("action = 'audit.overflow'")).ShouldBe(0); // a refusal is not a full queue
+        _world.Logs.Lines.ShouldContain(l => l.Contains("An audit event (action test.poison) was refused (23514)", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -84,8 +84,9 @@ public sealed class UpstreamOutageTests : IAsyncLifetime
         var (status, body, _) = await _world.Broker.FetchAsync("impatient-1", key);
 
         status.ShouldBe(HttpStatusCode.GatewayTimeout);
-        // The global Broker:Upstream:Timeout is 10 s here; the provider's own 1 s applied.
-        body["detail"]!.GetValue<string>().ShouldContain("within 1 s");
+        // The global Broker:Upstream:Timeout is 10 s here; the provider's own 1 s applied (admins read it in last_error).
+        body["detail"]!.GetValue<string>().ShouldNotContain("within");
+        (await _world.AdminAsync(HttpMethod.Get, "/admin/accounts/impatient-1"))["last_error"]!.GetValue<string>().ShouldContain("within 1 s");
         (await _world.AdminAsync(HttpMethod.Get, "/admin/providers/impatient"))["timeout_seconds"]!.GetValue<int>().ShouldBe(1);
     }
 }

@@ -1,0 +1,147 @@
+using System.Net;
+using Broker.Domain;
+using Broker.Infrastructure;
+using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Persistence;
+using Broker.Infrastructure.Tokens;
+using Broker.IntegrationTests.Audit;
+using Broker.IntegrationTests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Broker.IntegrationTests.Reliability;
+
+/// <summary>
+/// Each background loop's dependency is broken in turn (the audit table refusing rows, retention's delete failing,
+/// an account whose secret no longer decrypts, the listener's backend killed and fed garbage): every loop keeps
+/// running, the host does not stop, tokens are still served and every audit row that could be written is.
+/// </summary>
+public sealed class BackgroundLoopTests : IAsyncLifetime
+{
+    private BrokerWorld _world = null!;
+
+    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync(settings: new Dictionary<string, string?>
+    {
+        ["Broker:AheadOfTime:Enabled"] = "true",
+        ["Broker:AheadOfTime:Interval"] = "00:00:00.200",
+        ["Broker:Audit:RetentionInterval"] = "00:00:00.200",
+    });
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    [Fact]
+    public async Task The_reported_crash_an_unkeyed_request_for_a_name_ending_in_an_emoji_is_audited_and_serving_goes_on()
+    {
+        var (account, key) = await AccountAsync();
+        var name = new string('a', 99) + "😀";
+
+        using (var response = await _world.Broker.GetAsync($"/v1/accounts/{Uri.EscapeDataString(name)}/token", apiKey: null))
+            response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
+
+        await WaitForAsync(async () => await _world.CountAsync("action = 'auth.failed' AND account_name = $1", new string('a', 99) + "…") == 1);
+        AssertAllLoopsRunning();
+    }
+
+    [Fact]
+    public async Task Rows_the_database_refuses_are_set_aside_and_counted_and_the_rest_is_written()
+    {
+        var (account, key) = await AccountAsync();
+        await _world.ExecuteAsync("""
+            CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.account_name LIKE 'poison%' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_refuse();
+            """);
+
+        for (var i = 0; i < 5; i++)
+        {
+            using (await _world.Broker.GetAsync($"/v1/accounts/poison-{i}/token", apiKey: null)) { }
+            (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
+        }
+
+        await WaitForAsync(async () => await _world.CountAsync("action = 'audit.rejected'") > 0 &&
+                                       await _world.CountAsync("action = 'token.served'") == 5);
+        await WaitForAsync(async () => (await _world.DetailsAsync(AuditActions.AuditRejected))
+            .Sum(d => int.Parse(d[..d.IndexOf(' ', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture)) == 5);
+        (await _world.CountAsync("account_name LIKE 'poison%'")).ShouldBe(0);
+        (await _world.CountAsync("action = 'audit.overflow'")).ShouldBe(0);
+        _world.Logs.Lines.ShouldNotContain(l => l.Contains("poison-", StringComparison.Ordinal) && l.Contains("refused", StringComparison.Ordinal));
+        AssertAllLoopsRunning();
+    }
+
+    [Fact]
+    public async Task A_retention_sweep_that_fails_is_logged_and_tried_again()
+    {
+        await _world.ExecuteAsync("""
+            CREATE FUNCTION test_no_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no deleting today'; END $$;
+            CREATE TRIGGER test_no_delete BEFORE DELETE ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION test_no_delete();
+            """);
+        await WaitForAsync(() => Task.FromResult(_world.Logs.Lines.Count(l => l.Contains("Audit retention failed", StringComparison.Ordinal)) >= 2));
+
+        var (account, key) = await AccountAsync();
+        (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
+        AssertAllLoopsRunning();
+    }
+
+    [Fact]
+    public async Task One_account_whose_secret_cannot_be_decrypted_does_not_end_the_ahead_of_time_pass()
+    {
+        var (broken, brokenKey) = await AccountAsync();
+        var (healthy, healthyKey) = await AccountAsync();
+        await _world.Broker.TokenAsync(broken.Name, brokenKey);
+        await _world.Broker.TokenAsync(healthy.Name, healthyKey);
+        await _world.ExecuteAsync("UPDATE accounts SET refresh_token_encrypted = 'not-a-protected-payload', password_encrypted = 'nor-this' WHERE name = $1", broken.Name);
+
+        _world.Clock.Advance(Broker.Simulator.SimulatorState.DefaultAccessLifetime * 0.9);
+        await WaitForAsync(() => Task.FromResult(_world.Simulator.Refreshes(healthy.Username) > 0 &&
+            _world.Logs.Lines.Any(l => l.Contains($"Ahead-of-time refresh of account {broken.Name} threw", StringComparison.Ordinal))));
+
+        (await _world.Broker.TokenAsync(healthy.Name, healthyKey)).ShouldNotBeNullOrEmpty();
+        AssertAllLoopsRunning();
+    }
+
+    [Fact]
+    public async Task The_listener_survives_its_backend_being_killed_and_garbage_notifications()
+    {
+        var (account, key) = await AccountAsync();
+        await _world.ExecuteAsync($"SELECT pg_notify('{CacheInvalidation.Channel}', x) FROM unnest(ARRAY['', 'garbage', 'account:', repeat('z', 7000), 'account:' || chr(8238)]) AS x");
+        await _world.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()");
+        await WaitForAsync(() => Task.FromResult(_world.Logs.Lines.Any(l => l.Contains("Listening for cache invalidations again", StringComparison.Ordinal))));
+
+        (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
+        AssertAllLoopsRunning();
+    }
+
+    private void AssertAllLoopsRunning()
+    {
+        var services = _world.Broker.Services;
+        services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested.ShouldBeFalse();
+        var loops = services.GetServices<IHostedService>().OfType<SupervisedLoop>().ToList();
+        loops.Select(l => l.GetType()).ShouldBe([typeof(CacheInvalidationListener), typeof(AuditWriter), typeof(AheadOfTimeRefresher), typeof(AuditRetention)], ignoreOrder: true);
+        foreach (var loop in loops)
+        {
+            loop.ExecuteTask.ShouldNotBeNull();
+            loop.ExecuteTask.IsCompleted.ShouldBeFalse($"{loop.GetType().Name} stopped");
+        }
+    }
+
+    private async Task<(TestAccount Account, string Key)> AccountAsync()
+    {
+        var account = await _world.AccountAsync(DialectNames.SimpleJwt);
+        return (account, await _world.ConsumerAsync(account.Name));
+    }
+
+    /// <summary>Polls a condition that no event announces (a row written by the background writer, a log line).</summary>
+    private static async Task WaitForAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition did not come true within 30 s.");
+            await Task.Delay(50);
+        }
+    }
+}
