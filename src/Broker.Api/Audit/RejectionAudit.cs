@@ -98,7 +98,7 @@ public sealed partial class RejectionAudit(AuditQueue audit, TimeProvider time, 
             At = tally.First, Action = key.Action,
             Outcome = key.Action == AuditActions.RequestRateLimited ? "too_many_requests" : "unauthorized",
             ClientId = key.ClientId, ClientName = key.ClientName, RemoteIp = key.RemoteIp, RequestId = tally.FirstRequestId,
-            Detail = detail.Length <= Limits.Detail ? detail : detail[..Limits.Detail], // our own ASCII phrases and numbers only
+            Detail = SafeText.Shorten(detail, Limits.Detail),
         };
     }
 
