@@ -87,9 +87,11 @@ public sealed class UpstreamDestinationTests
             var (status, body, _) = await world.Broker.FetchAsync("alice", key);
             status.ShouldBe(HttpStatusCode.BadGateway, body.ToJsonString());
             body["type"]!.GetValue<string>().ShouldBe("https://broker.dev/errors/upstream-destination-refused");
-            body["detail"]!.GetValue<string>().ShouldStartWith("the upstream's address 127.0.0.1 is in a network the broker may not call (loopback)");
-            body["detail"]!.GetValue<string>().ShouldContain("Broker:Upstream:AllowedNetworks");
+            body["detail"]!.GetValue<string>().ShouldNotContain("127.0.0.1"); // consumers get no address; admins do
         }
+        var lastError = (await world.AdminAsync(HttpMethod.Get, "/admin/accounts/alice"))["last_error"]!.GetValue<string>();
+        lastError.ShouldContain("the upstream's address 127.0.0.1 is in a network the broker may not call (loopback)");
+        lastError.ShouldContain("Broker:Upstream:AllowedNetworks");
         var test = await world.AdminAsync(HttpMethod.Post, "/admin/accounts/alice/test");
 
         test["failure"]!.GetValue<string>().ShouldBe("upstream_destination_refused");
@@ -135,7 +137,8 @@ public sealed class UpstreamDestinationTests
         var (status, body, _) = await world.Broker.FetchAsync(account.Name, key);
         status.ShouldBe(HttpStatusCode.BadGateway, body.ToJsonString());
         body["type"]!.GetValue<string>().ShouldBe("https://broker.dev/errors/upstream-destination-refused");
-        body["detail"]!.GetValue<string>().ShouldContain("Broker:Upstream:AllowPlainHttp");
+        (await world.AdminAsync(HttpMethod.Get, $"/admin/accounts/{account.Name}"))["last_error"]!.GetValue<string>()
+            .ShouldContain("Broker:Upstream:AllowPlainHttp");
         world.Simulator.TotalLogins.ShouldBe(logins);
         // ...and at admin time: the provider's own URL is now refused.
         (await world.SendAsync(HttpMethod.Put, "/admin/providers/sim-simplejwt",

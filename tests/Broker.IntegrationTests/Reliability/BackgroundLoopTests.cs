@@ -37,9 +37,12 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
 
         using (var response = await _world.Broker.GetAsync($"/v1/accounts/{Uri.EscapeDataString(name)}/token", apiKey: null))
             response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        // With a key, the name goes into the trail: one row per request, its name cut on a character boundary.
+        using (var response = await _world.Broker.GetAsync($"/v1/accounts/{Uri.EscapeDataString(name)}/token", key))
+            response.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
         (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
 
-        await WaitForAsync(async () => await _world.CountAsync("action = 'auth.failed' AND account_name = $1", new string('a', 99) + "…") == 1);
+        await WaitForAsync(async () => await _world.CountAsync("account_name = $1", new string('a', 99) + "…") == 1);
         AssertAllLoopsRunning();
     }
 
@@ -58,7 +61,7 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
 
         for (var i = 0; i < 5; i++)
         {
-            using (await _world.Broker.GetAsync($"/v1/accounts/poison-{i}/token", apiKey: null)) { }
+            using (await _world.Broker.GetAsync($"/v1/accounts/poison-{i}/token", key)) { } // not granted: audited with its name
             (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
         }
 
