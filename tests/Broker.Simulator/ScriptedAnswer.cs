@@ -23,7 +23,14 @@ public sealed record ScriptedAnswer(
     {
         response.StatusCode = Status;
         if (ContentType is not null) response.ContentType = ContentType;
-        if (WithContentLength) response.ContentLength = Body.Length;
+        // HTTP forbids a body (and its length) on 1xx, 204 and 304: Kestrel refuses them, so send those bare.
+        var bodiless = Status is < 200 or StatusCodes.Status204NoContent or StatusCodes.Status304NotModified;
+        if (WithContentLength && !bodiless) response.ContentLength = Body.Length;
+        if (bodiless)
+        {
+            await response.StartAsync(ct);
+            return;
+        }
         await response.StartAsync(ct);
         for (var offset = 0; offset < Body.Length; offset += Math.Max(1, ChunkBytes))
         {
