@@ -19,10 +19,16 @@ public sealed partial class CacheInvalidation(
 {
     public const string Channel = "broker_changes";
 
-    // Payloads name what changed, never a secret: "clients", or "account:" and an account name (at most 100
-    // characters, far below NOTIFY's 8000-byte limit).
+    // Payloads name the sending instance and what changed, never a secret: "<instance> clients", or
+    // "<instance> account:" and an account name (at most 100 characters, far below NOTIFY's 8000-byte limit).
     private const string ClientsPayload = "clients";
     private const string AccountPrefix = "account:";
+
+    /// <summary>
+    /// This instance, in its notifications: it has forgotten what changed before it notifies, and must not forget it
+    /// again when it hears itself, which would drop key lookups made meanwhile for nothing.
+    /// </summary>
+    private readonly string _instance = Guid.NewGuid().ToString("N")[..12];
 
     /// <summary>A notification must not hold up an admin answer for long when the database is slow or down.</summary>
     private static readonly TimeSpan NotifyTimeout = TimeSpan.FromSeconds(5);
@@ -52,9 +58,12 @@ public sealed partial class CacheInvalidation(
         return NotifyAsync([.. names.Select(name => AccountPrefix + name), .. grantsChanged ? [ClientsPayload] : Array.Empty<string>()]);
     }
 
-    /// <summary>Applies a notification from any instance, this one included (forgetting twice is harmless).</summary>
-    internal void Apply(string payload)
+    /// <summary>Applies a notification from another instance (this one's own have been applied already).</summary>
+    internal void Apply(string notification)
     {
+        var space = notification.IndexOf(' ', StringComparison.Ordinal);
+        if (space > 0 && notification.AsSpan(0, space).SequenceEqual(_instance)) return;
+        var payload = space > 0 ? notification[(space + 1)..] : notification;
         if (payload == ClientsPayload) clients.Invalidate();
         else if (payload.StartsWith(AccountPrefix, StringComparison.Ordinal)) tokens.Remove(payload[AccountPrefix.Length..]);
         else ForgetEverything(); // from a newer version, say: forgetting everything is always safe
@@ -76,7 +85,7 @@ public sealed partial class CacheInvalidation(
             // instances from learning of it.
             using var timeout = new CancellationTokenSource(NotifyTimeout);
             await using var notify = dataSource.CreateCommand($"SELECT pg_notify('{Channel}', payload) FROM unnest($1::text[]) AS payload");
-            notify.Parameters.Add(new NpgsqlParameter { Value = payloads });
+            notify.Parameters.Add(new NpgsqlParameter { Value = payloads.Select(payload => $"{_instance} {payload}").ToArray() });
             await notify.ExecuteNonQueryAsync(timeout.Token);
         }
         catch (Exception e)
