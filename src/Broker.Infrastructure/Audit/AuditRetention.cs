@@ -18,6 +18,11 @@ public sealed partial class AuditRetention(
     IOptions<AuditOptions> options,
     ILogger<AuditRetention> logger) : SupervisedLoop(time, logger)
 {
+    private readonly TaskCompletionSource _firstSweep = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Done once the start-up sweep has run (deleted or failed): a sweep of one's own does not race it after that.</summary>
+    public Task FirstSweep => _firstSweep.Task;
+
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         try
@@ -37,6 +42,7 @@ public sealed partial class AuditRetention(
                 {
                     LogFailed(e); // whatever it was (an outage, a trigger, a permission), the next tick tries again
                 }
+                _firstSweep.TrySetResult();
             } while (await timer.WaitForNextTickAsync(stoppingToken));
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
