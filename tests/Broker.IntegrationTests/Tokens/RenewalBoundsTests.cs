@@ -1,11 +1,8 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;
 using Broker.Simulator;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Tokens;
 
@@ -29,8 +26,7 @@ public sealed class RenewalBoundsTests : IAsyncLifetime
         await _world.Broker.TokenAsync(account.Name, key);
         _world.Simulator.Latency = TimeSpan.FromMilliseconds(100); // the flights overlap while the refresh runs
         _world.Clock.Advance(SimulatorState.DefaultAccessLifetime);
-        var locks = new ConcurrentBag<string>();
-        using var listener = RowLocks(locks);
+        using var commands = new DatabaseCommands(_world.ConnectionString);
 
         var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var fetches = Enumerable.Range(61, 200).Select(seconds => Task.Run(async () =>
@@ -44,7 +40,7 @@ public sealed class RenewalBoundsTests : IAsyncLifetime
         results.ShouldAllBe(r => r.Status == HttpStatusCode.OK);
         _world.Simulator.Refreshes(account.UpstreamUser).ShouldBe(1);
         // 61 … 260 s fall into the steps 90, 120, 180, 240 and 300 s: at most five flights, so five row locks, not 200.
-        locks.Count.ShouldBeInRange(1, 5);
+        commands.Count("FOR UPDATE").ShouldBeInRange(1, 5);
     }
 
     [Fact]
@@ -76,24 +72,5 @@ public sealed class RenewalBoundsTests : IAsyncLifetime
         using var response = await _world.Broker.SendAsync(_world.Broker.Request(HttpMethod.Post, $"/v1/accounts/{account}/token/rejected", key,
             token is null ? JsonContent.Create(new { }) : JsonContent.Create(new { access_token = token }, options: BrokerWorld.Json)));
         response.StatusCode.ShouldBe(HttpStatusCode.NoContent);
-    }
-
-    /// <summary>The broker's row-lock queries on this test's database.</summary>
-    private ActivityListener RowLocks(ConcurrentBag<string> locks)
-    {
-        var database = new NpgsqlConnectionStringBuilder(_world.ConnectionString).Database;
-        var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == "Npgsql",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity =>
-            {
-                var db = activity.GetTagItem("db.namespace") ?? activity.GetTagItem("db.name");
-                var statement = (activity.GetTagItem("db.query.text") ?? activity.GetTagItem("db.statement")) as string ?? "";
-                if (Equals(db, database) && statement.Contains("FOR UPDATE", StringComparison.Ordinal)) locks.Add(statement);
-            },
-        };
-        ActivitySource.AddActivityListener(listener);
-        return listener;
     }
 }
