@@ -45,7 +45,7 @@ public sealed class ApiKeyAuthentication(
         {
             var address = Context.Connection.RemoteIpAddress;
             var digest = ApiKeys.Digest(key);
-            if (!budget.TryBegin(address, digest))
+            if (!await budget.BeginAsync(address, digest, Context.RequestAborted))
             {
                 Context.Items[BudgetSpent] = true;
                 return Fail("too many unknown API keys from this address");

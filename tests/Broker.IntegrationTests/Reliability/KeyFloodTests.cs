@@ -64,6 +64,21 @@ public sealed class KeyFloodTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task More_valid_keys_than_the_budget_from_one_address_at_once_are_all_looked_up_and_served()
+    {
+        var account = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var keys = new List<string>();
+        for (var i = 0; i < Budget * 2; i++) keys.Add(await _world.ConsumerAsync(account.Name));
+        await _world.Broker.TokenAsync(account.Name, keys[0]);
+        _world.Clock.Advance(TimeSpan.FromMinutes(1)); // every key lookup cached so far has expired
+
+        var statuses = await Task.WhenAll(keys.SelectMany(key => Enumerable.Repeat(key, 5))
+            .Select(key => Task.Run(async () => (await _world.Broker.FetchAsync(account.Name, key)).Status)));
+
+        statuses.ShouldAllBe(status => status == HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task Health_and_swagger_cost_no_key_lookup_and_no_audit_row()
     {
         using var commands = new DatabaseCommands(_world.ConnectionString);
