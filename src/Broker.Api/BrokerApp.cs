@@ -43,8 +43,8 @@ public static class BrokerApp
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails();
         services.AddExceptionHandler<ExceptionHandler>();
-        services.AddAuthentication(ApiKeyAuthentication.Scheme)
-            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.Scheme, null);
+        services.AddAuthentication(ApiKeyAuthentication.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);
         services.AddAuthorizationBuilder()
             .AddPolicy(ApiKeyAuthentication.AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole("admin"));
         services.AddBrokerRateLimits(builder.Configuration);

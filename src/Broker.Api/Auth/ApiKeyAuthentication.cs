@@ -26,7 +26,7 @@ public sealed class ApiKeyAuthentication(
     KeyLookupBudget budget,
     TimeProvider time) : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggerFactory, encoder)
 {
-    public const string Scheme = "ApiKey";
+    public const string SchemeName = "ApiKey";
     public const string AdminPolicy = "admin";
     private const int MaxKeyLength = 512;
     private const string BudgetSpent = "broker.key-lookup-budget-spent";
@@ -66,7 +66,7 @@ public sealed class ApiKeyAuthentication(
         if (client is null) return Fail("unknown or revoked API key");
 
         Context.Features.Set(client);
-        return AuthenticateResult.Success(new AuthenticationTicket(Principals.GetValue(client, PrincipalOf), Scheme));
+        return AuthenticateResult.Success(new AuthenticationTicket(Principals.GetValue(client, PrincipalOf), SchemeName));
     }
 
     /// <summary>One principal per cached client, built once: it lives as long as the client directory keeps the client.</summary>
@@ -77,7 +77,7 @@ public sealed class ApiKeyAuthentication(
             new Claim(ClaimTypes.NameIdentifier, client.Id.ToString()),
             new Claim(ClaimTypes.Name, client.Name),
             new Claim(ClaimTypes.Role, client.Role == ClientRole.Admin ? "admin" : "consumer"),
-        ], Scheme));
+        ], SchemeName));
 
     private AuthenticateResult Fail(string reason)
     {

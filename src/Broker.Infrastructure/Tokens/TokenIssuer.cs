@@ -84,7 +84,7 @@ public sealed partial class TokenIssuer(
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await db.Database.ExecuteSqlRawAsync($"SET LOCAL lock_timeout = {(long)_options.LockTimeout.TotalMilliseconds}", ct);
+        await SetLockTimeoutsAsync(db, _options.LockTimeout, idleTimeout: null, ct);
         var account = await db.Accounts.FromSql($"SELECT * FROM accounts WHERE name = {name} FOR UPDATE").SingleOrDefaultAsync(ct);
         if (account is null) return null;
 
@@ -130,11 +130,8 @@ public sealed partial class TokenIssuer(
             if (Serves(snapshot, renewal) is { } early) return early;
 
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            var lockTimeoutMs = (long)_options.LockTimeout.TotalMilliseconds;
             // If this process hangs or dies while holding the lock, PostgreSQL ends the transaction and frees the row.
-            var idleTimeoutMs = (long)(upstreamOptions.Value.WorstCaseCall + _options.LockTimeout).TotalMilliseconds;
-            await db.Database.ExecuteSqlRawAsync(
-                $"SET LOCAL lock_timeout = {lockTimeoutMs}; SET LOCAL idle_in_transaction_session_timeout = {idleTimeoutMs}", ct);
+            await SetLockTimeoutsAsync(db, _options.LockTimeout, upstreamOptions.Value.WorstCaseCall + _options.LockTimeout, ct);
 
             var lockWait = Stopwatch.StartNew();
             var account = await LockAsync(db, snapshot.Id, ct);
@@ -202,11 +199,24 @@ public sealed partial class TokenIssuer(
         await using var db = await contexts.CreateDbContextAsync(ct);
         await ReadAsync(db, "", ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await db.Database.ExecuteSqlRawAsync("SET LOCAL lock_timeout = 1000; SET LOCAL idle_in_transaction_session_timeout = 1000", ct);
+        await SetLockTimeoutsAsync(db, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), ct);
         await LockAsync(db, Guid.Empty, ct);
         await tx.CommitAsync(ct);
         secrets.Unprotect(SecretKind.AccessToken, secrets.Protect(SecretKind.AccessToken, "warm-up"));
         auditHasher.Hash("warm-up");
+    }
+
+    /// <summary>
+    /// <c>lock_timeout</c> (and <c>idle_in_transaction_session_timeout</c>) for this transaction only. set_config with
+    /// its third argument true is SET LOCAL, and unlike SET it takes its value as a parameter.
+    /// </summary>
+    private static Task SetLockTimeoutsAsync(BrokerDbContext db, TimeSpan lockTimeout, TimeSpan? idleTimeout, CancellationToken ct)
+    {
+        var lockMs = ((long)lockTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (idleTimeout is null) return db.Database.ExecuteSqlAsync($"SELECT set_config('lock_timeout', {lockMs}, true)", ct);
+        var idleMs = ((long)idleTimeout.Value.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return db.Database.ExecuteSqlAsync(
+            $"SELECT set_config('lock_timeout', {lockMs}, true), set_config('idle_in_transaction_session_timeout', {idleMs}, true)", ct);
     }
 
     /// <summary>The stored token when it serves this request (also caching it), or null when it must be renewed.</summary>
