@@ -11,21 +11,11 @@ namespace Broker.Api.Infrastructure;
 /// authentication (<see cref="RateLimits"/>). The address is the connection's, or the one a configured proxy
 /// forwarded (<see cref="ForwardedHeadersSetup"/>).
 /// </summary>
-public sealed class AddressRateLimit(RequestDelegate next, IOptions<RateLimitOptions> options)
+public sealed class AddressRateLimit(RequestDelegate next, AddressRateLimit.Limiter limiter)
 {
-    private readonly PartitionedRateLimiter<IPAddress> _limiter = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address =>
-        RateLimitPartition.GetTokenBucketLimiter(address, _ => new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = options.Value.PerAddressBurst,
-            TokensPerPeriod = options.Value.PerAddressPerSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }));
-
     public async Task InvokeAsync(HttpContext http)
     {
-        using var lease = _limiter.AttemptAcquire(http.Connection.RemoteIpAddress ?? IPAddress.None);
+        using var lease = limiter.Buckets.AttemptAcquire(http.Connection.RemoteIpAddress ?? IPAddress.None);
         if (!lease.IsAcquired)
         {
             RejectionAudit.SetReason(http, "per-address limit");
@@ -35,5 +25,21 @@ public sealed class AddressRateLimit(RequestDelegate next, IOptions<RateLimitOpt
             return;
         }
         await next(http);
+    }
+
+    /// <summary>The token buckets, one per address, owned by the container so they are disposed with the host.</summary>
+    public sealed class Limiter(IOptions<RateLimitOptions> options) : IDisposable
+    {
+        public PartitionedRateLimiter<IPAddress> Buckets { get; } = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address =>
+            RateLimitPartition.GetTokenBucketLimiter(address, _ => new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = options.Value.PerAddressBurst,
+                TokensPerPeriod = options.Value.PerAddressPerSecond,
+                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                QueueLimit = 0,
+                AutoReplenishment = true,
+            }));
+
+        public void Dispose() => Buckets.Dispose();
     }
 }

@@ -17,6 +17,7 @@ public static class RateLimits
     {
         services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<KeyLookupBudget>();
+        services.AddSingleton<AddressRateLimit.Limiter>();
         var options = configuration.GetSection(RateLimitOptions.Section).Get<RateLimitOptions>() ?? new();
         services.AddRateLimiter(limiter =>
         {
