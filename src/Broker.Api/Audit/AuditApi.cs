@@ -21,10 +21,10 @@ public static class AuditApi
 
     public static RouteGroupBuilder MapAuditTrail(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/audit").WithTags("Audit").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/audit").WithTags(SwaggerSetup.AuditTag).RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
             .WithAdminProblems();
 
-        group.MapGet("", List)
+        group.MapGet("", List).WithName("ListAuditEvents")
             .WithSummary("List audit events, newest first")
             .WithDescription("Filters: from and to (ISO 8601, [from, to), at most Broker:Audit:MaxReportSpan apart; from defaults to that " +
                              "span before to, to to no upper bound), client, account, action (an action name, e.g. token.served), token_hmac. Unknown " +
@@ -33,7 +33,7 @@ public static class AuditApi
             .Produces<AuditPage>()
             .ProducesProblem(StatusCodes.Status400BadRequest);
 
-        group.MapPost("/token-hmac", TokenHmac)
+        group.MapPost("/token-hmac", TokenHmac).WithName("ComputeTokenHmac")
             .WithSummary("Compute the keyed hash that stands for an access token in the audit trail")
             .WithDescription("Send {\"access_token\": ...}; search the trail with GET /admin/audit?token_hmac=... to see who was served it. " +
                              "The token is neither stored nor logged.")

@@ -37,10 +37,10 @@ public static class ReportsApi
 
     public static RouteGroupBuilder MapReports(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/reports").WithTags("Audit").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/reports").WithTags(SwaggerSetup.AuditTag).RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
             .WithAdminProblems();
 
-        group.MapGet("/usage", Usage)
+        group.MapGet("/usage", Usage).WithName("GetUsageReport")
             .WithSummary("Which service used which account how often: tokens served, upstream logins, refreshes and failures")
             .WithDescription("from and to are required (ISO 8601, [from, to), at most Broker:Audit:MaxReportSpan apart). group_by is a " +
                              "comma-separated list of client, account, provider, day, hour (UTC), e.g. client,account; each row has one " +
