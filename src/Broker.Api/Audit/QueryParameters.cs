@@ -1,4 +1,5 @@
 using Broker.Api.Admin;
+using Broker.Domain;
 
 namespace Broker.Api.Audit;
 
@@ -12,7 +13,7 @@ public static class QueryParameters
     {
         foreach (var name in request.Query.Keys)
             if (!known.Contains(name, StringComparer.Ordinal))
-                errors.Add(name.Length <= 40 ? name : name[..40], $"is not a parameter of this endpoint; it takes {string.Join(", ", known)}.");
+                errors.Add(SafeText.Shorten(name, 40) ?? "", $"is not a parameter of this endpoint; it takes {string.Join(", ", known)}.");
     }
 
     /// <summary>An action filter must name an action the answer can contain.</summary>

@@ -36,6 +36,7 @@ public static class SwaggerSetup
             o.SchemaFilter<ContractSchemaFilter>();
             o.OperationFilter<ProblemExamplesFilter>();
             o.OperationFilter<RequestExampleFilter>();
+            o.OperationFilter<QueryParameterDocs>();
             o.DocumentFilter<TagOrderFilter>();
             var xml = Path.Combine(AppContext.BaseDirectory, "Broker.Api.xml");
             if (File.Exists(xml)) o.IncludeXmlComments(xml);
