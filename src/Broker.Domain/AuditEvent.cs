@@ -53,4 +53,12 @@ public static class AuditActions
 
     /// <summary>The actions of failures a caller was shown; the usage report counts these as failures.</summary>
     public static readonly IReadOnlyList<string> CallerFailures = [TokenFailed, AuthFailed, AuthForbidden, RequestRateLimited, RequestFailed];
+
+    /// <summary>Failures written as one row per client, address and minute, the row's count first in its detail ("20 request(s) from ...").</summary>
+    public static readonly IReadOnlyList<string> CountedFailures = [AuthFailed, RequestRateLimited];
+
+    /// <summary>Every action name above, for validating filters.</summary>
+    public static readonly IReadOnlyList<string> All = typeof(AuditActions)
+        .GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+        .Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!).Order(StringComparer.Ordinal).ToList();
 }

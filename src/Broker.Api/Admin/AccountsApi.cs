@@ -23,29 +23,29 @@ public static class AccountsApi
         var group = routes.MapGroup("/admin/accounts").WithTags("Accounts").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
             .WithAdminProblems();
 
-        group.MapPost("", Create).WithSummary("Create an account")
+        group.MapPost("", Create).WithName("CreateAccount").WithSummary("Create an account")
             .WithDescription("The credentials the dialect of the provider needs are required: username and password (all but " +
                              "oauth2-client-credentials), org_name (sliderule), client_id (OAuth2 dialects) and client_secret " +
                              "(oauth2-client-credentials), each on the account or, for the client ones, on its provider. Secrets are write-only.")
             .ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("", List).WithSummary("List accounts with their state and token expiry");
-        group.MapGet("/{name}", Get).WithSummary("Get an account, its state and last error").ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPut("/{name}", Replace).WithSummary("Replace an account's provider and credentials")
+        group.MapGet("", List).WithName("ListAccounts").WithSummary("List accounts with their state and token expiry");
+        group.MapGet("/{name}", Get).WithName("GetAccount").WithSummary("Get an account, its state and last error").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{name}", Replace).WithName("ReplaceAccount").WithSummary("Replace an account's provider and credentials")
             .WithDescription("Every field is set as given; name may be left out but not changed. " + SecretsRule +
                              " Any change starts the account afresh: its stored tokens are dropped and needs_attention is cleared.")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPatch("/{name}", Patch).WithSummary("Change some of an account's fields; new credentials clear needs_attention")
+        group.MapPatch("/{name}", Patch).WithName("PatchAccount").WithSummary("Change some of an account's fields; new credentials clear needs_attention")
             .WithDescription("Fields left out (null) stay as they are; \"\" removes an optional field. " + SecretsRule +
                              " Any change starts the account afresh: its stored tokens are dropped and needs_attention is cleared.")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapDelete("/{name}", Delete).WithSummary("Delete an account and its grants").ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPost("/{name}/test", Test).WithSummary("Log in upstream now and report the outcome")
+        group.MapDelete("/{name}", Delete).WithName("DeleteAccount").WithSummary("Delete an account and its grants").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{name}/test", Test).WithName("TestAccount").WithSummary("Log in upstream now and report the outcome")
             .WithDescription("Logs in through the same row lock as a token fetch and stores the new token set. An account that " +
                              "needs attention or is inactive is tried again: the test is the admin's say-so. The answer is 200 " +
                              "whatever the upstream said; logged_in, failure and last_error tell the outcome. An account lacking a " +
                              "credential its dialect needs (secrets cleared by a change of destination) is not tried: nothing is sent.")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPost("/{name}/revoke", Revoke).WithSummary("Drop the account's stored tokens")
+        group.MapPost("/{name}/revoke", Revoke).WithName("RevokeAccountTokens").WithSummary("Drop the account's stored tokens")
             .WithDescription("The next fetch logs in again. Other broker instances are told to forget the dropped token at once " +
                              "(should that notification be lost, within Broker:Tokens:MemoryCacheMaxAge, 30 s by default); the upstream is not told.")
             .ProducesProblem(StatusCodes.Status404NotFound);

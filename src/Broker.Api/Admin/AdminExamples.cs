@@ -35,7 +35,11 @@ public static class AdminExamples
             "MjAyNi0wMS0xNVQwOTozMDowMFp8NDI"),
         [typeof(TokenHmacRequest)] = new TokenHmacRequest("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"),
         [typeof(TokenHmacResponse)] = new TokenHmacResponse("3q2+7w6VSXeW0b1XyFFz1ngbXtF2mI9rQ1h5n5fvEO4="),
-        [typeof(UsageReport)] = new UsageReport(At.AddDays(-7), At, "account", [new UsageRow("sliderule-prod", 48210, 2, 331, 3)]),
+        [typeof(UsageReport)] = new UsageReport(At.AddDays(-7), At, ["client", "account"], new UsageFilters(null, null, "sliderule", null),
+        [
+            new UsageRow(new Dictionary<string, string?> { ["client"] = "reports-service", ["account"] = "sliderule-prod" }, 48210, 2, 331, 3),
+            new UsageRow(new Dictionary<string, string?> { ["client"] = "billing-service", ["account"] = "sliderule-prod" }, 1250, 0, 0, 0),
+        ]),
         [typeof(RejectedTokenRequest)] = new RejectedTokenRequest("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"),
     };
 }

@@ -18,22 +18,22 @@ public static class ClientsApi
         var group = routes.MapGroup("/admin/clients").WithTags("Clients").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
             .WithAdminProblems();
 
-        group.MapPost("", Create).WithSummary("Create a client; its API key is in this answer only")
+        group.MapPost("", Create).WithName("CreateClient").WithSummary("Create a client; its API key is in this answer only")
             .WithDescription("role is consumer (default) or admin. Grants name accounts, or providers to grant all their accounts. " +
                              "An admin key fetches tokens only for what it is granted, like any other key.")
             .ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("", List).WithSummary("List clients and their grants");
-        group.MapGet("/{name}", Get).WithSummary("Get a client").ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPut("/{name}/grants", ReplaceGrants).WithSummary("Replace a client's grants")
+        group.MapGet("", List).WithName("ListClients").WithSummary("List clients and their grants");
+        group.MapGet("/{name}", Get).WithName("GetClient").WithSummary("Get a client").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{name}/grants", ReplaceGrants).WithName("ReplaceClientGrants").WithSummary("Replace a client's grants")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPost("/{name}/rotate", Rotate).WithSummary("Give a client a new API key; it is in this answer only")
+        group.MapPost("/{name}/rotate", Rotate).WithName("RotateClientKey").WithSummary("Give a client a new API key; it is in this answer only")
             .WithDescription("The old key keeps working for overlap_seconds (default 0: it stops at once). The body may be left out.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapPost("/{name}/revoke", Revoke).WithSummary("Revoke a client's API key for good")
+        group.MapPost("/{name}/revoke", Revoke).WithName("RevokeClient").WithSummary("Revoke a client's API key for good")
             .WithDescription("Refused with 409 for the last active admin, so nobody is locked out. Other broker instances " +
                              "are told at once; should that notification be lost, they notice within Broker:Clients:CacheTtl (30 s by default).")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapDelete("/{name}", Delete).WithSummary("Delete a client and its grants")
+        group.MapDelete("/{name}", Delete).WithName("DeleteClient").WithSummary("Delete a client and its grants")
             .WithDescription("Refused with 409 for the last active admin.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         return group;

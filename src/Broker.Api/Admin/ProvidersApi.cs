@@ -21,12 +21,12 @@ public static class ProvidersApi
         var group = routes.MapGroup("/admin/providers").WithTags("Providers").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
             .WithAdminProblems();
 
-        group.MapPost("", Create).WithSummary("Create a provider")
+        group.MapPost("", Create).WithName("CreateProvider").WithSummary("Create a provider")
             .WithDescription("A provider is an upstream token endpoint and the dialect it speaks. client_secret is write-only." + DestinationRule)
             .ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("", List).WithSummary("List providers");
-        group.MapGet("/{name}", Get).WithSummary("Get a provider").ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPut("/{name}", Replace).WithSummary("Replace a provider's settings")
+        group.MapGet("", List).WithName("ListProviders").WithSummary("List providers");
+        group.MapGet("/{name}", Get).WithName("GetProvider").WithSummary("Get a provider").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{name}", Replace).WithName("ReplaceProvider").WithSummary("Replace a provider's settings")
             .WithDescription("Every field is set as given; name may be left out but not changed. client_secret is write-only: " +
                              "leave it out (null) to keep the stored one, \"\" to remove it. A change to how the broker logs in " +
                              "(dialect, URLs, client id or secret, client authentication, refresh token field, scope) starts the " +
@@ -36,7 +36,7 @@ public static class ProvidersApi
                              "client_secret of each of the provider's accounts, which then need attention (last_error says why) until " +
                              "an admin re-enters them (docs/providers.md, \"Where secrets go\")." + DestinationRule)
             .ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapDelete("/{name}", Delete).WithSummary("Delete a provider that no account uses")
+        group.MapDelete("/{name}", Delete).WithName("DeleteProvider").WithSummary("Delete a provider that no account uses")
             .WithDescription("Refused with 409 while accounts use the provider: delete them or move them to another provider first. " +
                              "Grants on the provider go with it.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);

@@ -2,6 +2,7 @@ using System.Globalization;
 using Broker.Api.Admin;
 using Broker.Api.Auth;
 using Broker.Api.Infrastructure;
+using Broker.Domain;
 using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Persistence;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -16,20 +17,23 @@ public static class AuditApi
     public const int DefaultLimit = 100;
     public const int MaxLimit = 1000;
 
+    private static readonly string[] Parameters = ["from", "to", "client", "account", "action", "token_hmac", "limit", "cursor"];
+
     public static RouteGroupBuilder MapAuditTrail(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/audit").WithTags("Audit").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/audit").WithTags(SwaggerSetup.AuditTag).RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
             .WithAdminProblems();
 
-        group.MapGet("", List)
+        group.MapGet("", List).WithName("ListAuditEvents")
             .WithSummary("List audit events, newest first")
             .WithDescription("Filters: from and to (ISO 8601, [from, to), at most Broker:Audit:MaxReportSpan apart; from defaults to that " +
-                             "span before to, to to no upper bound), client, account, action, token_hmac. limit is 1 to 1000 (default 100). " +
+                             "span before to, to to no upper bound), client, account, action (an action name, e.g. token.served), token_hmac. Unknown " +
+                             "parameters and action names are refused (400). limit is 1 to 1000 (default 100). " +
                              "Follow next_cursor (pass it as cursor with the same filters) until it is null.")
             .Produces<AuditPage>()
             .ProducesProblem(StatusCodes.Status400BadRequest);
 
-        group.MapPost("/token-hmac", TokenHmac)
+        group.MapPost("/token-hmac", TokenHmac).WithName("ComputeTokenHmac")
             .WithSummary("Compute the keyed hash that stands for an access token in the audit trail")
             .WithDescription("Send {\"access_token\": ...}; search the trail with GET /admin/audit?token_hmac=... to see who was served it. " +
                              "The token is neither stored nor logged.")
@@ -42,9 +46,10 @@ public static class AuditApi
         string? from, string? to, string? client, string? account, string? action,
         [Microsoft.AspNetCore.Mvc.FromQuery(Name = "token_hmac")] string? tokenHmac,
         string? limit, string? cursor,
-        BrokerDbContext db, TimeProvider time, IOptions<AuditOptions> options, CancellationToken ct)
+        HttpContext http, BrokerDbContext db, TimeProvider time, IOptions<AuditOptions> options, CancellationToken ct)
     {
         var errors = new FieldErrors();
+        QueryParameters.Known(http.Request, Parameters, errors);
         var range = TimeRange.Parse(from, to, fromRequired: false, time.GetUtcNow(), options.Value.MaxReportSpan, errors);
         var size = DefaultLimit;
         if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size is < 1 or > MaxLimit))
@@ -57,7 +62,7 @@ public static class AuditApi
         }
         errors.Length("client", client, Limits.Name);
         errors.Length("account", account, Limits.Name);
-        errors.Length("action", action, 40);
+        QueryParameters.Action(action, AuditActions.All, errors);
         if (tokenHmac is not null && (tokenHmac.Length != 64 || !tokenHmac.All(char.IsAsciiHexDigitLower)))
             errors.Add("token_hmac", "must be 64 lowercase hex digits (POST /admin/audit/token-hmac computes it).");
         if (errors.Any || range is not { } r) return Problems.Validation(errors.ToDictionary());

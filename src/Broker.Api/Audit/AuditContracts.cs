@@ -34,8 +34,19 @@ public sealed record TokenHmacRequest(string? AccessToken);
 
 public sealed record TokenHmacResponse(string TokenHmac);
 
-/// <summary>Counts per key over [from, to): tokens served, upstream logins and refreshes (any outcome), failures shown to callers.</summary>
-public sealed record UsageReport(DateTimeOffset From, DateTimeOffset To, string GroupBy, IReadOnlyList<UsageRow> Rows);
+/// <summary>
+/// Counts over [from, to) for each combination of the <c>group_by</c> keys (in their order), within the filters:
+/// tokens served, upstream logins and refreshes (any outcome), and the failures consumers were shown.
+/// </summary>
+public sealed record UsageReport(DateTimeOffset From, DateTimeOffset To, IReadOnlyList<string> GroupBy, UsageFilters Filters, IReadOnlyList<UsageRow> Rows);
 
-/// <summary>One group of the usage report; <c>key</c> is null for events without a client, account or provider.</summary>
-public sealed record UsageRow(string? Key, long Served, long Logins, long Refreshes, long Failures);
+/// <summary>The filters a report was made with; null where none was given.</summary>
+public sealed record UsageFilters(string? Client, string? Account, string? Provider, string? Action);
+
+/// <summary>
+/// One group of the usage report. <c>keys</c> holds one entry per <c>group_by</c> key, e.g.
+/// <c>{"client": "billing-svc", "account": "acme-prod"}</c>; a null value collects events without a client, account
+/// or provider. <c>failures</c> counts failed consumer requests (a row of counted refusals adds its count); admins'
+/// own failures are not in it.
+/// </summary>
+public sealed record UsageRow(IReadOnlyDictionary<string, string?> Keys, long Served, long Logins, long Refreshes, long Failures);

@@ -4,18 +4,21 @@ using System.Text;
 namespace Broker.Api.Audit;
 
 /// <summary>
-/// The usage report as RFC 4180 CSV. Keys can be names a caller typed into a URL, so a key that a spreadsheet
-/// would run as a formula (=, +, -, @, tab, CR) gets a leading apostrophe (OWASP's advice on CSV injection).
+/// The usage report as RFC 4180 CSV: one column per group_by key, then the counts. Keys can be names a caller
+/// typed into a URL, so a key that a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading
+/// apostrophe (OWASP's advice on CSV injection).
 /// </summary>
 public static class UsageCsv
 {
     public static string Write(UsageReport report)
     {
-        var csv = new StringBuilder("key,served,logins,refreshes,failures\r\n");
+        var csv = new StringBuilder();
+        foreach (var key in report.GroupBy) csv.Append(key).Append(',');
+        csv.Append("served,logins,refreshes,failures\r\n");
         foreach (var row in report.Rows)
         {
-            csv.Append(Field(row.Key)).Append(',')
-                .Append(row.Served.ToString(CultureInfo.InvariantCulture)).Append(',')
+            foreach (var key in report.GroupBy) csv.Append(Field(row.Keys.GetValueOrDefault(key))).Append(',');
+            csv.Append(row.Served.ToString(CultureInfo.InvariantCulture)).Append(',')
                 .Append(row.Logins.ToString(CultureInfo.InvariantCulture)).Append(',')
                 .Append(row.Refreshes.ToString(CultureInfo.InvariantCulture)).Append(',')
                 .Append(row.Failures.ToString(CultureInfo.InvariantCulture)).Append("\r\n");

@@ -24,6 +24,24 @@ public sealed class ExampleSchemaFilter(IOptions<JsonOptions> json) : ISchemaFil
 }
 
 /// <summary>
+/// Puts the body's example on the request body itself, so Swagger UI's "Try it out" starts from a request that works
+/// once its names are changed.
+/// </summary>
+public sealed class RequestExampleFilter(IOptions<JsonOptions> json) : IOperationFilter
+{
+    private readonly JsonSerializerOptions _options = new(json.Value.SerializerOptions) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+
+    public void Apply(OpenApiOperation operation, OperationFilterContext context)
+    {
+        if (operation.RequestBody is not OpenApiRequestBody { Content: { } content }) return;
+        var body = context.ApiDescription.ParameterDescriptions.FirstOrDefault(p => p.Source == Microsoft.AspNetCore.Mvc.ModelBinding.BindingSource.Body);
+        if (body?.Type is not { } type || !AdminExamples.ByType.TryGetValue(type, out var example)) return;
+        foreach (var media in content.Values.OfType<OpenApiMediaType>())
+            media.Example = JsonSerializer.SerializeToNode(example, type, _options);
+    }
+}
+
+/// <summary>
 /// Gives every problem response an example of the problem it is: the stable type URI, a title, and for 400 the
 /// errors map that names the fields.
 /// </summary>
@@ -40,7 +58,15 @@ public sealed class ProblemExamplesFilter : IOperationFilter
         {
             if (!int.TryParse(code, out var status) || status < 400 || response is not OpenApiResponse concrete || concrete.Content is null) continue;
             foreach (var media in concrete.Content.Values.OfType<OpenApiMediaType>())
-                media.Example = Example(status, consumer, noun, creates: !path.Contains('{', StringComparison.Ordinal));
+            {
+                var example = Example(status, consumer, noun, creates: !path.Contains('{', StringComparison.Ordinal));
+                if (status == 400)
+                {
+                    var (field, message) = InvalidField(path);
+                    example["errors"] = new JsonObject { [field] = new JsonArray(message) };
+                }
+                media.Example = example;
+            }
         }
 
         // Success first, then the problems in order (the group's shared problems were added before the endpoint's own).
@@ -49,7 +75,22 @@ public sealed class ProblemExamplesFilter : IOperationFilter
         foreach (var (code, response) in ordered) operation.Responses[code] = response;
     }
 
-    private static JsonNode Example(int status, bool consumer, string noun, bool creates)
+    /// <summary>A field this endpoint really refuses, with the message it gives, for its 400 example.</summary>
+    private static (string Field, string Message) InvalidField(string path) => path switch
+    {
+        _ when path.StartsWith("admin/providers", StringComparison.Ordinal) => ("token_url", "must be an absolute http or https URL."),
+        _ when path.StartsWith("admin/accounts", StringComparison.Ordinal) => ("provider", "no provider is named 'sliderul'."),
+        _ when path.EndsWith("/grants", StringComparison.Ordinal) => ("accounts", "no account is named 'sliderule-prd'."),
+        _ when path.EndsWith("/rotate", StringComparison.Ordinal) => ("overlap_seconds", "must be from 0 to 604800."),
+        _ when path.StartsWith("admin/clients", StringComparison.Ordinal) => ("role", "must be consumer or admin."),
+        _ when path.StartsWith("admin/audit/token-hmac", StringComparison.Ordinal) => ("access_token", "is required."),
+        _ when path.StartsWith("admin/audit", StringComparison.Ordinal) => ("action", "must be one of account.created, account.deleted, …"),
+        _ when path.StartsWith("admin/reports", StringComparison.Ordinal) => ("group_by", "must be a comma-separated list of client, account, provider, day, hour (e.g. client,account)."),
+        _ when path.EndsWith("/rejected", StringComparison.Ordinal) => ("access_token", "has a value of the wrong type."),
+        _ => ("min_validity", "min_validity is a whole number of seconds from 0 to 3600."),
+    };
+
+    private static JsonObject Example(int status, bool consumer, string noun, bool creates)
     {
         var (type, title) = status switch
         {
@@ -68,9 +109,6 @@ public sealed class ProblemExamplesFilter : IOperationFilter
             504 => (Problems.UpstreamTimeout, "The upstream did not answer in time; try again later."),
             _ => (Problems.Internal, "Something went wrong."),
         };
-        var problem = new JsonObject { ["type"] = Problems.TypeBase + type, ["title"] = title, ["status"] = status };
-        if (status == 400)
-            problem["errors"] = new JsonObject { ["token_url"] = new JsonArray("must be an absolute http or https URL.") };
-        return problem;
+        return new JsonObject { ["type"] = Problems.TypeBase + type, ["title"] = title, ["status"] = status };
     }
 }

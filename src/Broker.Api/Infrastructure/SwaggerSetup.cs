@@ -7,6 +7,9 @@ public static class SwaggerSetup
     /// <summary>Whether the Swagger UI and the OpenAPI document are served; by default only in Development.</summary>
     public const string EnabledSetting = "Broker:Swagger:Enabled";
 
+    /// <summary>The tag of the audit trail and the reports.</summary>
+    public const string AuditTag = "Audit & reports";
+
     public static IServiceCollection AddBrokerSwagger(this IServiceCollection services)
     {
         services.AddEndpointsApiExplorer();
@@ -30,7 +33,11 @@ public static class SwaggerSetup
                 [new OpenApiSecuritySchemeReference("bearer", document)] = [],
             });
             o.SchemaFilter<ExampleSchemaFilter>();
+            o.SchemaFilter<ContractSchemaFilter>();
             o.OperationFilter<ProblemExamplesFilter>();
+            o.OperationFilter<RequestExampleFilter>();
+            o.OperationFilter<QueryParameterDocs>();
+            o.DocumentFilter<TagOrderFilter>();
             var xml = Path.Combine(AppContext.BaseDirectory, "Broker.Api.xml");
             if (File.Exists(xml)) o.IncludeXmlComments(xml);
         });

@@ -119,6 +119,89 @@ public sealed partial class OpenApiDocumentTests : IAsyncLifetime
         _document["security"]!.AsArray().ShouldHaveSingleItem()!.AsObject().Select(s => s.Key).ShouldBe(["bearer"]);
     }
 
+    [Fact]
+    public void Every_operation_has_a_unique_operation_id()
+    {
+        var ids = Operations().Select(o => o.Operation["operationId"]?.GetValue<string>()).ToList();
+        ids.ShouldAllBe(id => !string.IsNullOrEmpty(id));
+        ids.Distinct().Count().ShouldBe(ids.Count);
+        Operations().Single(o => o.Path == "/admin/accounts" && o.Method == "post").Operation["operationId"]!.GetValue<string>().ShouldBe("CreateAccount");
+    }
+
+    [Fact]
+    public void Tags_come_in_the_order_of_the_work_each_with_a_description()
+    {
+        var tags = _document["tags"]!.AsArray();
+        tags.Select(t => t!["name"]!.GetValue<string>()).ShouldBe(["Providers", "Accounts", "Clients", "Tokens", "Audit & reports"]);
+        tags.ShouldAllBe(t => t!["description"]!.GetValue<string>().Length > 20);
+        Operations().SelectMany(o => o.Operation["tags"]!.AsArray().Select(t => t!.GetValue<string>())).Distinct()
+            .ShouldBe(["Providers", "Accounts", "Clients", "Tokens", "Audit & reports"]); // the paths in the same order
+    }
+
+    [Theory]
+    [InlineData("ProviderRequest", "dialect", "sliderule,simplejwt,keycloak,oauth2-password,oauth2-client-credentials")]
+    [InlineData("ProviderResponse", "dialect", "sliderule,simplejwt,keycloak,oauth2-password,oauth2-client-credentials")]
+    [InlineData("ProviderRequest", "client_authentication", "basic,body")]
+    [InlineData("ClientRequest", "role", "consumer,admin")]
+    [InlineData("ClientResponse", "role", "consumer,admin")]
+    [InlineData("AccountResponse", "state", "active,needs_attention,inactive")]
+    public void Fields_that_name_a_choice_list_their_values(string schema, string field, string values) =>
+        _document["components"]!["schemas"]![schema]!["properties"]![field]!["enum"]!.AsArray()
+            .Select(v => v!.GetValue<string>()).ShouldBe(values.Split(','));
+
+    [Fact]
+    public void Report_and_trail_parameters_are_described_with_their_choices()
+    {
+        JsonObject Parameter(string path, string name) => _document["paths"]![path]!["get"]!["parameters"]!.AsArray()
+            .Single(p => p!["name"]!.GetValue<string>() == name)!.AsObject();
+
+        Parameter("/admin/reports/usage", "format")["schema"]!["enum"]!.AsArray().Select(v => v!.GetValue<string>()).ShouldBe(["json", "csv", "svg"]);
+        Parameter("/admin/reports/usage", "action")["schema"]!["enum"]!.AsArray().Select(v => v!.GetValue<string>()).ShouldContain("token.served");
+        Parameter("/admin/audit", "action")["schema"]!["enum"]!.AsArray().Select(v => v!.GetValue<string>()).ShouldContain("client.created");
+        Parameter("/admin/reports/usage", "from")["required"]!.GetValue<bool>().ShouldBeTrue();
+        Parameter("/admin/reports/usage", "from")["schema"]!["enum"].ShouldBeNull();
+        Parameter("/admin/reports/usage", "group_by")["description"]!.GetValue<string>().ShouldContain("client,account");
+    }
+
+    [Fact]
+    public void Required_fields_are_marked_on_requests_and_answers()
+    {
+        var schemas = _document["components"]!["schemas"]!.AsObject();
+        List<string> Required(string schema) => schemas[schema]!["required"]?.AsArray().Select(r => r!.GetValue<string>()).ToList() ?? [];
+
+        Required("ProviderRequest").ShouldBe(["dialect", "token_url"], ignoreOrder: true);
+        Required("AccountRequest").ShouldBe(["provider"]);
+        Required("ClientRequest").ShouldBe(["name"]);
+        Required("TokenHmacRequest").ShouldBe(["access_token"]);
+        Required("AccountPatch").ShouldBeEmpty();
+        // Answers: every field is always there (null when it has no value), except the key shown once.
+        foreach (var answer in new[] { "ProviderResponse", "AccountResponse", "ClientResponse", "TokenResponse", "AuditPage", "AuditItem", "UsageReport", "UsageRow" })
+            Required(answer).ShouldBe(schemas[answer]!["properties"]!.AsObject().Select(p => p.Key).Where(p => p != "api_key"), ignoreOrder: true, answer);
+        Required("ClientResponse").ShouldNotContain("api_key");
+    }
+
+    [Fact]
+    public void Every_request_body_carries_its_example_and_each_400_example_names_a_field_of_its_own_endpoint()
+    {
+        foreach (var (path, method, operation) in Operations().Where(o => o.Operation.ContainsKey("requestBody")))
+            operation["requestBody"]!["content"]!["application/json"]!["example"].ShouldBeOfType<JsonObject>($"{method} {path}");
+
+        string Field400(string path, string method) =>
+            Operations().Single(o => o.Path == path && o.Method == method).Operation["responses"]!["400"]!["content"]!["application/problem+json"]!
+                ["example"]!["errors"]!.AsObject().Single().Key;
+        Field400("/admin/providers", "post").ShouldBe("token_url");
+        Field400("/admin/accounts", "post").ShouldBe("provider");
+        Field400("/admin/clients", "post").ShouldBe("role");
+        Field400("/admin/clients/{name}/rotate", "post").ShouldBe("overlap_seconds");
+        Field400("/admin/reports/usage", "get").ShouldBe("group_by");
+        Field400("/admin/audit/token-hmac", "post").ShouldBe("access_token");
+        foreach (var (path, method, operation) in Operations().Where(o => o.Operation["requestBody"] is not null && o.Path.StartsWith("/admin/accounts")))
+        {
+            var example = operation["requestBody"]!["content"]!["application/json"]!["example"]!.AsObject().Select(p => p.Key).ToList();
+            Field400(path, method).ShouldBeOneOf([.. example, "provider"], $"{method} {path}");
+        }
+    }
+
     /// <summary>The example of a schema, following a $ref or an array's items.</summary>
     private JsonNode? Example(JsonNode schema)
     {

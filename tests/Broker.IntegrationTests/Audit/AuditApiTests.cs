@@ -28,6 +28,13 @@ public sealed class AuditApiTests : IAsyncLifetime
     [InlineData("/admin/reports/usage?from=yesterday&to=2026-01-02T00:00:00Z&group_by=day", "from")]
     [InlineData("/admin/reports/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&group_by=week", "group_by")]
     [InlineData("/admin/reports/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z", "group_by")]
+    [InlineData("/admin/reports/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&group_by=client,client", "group_by")]
+    [InlineData("/admin/reports/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&group_by=client&acount=x", "acount")]
+    [InlineData("/admin/reports/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&group_by=client&action=served", "action")]
+    [InlineData("/admin/reports/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&group_by=client&action=client.created", "action")]
+    [InlineData("/admin/reports/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&group_by=client&format=pdf", "format")]
+    [InlineData("/admin/audit?action=served", "action")]
+    [InlineData("/admin/audit?acount=x", "acount")]
     [InlineData("/admin/audit?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "from")]
     [InlineData("/admin/audit?from=2025-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "to")]
     [InlineData("/admin/audit?limit=0", "limit")]
@@ -50,6 +57,39 @@ public sealed class AuditApiTests : IAsyncLifetime
         var recorded = await _world.AuditItemsAsync($"action={AuditActions.RequestFailed}");
         recorded.Select(i => $"{i["outcome"]} {i["client"]} {i["detail"]}").ShouldBe(
             [$"bad_request bootstrap-admin GET {path[..path.IndexOf('?')]}"]);
+    }
+
+    [Fact]
+    public async Task Refusals_of_unknown_parameters_and_actions_list_the_valid_ones()
+    {
+        var (_, audit, _) = await _world.AdminGetAsync("/admin/audit?action=served&clinet=x");
+        var errors = JsonNode.Parse(audit)!["errors"]!;
+        errors["action"]![0]!.GetValue<string>().ShouldContain("token.served");
+        errors["action"]![0]!.GetValue<string>().ShouldContain("client.created");
+        errors["clinet"]![0]!.GetValue<string>().ShouldContain("token_hmac");
+
+        var (_, report, _) = await _world.AdminGetAsync("/admin/reports/usage?from=2026-01-01&to=2026-01-02&group_by=client&action=served&clinet=x");
+        errors = JsonNode.Parse(report)!["errors"]!;
+        errors["action"]![0]!.GetValue<string>().ShouldContain("token.served");
+        errors["action"]![0]!.GetValue<string>().ShouldNotContain("client.created"); // the report does not count admin changes
+        errors["clinet"]![0]!.GetValue<string>().ShouldContain("provider");
+    }
+
+    [Fact]
+    public async Task Admins_own_failed_requests_are_not_counted_as_consumer_failures()
+    {
+        var account = await _world.AccountAsync("simplejwt");
+        var key = await _world.ConsumerAsync(account.Name);
+        var from = AuditSupport.Iso(_world.Clock.GetUtcNow().AddHours(-1));
+        var to = AuditSupport.Iso(_world.Clock.GetUtcNow().AddHours(1));
+        (await _world.AdminGetAsync($"/admin/reports/usage?from={from}&to={to}&group_by=week")).Status.ShouldBe(HttpStatusCode.BadRequest);
+        (await _world.Broker.GetAsync($"/v1/accounts/{account.Name}/token?min_validity=soon", key)).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        await _world.DrainAsync();
+        (await _world.AuditItemsAsync($"action={AuditActions.RequestFailed}")).Count.ShouldBe(2); // both are in the trail
+
+        var rows = (await _world.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?from={from}&to={to}&group_by=client"))["rows"]!.AsArray();
+        rows.Select(r => r!["keys"]!["client"]?.GetValue<string>()).ShouldNotContain("bootstrap-admin");
+        rows.Sum(r => r!["failures"]!.GetValue<long>()).ShouldBe(1);
     }
 
     [Fact]
@@ -103,7 +143,7 @@ public sealed class AuditApiTests : IAsyncLifetime
             operation["responses"]!.AsObject().Select(r => r.Key).ShouldBe(["200", "400", "401", "403", "503"], ignoreOrder: true);
         }
         paths["/admin/reports/usage"]!["get"]!["responses"]!["200"]!["content"]!.AsObject().Select(c => c.Key)
-            .ShouldBe(["application/json", "text/csv"], ignoreOrder: true);
+            .ShouldBe(["application/json", "text/csv", "image/svg+xml"], ignoreOrder: true);
     }
 
     [Fact]

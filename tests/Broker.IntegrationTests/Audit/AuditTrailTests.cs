@@ -61,15 +61,16 @@ public sealed class AuditTrailTests(AuditTrafficFixture traffic) : IClassFixture
     {
         var report = await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=account");
 
-        report["group_by"]!.GetValue<string>().ShouldBe("account");
+        report["group_by"]!.AsArray().Select(k => k!.GetValue<string>()).ShouldBe(["account"]);
         report["from"]!.GetValue<DateTimeOffset>().ShouldBe(traffic.From);
         report["to"]!.GetValue<DateTimeOffset>().ShouldBe(traffic.To);
+        // Failures without an account: the auth.failed row that counts 2 requests (steps 6 and 7), and the forbidden one.
         Rows(report).ShouldBe(
         [
             $"{AuditTrafficFixture.NotGranted} 0 0 0 1",
             $"{traffic.Account.Name} 3 1 1 1",
             $"{traffic.Rejected.Name} 0 1 0 1",
-            "- 0 0 0 2",
+            "- 0 0 0 3",
         ]);
     }
 
@@ -77,16 +78,53 @@ public sealed class AuditTrailTests(AuditTrafficFixture traffic) : IClassFixture
     public async Task Usage_report_groups_by_client_provider_and_day()
     {
         Rows(await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=client"))
-            .ShouldBe([$"{AuditTrafficFixture.ConsumerName} 3 2 1 4", "- 0 0 0 1"]);
+            .ShouldBe([$"{AuditTrafficFixture.ConsumerName} 3 2 1 4", "- 0 0 0 2"]);
         Rows(await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=provider"))
-            .ShouldBe([$"{traffic.Provider} 3 2 1 1", "- 0 0 0 4"]);
+            .ShouldBe([$"{traffic.Provider} 3 2 1 1", "- 0 0 0 5"]);
 
         var days = (await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=day"))["rows"]!.AsArray();
-        days.Select(d => d!["key"]!.GetValue<string>()).ShouldAllBe(key => System.Text.RegularExpressions.Regex.IsMatch(key, @"^\d{4}-\d{2}-\d{2}$"));
+        days.Select(d => d!["keys"]!["day"]!.GetValue<string>()).ShouldAllBe(key => System.Text.RegularExpressions.Regex.IsMatch(key, @"^\d{4}-\d{2}-\d{2}$"));
         days.Sum(d => d!["served"]!.GetValue<long>()).ShouldBe(3);
         days.Sum(d => d!["logins"]!.GetValue<long>()).ShouldBe(2);
         days.Sum(d => d!["refreshes"]!.GetValue<long>()).ShouldBe(1);
-        days.Sum(d => d!["failures"]!.GetValue<long>()).ShouldBe(5);
+        days.Sum(d => d!["failures"]!.GetValue<long>()).ShouldBe(6);
+    }
+
+    [Fact]
+    public async Task Usage_report_answers_which_client_used_which_account_how_often()
+    {
+        string K = AuditTrafficFixture.ConsumerName, A = traffic.Account.Name, C = traffic.Rejected.Name;
+        var report = await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=client,account");
+
+        report["group_by"]!.AsArray().Select(k => k!.GetValue<string>()).ShouldBe(["client", "account"]);
+        report["rows"]![0]!["keys"]!.AsObject().Select(k => k.Key).ShouldBe(["client", "account"]);
+        Rows(report).ShouldBe(
+        [
+            $"{K}/{AuditTrafficFixture.NotGranted} 0 0 0 1",
+            $"{K}/{A} 3 1 1 1",
+            $"{K}/{C} 0 1 0 1",
+            $"{K}/- 0 0 0 1",
+            "-/- 0 0 0 2",
+        ]);
+
+        var hours = await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=provider,hour");
+        hours["rows"]!.AsArray().Select(r => r!["keys"]!["hour"]!.GetValue<string>())
+            .ShouldAllBe(hour => System.Text.RegularExpressions.Regex.IsMatch(hour, @"^\d{4}-\d{2}-\d{2}T\d{2}:00Z$"));
+    }
+
+    [Fact]
+    public async Task Usage_report_filters_by_client_account_provider_and_action()
+    {
+        string K = AuditTrafficFixture.ConsumerName, A = traffic.Account.Name;
+        Rows(await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=client&client={K}")).ShouldBe([$"{K} 3 2 1 4"]);
+        Rows(await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=client&client=someone-else")).ShouldBeEmpty();
+        Rows(await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=client&account={A}")).ShouldBe([$"{K} 3 1 1 1"]);
+        Rows(await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=account&provider={traffic.Provider}"))
+            .ShouldBe([$"{A} 3 1 1 0", $"{traffic.Rejected.Name} 0 1 0 1"]);
+        var served = await World.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?{Range}&group_by=account&action=token.served&client={K}");
+        Rows(served).ShouldBe([$"{A} 3 0 0 0"]);
+        served["filters"]!["action"]!.GetValue<string>().ShouldBe("token.served");
+        served["filters"]!["client"]!.GetValue<string>().ShouldBe(K);
     }
 
     [Fact]
@@ -97,11 +135,15 @@ public sealed class AuditTrailTests(AuditTrafficFixture traffic) : IClassFixture
         status.ShouldBe(HttpStatusCode.OK, body);
         contentType.ShouldBe("text/csv");
         body.ShouldBe(
-            "key,served,logins,refreshes,failures\r\n" +
+            "account,served,logins,refreshes,failures\r\n" +
             $"{AuditTrafficFixture.NotGranted},0,0,0,1\r\n" +
             $"{traffic.Account.Name},3,1,1,1\r\n" +
             $"{traffic.Rejected.Name},0,1,0,1\r\n" +
-            ",0,0,0,2\r\n");
+            ",0,0,0,3\r\n");
+
+        var (_, both, _) = await World.AdminGetAsync($"/admin/reports/usage?{Range}&group_by=client,account&format=csv");
+        both.Split("\r\n")[0].ShouldBe("client,account,served,logins,refreshes,failures");
+        both.ShouldContain($"\r\n{AuditTrafficFixture.ConsumerName},{traffic.Account.Name},3,1,1,1\r\n");
     }
 
     [Fact]
@@ -147,5 +189,6 @@ public sealed class AuditTrailTests(AuditTrafficFixture traffic) : IClassFixture
         $"{i["action"]} {i["outcome"]} {i["client"] ?? "-"} {i["account"] ?? "-"} {i["provider"] ?? "-"} {i["upstream_status"]?.ToString() ?? "-"}";
 
     private static List<string> Rows(JsonObject report) =>
-        report["rows"]!.AsArray().Select(r => $"{r!["key"] ?? "-"} {r["served"]} {r["logins"]} {r["refreshes"]} {r["failures"]}").ToList();
+        report["rows"]!.AsArray().Select(r =>
+            $"{string.Join("/", r!["keys"]!.AsObject().Select(k => k.Value?.GetValue<string>() ?? "-"))} {r["served"]} {r["logins"]} {r["refreshes"]} {r["failures"]}").ToList();
 }

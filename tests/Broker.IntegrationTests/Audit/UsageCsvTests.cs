@@ -19,11 +19,15 @@ public sealed class UsageCsvTests
         UsageCsv.Field(key).ShouldBe(expected);
 
     [Fact]
-    public void Report_has_a_header_and_one_crlf_terminated_line_per_row()
+    public void Report_has_one_column_per_grouping_key_and_one_crlf_terminated_line_per_row()
     {
-        var report = new UsageReport(DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch.AddDays(1), "client",
-            [new UsageRow("svc-a", 10, 1, 2, 3), new UsageRow(null, 0, 0, 0, 4)]);
+        var report = new UsageReport(DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch.AddDays(1), ["client", "account"],
+            new UsageFilters(null, null, null, null),
+            [
+                new UsageRow(new Dictionary<string, string?> { ["client"] = "svc-a", ["account"] = "=acct" }, 10, 1, 2, 3),
+                new UsageRow(new Dictionary<string, string?> { ["client"] = null, ["account"] = null }, 0, 0, 0, 4),
+            ]);
 
-        UsageCsv.Write(report).ShouldBe("key,served,logins,refreshes,failures\r\nsvc-a,10,1,2,3\r\n,0,0,0,4\r\n");
+        UsageCsv.Write(report).ShouldBe("client,account,served,logins,refreshes,failures\r\nsvc-a,'=acct,10,1,2,3\r\n,,0,0,0,4\r\n");
     }
 }
