@@ -63,6 +63,7 @@ public static class BrokerApp
         app.UseMiddleware<FailureAudit>(); // outermost of the rest: sees the status every caller finally got
         app.UseMiddleware<AddressRateLimit>(); // before authentication: bounds what an unknown caller costs
         app.UseExceptionHandler();
+        app.UseRereadableJsonBodies(); // so an unknown field's report can name every unknown field
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
