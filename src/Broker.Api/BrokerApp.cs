@@ -41,7 +41,7 @@ public static class BrokerApp
         });
         // Throw on an unreadable body instead of answering a bare 400, so ExceptionHandler can name the bad field.
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        services.AddProblemDetails();
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = RequestErrors.Customize);
         services.AddExceptionHandler<ExceptionHandler>();
         services.AddAuthentication(ApiKeyAuthentication.Scheme)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.Scheme, null);

@@ -15,8 +15,7 @@ public static class RequestErrors
     {
         BadHttpRequestException { InnerException: JsonException json } => Problems.Validation(FieldOf(json.Path), MessageFor(json)),
         BadHttpRequestException { StatusCode: StatusCodes.Status415UnsupportedMediaType } =>
-            Problems.Create(StatusCodes.Status415UnsupportedMediaType, Problems.UnsupportedMediaType, "The body is not JSON.",
-                "Send Content-Type: application/json with a JSON body."),
+            Problems.Create(StatusCodes.Status415UnsupportedMediaType, Problems.UnsupportedMediaType, UnsupportedMediaTypeTitle, UnsupportedMediaTypeDetail),
         BadHttpRequestException { StatusCode: StatusCodes.Status400BadRequest } bad when IsMissingBody(bad) =>
             Problems.Validation("body", "is required: send a JSON object."),
         DbUpdateException { InnerException: PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } pg } =>
@@ -27,6 +26,21 @@ public static class RequestErrors
                 $"Try again ({pg.ConstraintName})."),
         _ => null,
     };
+
+    /// <summary>
+    /// The framework answers a body without a JSON content type with a bare 415 (it does not throw for it): the
+    /// problem it writes gets the broker's type and says what to send.
+    /// </summary>
+    public static void Customize(ProblemDetailsContext problem)
+    {
+        if (problem.ProblemDetails.Status != StatusCodes.Status415UnsupportedMediaType) return;
+        problem.ProblemDetails.Type = Problems.TypeBase + Problems.UnsupportedMediaType;
+        problem.ProblemDetails.Title = UnsupportedMediaTypeTitle;
+        problem.ProblemDetails.Detail = UnsupportedMediaTypeDetail;
+    }
+
+    private const string UnsupportedMediaTypeTitle = "The body is not JSON.";
+    private const string UnsupportedMediaTypeDetail = "Send Content-Type: application/json with a JSON body.";
 
     // The framework's words for an empty body: "Implicit body inferred for parameter ... but no body was provided"
     // and "Required parameter ... was not provided from body".

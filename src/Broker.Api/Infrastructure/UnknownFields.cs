@@ -29,7 +29,9 @@ public static class UnknownFields
     public static async Task<Dictionary<string, string[]>> FindAsync(HttpContext http, JsonSerializerOptions options)
     {
         var found = new Dictionary<string, string[]>(StringComparer.Ordinal);
-        var type = http.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.IAcceptsMetadata>()?.RequestType;
+        // The exception handler has cleared the endpoint by now; its feature still knows which one failed.
+        var endpoint = http.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>()?.Endpoint ?? http.GetEndpoint();
+        var type = endpoint?.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.IAcceptsMetadata>()?.RequestType;
         if (type is null || !http.Request.Body.CanSeek) return found;
         try
         {
