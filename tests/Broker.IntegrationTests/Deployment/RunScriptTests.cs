@@ -20,7 +20,7 @@ public sealed partial class RunScriptTests
     {
         var state = Path.Combine(Path.GetTempPath(), $"broker-run-test-{Guid.NewGuid():N}"[..32]);
         Directory.CreateDirectory(state);
-        File.SetUnixFileMode(state, (UnixFileMode)0b111_101_101); // PostgreSQL runs as user postgres when we are root
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(state, (UnixFileMode)0b111_101_101); // PostgreSQL runs as user postgres when we are root
         int brokerPort = RepositoryFiles.FreePort(), postgresPort = RepositoryFiles.FreePort();
         var start = new ProcessStartInfo("bash", [RepositoryFiles.PathOf("run.sh"), "--port", brokerPort.ToString()])
         {
