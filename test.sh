@@ -6,18 +6,21 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 tmp="${TMPDIR:-/tmp}"
-marker=$(mktemp "$tmp/broker-test-run-XXXXXX")
+# The test fixture puts this run's name into its clusters' names, so that other runs' clusters are left alone.
+BROKER_TEST_RUN=$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 12)
+export BROKER_TEST_RUN
+
+ours() { find "$tmp" -maxdepth 1 -type d -name "broker-test-pg-*-$BROKER_TEST_RUN-*" 2>/dev/null || true; }
 
 leftover_clusters() {
   local status=$?
   local left
   # The test host's watchers remove its clusters moments after it exits: give them that moment.
   for _ in $(seq 1 30); do
-    [ -z "$(find "$tmp" -maxdepth 1 -type d -name 'broker-test-pg-*' -newer "$marker" 2>/dev/null)" ] && break
+    [ -z "$(ours)" ] && break
     sleep 1
   done
-  left=$(find "$tmp" -maxdepth 1 -type d -name 'broker-test-pg-*' -newer "$marker" 2>/dev/null || true)
-  rm -f "$marker"
+  left=$(ours || true)
   if [ -n "$left" ]; then
     echo "ERROR: the tests left PostgreSQL clusters behind (removing them now):" >&2
     echo "$left" >&2

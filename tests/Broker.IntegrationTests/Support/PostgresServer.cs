@@ -154,7 +154,9 @@ public sealed class PostgresServer : IAsyncDisposable
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => { lock (Started) foreach (var server in Started) server.StopCluster(); };
             }
         }
-        var dataDirectory = Path.Combine(Path.GetTempPath(), $"{ClusterPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
+        // test.sh names its run (BROKER_TEST_RUN) so that it can check its own clusters, not those of a run beside it.
+        var run = Environment.GetEnvironmentVariable("BROKER_TEST_RUN") is { Length: > 0 } r && r.All(char.IsAsciiLetterOrDigit) ? $"{r[..Math.Min(r.Length, 12)]}-" : "";
+        var dataDirectory = Path.Combine(Path.GetTempPath(), $"{ClusterPrefix}{Environment.ProcessId}-{run}{Guid.NewGuid():N}"[..(40 + run.Length)]);
         Directory.CreateDirectory(dataDirectory);
         string connectionString;
         try
