@@ -39,9 +39,11 @@ public static class UnknownFields
             using var body = await JsonDocument.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted);
             Walk(body.RootElement, options.GetTypeInfo(type), "", options, found);
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or BadHttpRequestException or IOException)
         {
-            found.Clear(); // not JSON after all: the serializer's own error stands
+            // Not JSON after all, or the rest of the body is over the size limit or never came: the serializer's
+            // own error stands.
+            found.Clear();
         }
         return found;
     }

@@ -39,6 +39,15 @@ public sealed class RequestBodyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_unknown_field_in_a_body_over_the_size_limit_is_a_problem_not_a_server_error()
+    {
+        // Looking for more unknown fields reads the rest of the body, past Kestrel's limit: that must not become a 500.
+        var answer = await _world.SendAsync(HttpMethod.Post, "/admin/providers", rawBody: $$"""{"bogus":1,"name":"{{new string('a', 100_000)}}"}""");
+        answer.Status.ShouldBeOneOf([HttpStatusCode.BadRequest, HttpStatusCode.RequestEntityTooLarge], answer.Text);
+        answer.ContentType.ShouldBe("application/problem+json");
+    }
+
+    [Fact]
     public async Task A_misspelt_field_a_letter_off_gets_a_hint()
     {
         var answer = await _world.SendAsync(HttpMethod.Post, "/admin/accounts", rawBody: """{"name":"a","provider":"p","pasword":"x","usrname":"u"}""");
