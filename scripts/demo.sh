@@ -87,7 +87,7 @@ admin() { # path, JSON body: POST as admin, print the answer
   printf '%s' "${answer%$'\n'*}"
 }
 
-# One provider per dialect, shaped like the upstreams in shared/seeds/, all served by the simulator.
+# One provider per dialect, at the paths the real upstreams document, all served by the simulator.
 admin /admin/providers "{\"name\":\"sliderule\",\"dialect\":\"sliderule\",\"token_url\":\"$sim_url/api/org_token/\"}" >/dev/null
 admin /admin/providers "{\"name\":\"progeny\",\"dialect\":\"simplejwt\",\"token_url\":\"$sim_url/api/v3/accounts/token/obtain/\"}" >/dev/null
 admin /admin/providers "{\"name\":\"vivacity\",\"dialect\":\"keycloak\",\"token_url\":\"$sim_url/get-token\"}" >/dev/null

@@ -41,7 +41,7 @@ public static class BrokerApp
         });
         // Throw on an unreadable body instead of answering a bare 400, so ExceptionHandler can name the bad field.
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        services.AddProblemDetails();
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = RequestErrors.Customize);
         services.AddExceptionHandler<ExceptionHandler>();
         services.AddAuthentication(ApiKeyAuthentication.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);
@@ -63,6 +63,7 @@ public static class BrokerApp
         app.UseMiddleware<FailureAudit>(); // outermost of the rest: sees the status every caller finally got
         app.UseMiddleware<AddressRateLimit>(); // before authentication: bounds what an unknown caller costs
         app.UseExceptionHandler();
+        app.UseRereadableJsonBodies(); // so an unknown field's report can name every unknown field
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();

@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace Broker.Simulator;
 
-// Error bodies shared by several dialects, spelled as the seeds spell them (snake_case comes from the JSON options).
+// Error bodies shared by several dialects, spelled as the upstreams' docs spell them (snake_case comes from the JSON options).
 
 /// <summary>Django REST framework: <c>{"detail": "..."}</c>.</summary>
 internal sealed record DetailError(string Detail);

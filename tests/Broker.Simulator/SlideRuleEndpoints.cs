@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 
 namespace Broker.Simulator;
 
-/// <summary>SlideRule's organization tokens (seeds 000 and 001): single-use refresh, 200 <c>{"active":false}</c> for inactive members.</summary>
+/// <summary>SlideRule's organization tokens: single-use refresh, 200 <c>{"active":false}</c> for inactive members.</summary>
 internal static class SlideRuleEndpoints
 {
     private const string TokenNotValid = "Given token not valid for any token type";

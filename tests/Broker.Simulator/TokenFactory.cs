@@ -11,7 +11,7 @@ namespace Broker.Simulator;
 /// </summary>
 internal sealed class TokenFactory
 {
-    // Header bytes as the seeds show them: SlideRule and Keycloak put "alg" first, simplejwt puts "typ" first.
+    // Header bytes as the upstreams' documented samples show them: SlideRule and Keycloak put "alg" first, simplejwt puts "typ" first.
     public const string AlgFirstHeader = """{"alg":"HS256","typ":"JWT"}""";
     public const string TypFirstHeader = """{"typ":"JWT","alg":"HS256"}""";
 

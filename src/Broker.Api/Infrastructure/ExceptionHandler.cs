@@ -1,4 +1,7 @@
+using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Broker.Api.Infrastructure;
@@ -7,10 +10,17 @@ namespace Broker.Api.Infrastructure;
 /// The few unexpected exceptions become problems. A database that is down is not a bug: it is a 503 with
 /// Retry-After, so callers back off instead of seeing a 500.
 /// </summary>
-public sealed partial class ExceptionHandler(IProblemDetailsService problems, ILogger<ExceptionHandler> logger) : IExceptionHandler
+public sealed partial class ExceptionHandler(
+    IProblemDetailsService problems, IOptions<JsonOptions> json, ILogger<ExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
+        if (exception is BadHttpRequestException { InnerException: JsonException unknown } && RequestErrors.IsUnknownField(unknown) &&
+            await UnknownFields.FindAsync(http, json.Value.SerializerOptions) is { Count: > 0 } fields)
+        {
+            await Problems.Validation(fields).ExecuteAsync(http);
+            return true;
+        }
         if (RequestErrors.ToProblem(exception) is { } callersFault)
         {
             await callersFault.ExecuteAsync(http);

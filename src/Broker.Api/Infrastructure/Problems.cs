@@ -12,6 +12,7 @@ public static class Problems
     public const string TypeBase = "https://broker.dev/errors/";
 
     public const string BadRequest = "bad-request";
+    public const string UnsupportedMediaType = "unsupported-media-type";
     public const string Unauthorized = "unauthorized";
     public const string Forbidden = "forbidden";
     public const string NotGranted = "not-granted";

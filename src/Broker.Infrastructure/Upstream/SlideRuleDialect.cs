@@ -4,7 +4,7 @@ using static Broker.Domain.UpstreamOutcome;
 
 namespace Broker.Infrastructure.Upstream;
 
-/// <summary>SlideRule's organisation tokens (seeds 000, 001): simplejwt underneath, plus an organisation.</summary>
+/// <summary>SlideRule's organisation tokens: simplejwt underneath, plus an organisation.</summary>
 public sealed class SlideRuleDialect : DialectClient
 {
     public static readonly SlideRuleDialect Instance = new();

@@ -12,7 +12,10 @@ namespace Broker.IntegrationTests.Support;
 /// </summary>
 public sealed class PostgresServer : IAsyncDisposable
 {
+    private const string ClusterPrefix = "broker-test-pg-";
     private static readonly SemaphoreSlim Gate = new(1, 1);
+    private static readonly List<PostgresServer> Started = [];
+    private static bool _swept;
     private static PostgresServer? _shared;
     private readonly string? _dataDirectory;
     private int _databases;
@@ -33,7 +36,6 @@ public sealed class PostgresServer : IAsyncDisposable
             if (_shared is not null) return _shared;
             var given = Environment.GetEnvironmentVariable("BROKER_TEST_DB");
             _shared = string.IsNullOrWhiteSpace(given) ? await StartPrivateClusterAsync() : new PostgresServer(given, null);
-            AppDomain.CurrentDomain.ProcessExit += (_, _) => _shared.StopCluster();
             return _shared;
         }
         finally
@@ -61,15 +63,72 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private void StopCluster()
     {
-        if (_dataDirectory is null || !Directory.Exists(_dataDirectory)) return;
+        if (_dataDirectory is not null) RemoveCluster(_dataDirectory);
+    }
+
+    /// <summary>Stops a cluster if it runs (a fault test may have stopped it already) and deletes its files.</summary>
+    private static void RemoveCluster(string dataDirectory)
+    {
+        if (!Directory.Exists(dataDirectory)) return;
         try
         {
-            Run(PgBin("pg_ctl"), $"-D {_dataDirectory} -m immediate -w stop");
-            Directory.Delete(_dataDirectory, recursive: true);
+            if (File.Exists(Path.Combine(dataDirectory, "postmaster.pid"))) Run(PgBin("pg_ctl"), $"-D {dataDirectory} -m immediate -w stop");
         }
-        catch
+        catch (InvalidOperationException)
         {
-            // Best effort at process exit.
+            // Not running after all (a stale postmaster.pid): the files go all the same.
+        }
+        try
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort at process exit; the next run's sweep tries again.
+        }
+    }
+
+    /// <summary>
+    /// Clusters of earlier runs that did not get to clean up (killed, interrupted): the pid in a cluster's name is
+    /// its test process's; when that process is gone, nobody will stop the cluster but us.
+    /// </summary>
+    private static void SweepStaleClusters()
+    {
+        foreach (var dir in Directory.EnumerateDirectories(Path.GetTempPath(), ClusterPrefix + "*"))
+        {
+            var name = Path.GetFileName(dir);
+            var pidText = name[ClusterPrefix.Length..].Split('-')[0];
+            if (!int.TryParse(pidText, out var pid) || pid == Environment.ProcessId || IsAlive(pid)) continue;
+            RemoveCluster(dir);
+        }
+    }
+
+    /// <summary>
+    /// The test host is often killed right after the last test, before its ProcessExit handler has deleted the
+    /// cluster (GBs); it may also be interrupted or crash. A detached watcher outlives it and removes the cluster
+    /// once this process is gone. (It polls: a process cannot be awaited from outside its parent.)
+    /// </summary>
+    private static void WatchForExit(string dataDirectory)
+    {
+        var pgCtl = PgBin("pg_ctl");
+        var asPostgres = IsRoot ? "runuser -u postgres -- " : "";
+        var watcher = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; " +
+            $"[ -f '{dataDirectory}/postmaster.pid' ] && {asPostgres}'{pgCtl}' -D '{dataDirectory}' -m immediate -w stop; rm -rf '{dataDirectory}'";
+        // Its own session and no inherited output: it must neither die with the test run nor hold the runner's pipes open.
+        using var start = Process.Start("bash", ["-c", $"setsid -f bash -c \"{watcher}\" </dev/null >/dev/null 2>&1"]);
+        start.WaitForExit();
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
         }
     }
 
@@ -85,28 +144,52 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private static async Task<PostgresServer> StartPrivateClusterAsync()
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), $"broker-test-pg-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
+        lock (Started)
+        {
+            if (!_swept)
+            {
+                _swept = true;
+                SweepStaleClusters();
+                // Every cluster this process starts, shared or dedicated, goes when it exits, also after a failed test.
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => { lock (Started) foreach (var server in Started) server.StopCluster(); };
+            }
+        }
+        // test.sh names its run (BROKER_TEST_RUN) so that it can check its own clusters, not those of a run beside it.
+        var run = Environment.GetEnvironmentVariable("BROKER_TEST_RUN") is { Length: > 0 } r && r.All(char.IsAsciiLetterOrDigit) ? $"{r[..Math.Min(r.Length, 12)]}-" : "";
+        var dataDirectory = Path.Combine(Path.GetTempPath(), $"{ClusterPrefix}{Environment.ProcessId}-{run}{Guid.NewGuid():N}"[..(40 + run.Length)]);
         Directory.CreateDirectory(dataDirectory);
-        if (IsRoot) Run("chown", $"postgres:postgres {dataDirectory}", asPostgres: false);
+        string connectionString;
+        try
+        {
+            if (IsRoot) Run("chown", $"postgres:postgres {dataDirectory}", asPostgres: false);
 
-        Run(PgBin("initdb"), $"-D {dataDirectory} -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8");
-        var port = FreePort();
-        File.AppendAllText(Path.Combine(dataDirectory, "postgresql.conf"), $"""
+            Run(PgBin("initdb"), $"-D {dataDirectory} -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8");
+            var port = FreePort();
+            File.AppendAllText(Path.Combine(dataDirectory, "postgresql.conf"), $"""
 
-            listen_addresses = '127.0.0.1'
-            port = {port}
-            unix_socket_directories = '{dataDirectory}'
-            max_connections = 400
-            fsync = off
-            synchronous_commit = off
-            full_page_writes = off
-            shared_buffers = 128MB
-            """);
-        Run(PgBin("pg_ctl"), $"-D {dataDirectory} -l {dataDirectory}/server.log -w -t 60 start");
-        var connectionString = $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false";
-        await using var probe = new NpgsqlConnection(connectionString);
-        await probe.OpenAsync();
-        return new PostgresServer(connectionString, dataDirectory);
+                listen_addresses = '127.0.0.1'
+                port = {port}
+                unix_socket_directories = '{dataDirectory}'
+                max_connections = 400
+                fsync = off
+                synchronous_commit = off
+                full_page_writes = off
+                shared_buffers = 128MB
+                """);
+            Run(PgBin("pg_ctl"), $"-D {dataDirectory} -l {dataDirectory}/server.log -w -t 60 start");
+            connectionString = $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false";
+            await using var probe = new NpgsqlConnection(connectionString);
+            await probe.OpenAsync();
+        }
+        catch
+        {
+            RemoveCluster(dataDirectory); // a cluster that failed to start is not left behind either
+            throw;
+        }
+        var server = new PostgresServer(connectionString, dataDirectory);
+        lock (Started) Started.Add(server);
+        WatchForExit(dataDirectory);
+        return server;
     }
 
     private static bool IsRoot => Environment.UserName == "root";

@@ -2,7 +2,7 @@ using Broker.Domain;
 
 namespace Broker.UnitTests.Dialects;
 
-/// <summary>Provider endpoints as the seeds document them.</summary>
+/// <summary>Provider endpoints as the upstreams' public docs give them.</summary>
 internal static class Providers
 {
     public static readonly TimeSpan DefaultAccessLifetime = TimeSpan.FromMinutes(7);

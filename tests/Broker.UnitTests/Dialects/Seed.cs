@@ -1,6 +1,6 @@
 namespace Broker.UnitTests.Dialects;
 
-/// <summary>The sample answers of the upstreams' public docs (shared/seeds), copied verbatim.</summary>
+/// <summary>The sample answers of the upstreams' public docs, copied verbatim.</summary>
 internal static class Seed
 {
     // SlideRule: seed 000, login 200.
