@@ -286,7 +286,7 @@ public sealed partial class TelemetryTests : IAsyncLifetime
         var bare = Regex.Replace(expression, "\"[^\"]*\"", "");
         bare = Regex.Replace(bare, @"\{[^}]*\}|\[[^\]]*\]", " ");
         bare = Regex.Replace(bare, @"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ");
-        return Regex.Matches(bare, @"(?<![\w$.])[a-zA-Z_:][a-zA-Z0-9_:]*(?!\s*\()")
+        return Regex.Matches(bare, @"(?<![\w$.])(?>[a-zA-Z_:][a-zA-Z0-9_:]*)(?!\s*\()")
             .Select(m => m.Value).Where(w => !PromQlWords.Contains(w.ToLowerInvariant()));
     }
 
