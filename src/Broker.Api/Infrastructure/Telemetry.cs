@@ -22,29 +22,32 @@ public static class Telemetry
         var prometheus = builder.Configuration.GetSection(PrometheusOptions.Section).Get<PrometheusOptions>() ?? new();
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration[OtlpEndpointSetting]);
 
-        var telemetry = builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService("broker"))
-            .WithMetrics(metrics =>
+        // What to measure and trace, for whichever provider exists. A provider (and with it the cost of a span per
+        // request and per SQL command) exists only when something reads it: Prometheus or OTLP here, a test's
+        // in-memory exporter there.
+        builder.Services.ConfigureOpenTelemetryMeterProvider(metrics => metrics
+            .AddMeter(BrokerMetrics.MeterName)
+            .AddAspNetCoreInstrumentation()
+            .AddHttpClientInstrumentation()
+            .AddRuntimeInstrumentation()
+            .AddNpgsqlInstrumentation());
+        builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing
+            .AddSource(BrokerTracing.SourceName)
+            // Request headers are never recorded (no option here asks for them): the Authorization header carries
+            // the caller's key. The query string (min_validity only) is recorded with its values redacted.
+            .AddAspNetCoreInstrumentation(o => o.Filter = http => !IsHousekeeping(http.Request.Path))
+            .AddHttpClientInstrumentation()
+            // SQL text with parameters as placeholders ($1): Npgsql never records parameter values.
+            .AddNpgsql());
+
+        var telemetry = builder.Services.AddOpenTelemetry().ConfigureResource(resource => resource.AddService("broker"));
+        if (prometheus.Enabled || otlp)
+            telemetry.WithMetrics(metrics =>
             {
-                metrics.AddMeter(BrokerMetrics.MeterName)
-                    .AddAspNetCoreInstrumentation()
-                    .AddHttpClientInstrumentation()
-                    .AddRuntimeInstrumentation()
-                    .AddNpgsqlInstrumentation();
                 if (prometheus.Enabled) metrics.AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
                 if (otlp) metrics.AddOtlpExporter();
-            })
-            .WithTracing(tracing =>
-            {
-                tracing.AddSource(BrokerTracing.SourceName)
-                    // Request headers are never recorded (no option here asks for them): the Authorization header
-                    // carries the caller's key. The query string (min_validity only) is redacted by default.
-                    .AddAspNetCoreInstrumentation(o => o.Filter = http => !IsHousekeeping(http.Request.Path))
-                    .AddHttpClientInstrumentation()
-                    // SQL text with parameters as placeholders ($1): Npgsql never records parameter values.
-                    .AddNpgsql();
-                if (otlp) tracing.AddOtlpExporter();
             });
+        if (otlp) telemetry.WithTracing(tracing => tracing.AddOtlpExporter());
         return builder;
     }
 

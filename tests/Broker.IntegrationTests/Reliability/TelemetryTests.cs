@@ -10,6 +10,7 @@ using Broker.IntegrationTests.Support;
 using Broker.Simulator;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
@@ -33,8 +34,9 @@ public sealed partial class TelemetryTests : IAsyncLifetime
         // This host's own exporters; the ActivitySources are process-wide, so spans are told apart by trace id.
         _broker = await _world.AddBrokerAsync(builder =>
         {
-            builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(_spans));
-            builder.Services.ConfigureOpenTelemetryMeterProvider(m => m.AddInMemoryExporter(_metrics));
+            builder.Services.AddOpenTelemetry()
+                .WithTracing(t => t.AddInMemoryExporter(_spans))
+                .WithMetrics(m => m.AddInMemoryExporter(_metrics));
         });
     }
 
