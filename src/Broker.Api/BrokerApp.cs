@@ -6,8 +6,7 @@ using Broker.Api.Auth;
 using Broker.Api.Infrastructure;
 using Broker.Api.Tokens;
 using Broker.Infrastructure;
-using Broker.Infrastructure.Audit;
-using Broker.Infrastructure.Tokens;
+using Broker.Infrastructure.Observability;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
@@ -50,14 +49,14 @@ public static class BrokerApp
         services.AddBrokerRateLimits(builder.Configuration);
         services.AddHealthChecks().AddCheck<ReadinessCheck>("database", tags: ["ready"]);
         services.AddBrokerSwagger();
+        builder.AddBrokerTelemetry();
 
         // After the audit writer (registered by AddInfrastructure), so it stops first and its last counts are drained.
         services.AddSingleton<RejectionAudit>();
         services.AddHostedService(sp => sp.GetRequiredService<RejectionAudit>());
 
         var app = builder.Build();
-        var auditQueue = app.Services.GetRequiredService<AuditQueue>();
-        TokenMetrics.ObserveAuditQueue(() => auditQueue.Depth);
+        app.Services.GetRequiredService<BrokerMetrics>(); // its observable instruments exist from the start
         app.UseConfiguredForwardedHeaders(); // first: every later step sees the caller's address
         app.UseBrokerSecurityHeaders();
         app.UseMiddleware<FailureAudit>(); // outermost of the rest: sees the status every caller finally got
@@ -78,6 +77,7 @@ public static class BrokerApp
 
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapBrokerMetrics();
 
         app.MapTokens();
         app.MapProviders();

@@ -1,4 +1,5 @@
 using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Observability;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Tokens;
@@ -81,11 +82,15 @@ public static class DependencyInjection
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<AuditQueue>();
         services.AddSingleton<AuditHasher>();
-        services.AddHostedService<AuditWriter>();
+        services.AddSingleton<AuditWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<AuditWriter>());
         services.AddSingleton<AheadOfTimeRefresher>();
         services.AddHostedService(sp => sp.GetRequiredService<AheadOfTimeRefresher>());
         services.AddSingleton<AuditRetention>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditRetention>());
+        services.AddSingleton<AccountStateCounts>();
+        services.AddHostedService(sp => sp.GetRequiredService<AccountStateCounts>());
+        services.AddSingleton<BrokerMetrics>();
         return builder;
     }
 

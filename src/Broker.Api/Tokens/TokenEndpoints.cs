@@ -4,6 +4,7 @@ using Broker.Api.Auth;
 using Broker.Api.Infrastructure;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Observability;
 using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -54,8 +55,8 @@ public static class TokenEndpoints
     }
 
     public static async Task<Results<Ok<TokenResponse>, ValidationProblem, ProblemHttpResult>> GetToken(
-        string account, HttpContext http, TokenIssuer issuer, ClientDirectory clients, AuditQueue audit, TimeProvider time,
-        IOptions<TokenOptions> options, CancellationToken ct)
+        string account, HttpContext http, TokenIssuer issuer, ClientDirectory clients, AuditQueue audit, BrokerMetrics metrics,
+        TimeProvider time, IOptions<TokenOptions> options, CancellationToken ct)
     {
         var client = http.Client()!;
         var query = http.Request.Query["min_validity"];
@@ -83,7 +84,7 @@ public static class TokenEndpoints
         switch (result)
         {
             case TokenResult.Served served:
-                TokenMetrics.TokensServed.Add(1, new KeyValuePair<string, object?>("cache", served.FromCache ? "hit" : "miss"));
+                metrics.TokenServed(served.FromCache);
                 Audit(audit, time, http, account, served.AccountId, AuditActions.TokenServed, served.FromCache ? "hit" : "miss", served.ProviderName,
                     served.TokenHmac);
                 http.Response.Headers.CacheControl = "no-store";

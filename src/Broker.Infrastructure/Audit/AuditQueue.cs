@@ -17,7 +17,12 @@ public sealed class AuditQueue(Microsoft.Extensions.Options.IOptions<AuditOption
     private int _depth;
     private long _dropped;
 
+    private long _droppedTotal;
+
     public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Events dropped since start-up (<see cref="Dropped"/> is reset each time the writer reports them).</summary>
+    public long DroppedTotal => Interlocked.Read(ref _droppedTotal);
 
     /// <summary>Events taken since start-up (not dropped): each is a row in the trail once written.</summary>
     public long Enqueued => Interlocked.Read(ref _enqueued);
@@ -32,6 +37,7 @@ public sealed class AuditQueue(Microsoft.Extensions.Options.IOptions<AuditOption
         {
             Interlocked.Decrement(ref _depth);
             Interlocked.Increment(ref _dropped);
+            Interlocked.Increment(ref _droppedTotal);
             return;
         }
         Interlocked.Increment(ref _enqueued);

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Observability;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Upstream;
@@ -28,6 +29,7 @@ public sealed partial class TokenIssuer(
     TokenCache cache,
     CacheInvalidation changes,
     AuditHasher auditHasher,
+    BrokerMetrics metrics,
     TimeProvider time,
     IOptions<TokenOptions> tokenOptions,
     IOptions<UpstreamOptions> upstreamOptions,
@@ -120,6 +122,19 @@ public sealed partial class TokenIssuer(
 
     private async Task<TokenResult> FetchAsync(string name, Renewal renewal, Caller caller, CancellationToken ct)
     {
+        using var activity = BrokerTracing.StartFetch(name);
+        var result = await FetchLockedAsync(name, renewal, caller, ct);
+        BrokerTracing.FetchEnded(activity, result switch
+        {
+            TokenResult.Served => "served",
+            TokenResult.Failed failed => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(failed.Failure.ToString()),
+            _ => "not_found",
+        }, succeeded: result is not TokenResult.Failed);
+        return result;
+    }
+
+    private async Task<TokenResult> FetchLockedAsync(string name, Renewal renewal, Caller caller, CancellationToken ct)
+    {
         try
         {
             await using var db = await contexts.CreateDbContextAsync(ct);
@@ -134,9 +149,10 @@ public sealed partial class TokenIssuer(
             await SetLockTimeoutsAsync(db, _options.LockTimeout, upstreamOptions.Value.WorstCaseCall + _options.LockTimeout, ct);
 
             var lockWait = Stopwatch.StartNew();
-            var account = await LockAsync(db, snapshot.Id, ct);
+            Account? account;
+            using (BrokerTracing.StartLockWait()) account = await LockAsync(db, snapshot.Id, ct);
             if (account is null) return new TokenResult.NotFound();
-            TokenMetrics.LockWait.Record(lockWait.Elapsed.TotalMilliseconds);
+            metrics.LockWaited(lockWait.Elapsed);
             var provider = account.Provider!;
 
             // Re-read under the lock: whoever held it before us may have refreshed already.
@@ -249,7 +265,7 @@ public sealed partial class TokenIssuer(
         {
             var refreshToken = secrets.Unprotect(SecretKind.RefreshToken, account.RefreshTokenEncrypted!);
             var refreshed = await CallAsync(db, account, provider, caller, AuditActions.TokenRefreshed,
-                () => resilience.RefreshAsync(provider.Id, token => upstream.RefreshAsync(endpoint, credentials, refreshToken, token), ct));
+                () => resilience.RefreshAsync(provider.Id, provider.Name, token => upstream.RefreshAsync(endpoint, credentials, refreshToken, token), ct));
             switch (refreshed)
             {
                 case UpstreamOutcome.Granted granted:
@@ -264,7 +280,7 @@ public sealed partial class TokenIssuer(
         }
 
         var loggedIn = await CallAsync(db, account, provider, caller, AuditActions.TokenObtained,
-            () => resilience.LogInAsync(provider.Id, token => upstream.LogInAsync(endpoint, credentials, token), ct));
+            () => resilience.LogInAsync(provider.Id, provider.Name, token => upstream.LogInAsync(endpoint, credentials, token), ct));
         return loggedIn is UpstreamOutcome.Granted login
             ? Store(account, provider, login.Tokens, refreshed: false)
             : Fail(account, provider, loggedIn);
@@ -272,11 +288,13 @@ public sealed partial class TokenIssuer(
 
     private async Task<UpstreamOutcome> CallAsync(BrokerDbContext db, Account account, Provider provider, Caller caller, string action, Func<Task<UpstreamOutcome>> call)
     {
+        var kind = action == AuditActions.TokenRefreshed ? "refresh" : "login";
+        using var activity = BrokerTracing.StartUpstreamCall(kind, provider.Dialect.ToName(), provider.Name);
         var started = Stopwatch.StartNew();
         var outcome = await call();
         var elapsed = started.Elapsed;
-        var kind = action == AuditActions.TokenRefreshed ? "refresh" : "login";
-        TokenMetrics.RecordUpstreamCall(provider.Dialect.ToName(), kind, outcome.Kind, elapsed);
+        BrokerTracing.UpstreamCallEnded(activity, outcome.Kind, outcome.Status, succeeded: outcome is UpstreamOutcome.Granted);
+        metrics.UpstreamCall(provider.Dialect.ToName(), kind, outcome.Kind, elapsed);
         LogUpstreamCall(account.Name, kind, outcome.Kind, outcome.Status, (long)elapsed.TotalMilliseconds);
         db.AuditEvents.Add(new AuditEvent
         {

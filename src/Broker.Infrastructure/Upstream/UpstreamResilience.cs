@@ -14,7 +14,7 @@ namespace Broker.Infrastructure.Upstream;
 /// </summary>
 public sealed class UpstreamResilience
 {
-    private readonly ConcurrentDictionary<Guid, ResiliencePipeline<UpstreamOutcome>> _breakers = new();
+    private readonly ConcurrentDictionary<Guid, Circuit> _circuits = new();
     private readonly ResiliencePipeline<UpstreamOutcome> _loginRetry;
     private readonly UpstreamOptions _options;
     private readonly TimeProvider _time;
@@ -35,19 +35,25 @@ public sealed class UpstreamResilience
             .Build();
     }
 
-    public Task<UpstreamOutcome> LogInAsync(Guid providerId, Func<CancellationToken, Task<UpstreamOutcome>> call, CancellationToken ct) =>
+    public Task<UpstreamOutcome> LogInAsync(Guid providerId, string providerName, Func<CancellationToken, Task<UpstreamOutcome>> call, CancellationToken ct) =>
         _options.LoginRetries == 0
-            ? ThroughBreakerAsync(providerId, call, ct)
-            : _loginRetry.ExecuteAsync(async token => await ThroughBreakerAsync(providerId, call, token), ct).AsTask();
+            ? ThroughBreakerAsync(providerId, providerName, call, ct)
+            : _loginRetry.ExecuteAsync(async token => await ThroughBreakerAsync(providerId, providerName, call, token), ct).AsTask();
 
-    public Task<UpstreamOutcome> RefreshAsync(Guid providerId, Func<CancellationToken, Task<UpstreamOutcome>> call, CancellationToken ct) =>
-        ThroughBreakerAsync(providerId, call, ct);
+    public Task<UpstreamOutcome> RefreshAsync(Guid providerId, string providerName, Func<CancellationToken, Task<UpstreamOutcome>> call, CancellationToken ct) =>
+        ThroughBreakerAsync(providerId, providerName, call, ct);
 
-    private async Task<UpstreamOutcome> ThroughBreakerAsync(Guid providerId, Func<CancellationToken, Task<UpstreamOutcome>> call, CancellationToken ct)
+    /// <summary>Each provider's circuit, by the provider's latest name, for the metrics (reads a field, takes no lock).</summary>
+    public IEnumerable<(string Provider, CircuitState State)> CircuitStates() =>
+        _circuits.Values.Select(c => (c.Name, c.State.CircuitState));
+
+    private async Task<UpstreamOutcome> ThroughBreakerAsync(Guid providerId, string providerName, Func<CancellationToken, Task<UpstreamOutcome>> call, CancellationToken ct)
     {
+        var circuit = _circuits.GetOrAdd(providerId, static (_, self) => new Circuit(self.NewBreaker), this);
+        circuit.Name = providerName; // a renamed provider keeps its circuit; the metric follows the name
         try
         {
-            return await Breaker(providerId).ExecuteAsync(async token => await call(token), ct);
+            return await circuit.Pipeline.ExecuteAsync(async token => await call(token), ct);
         }
         catch (BrokenCircuitException open)
         {
@@ -56,15 +62,26 @@ public sealed class UpstreamResilience
         }
     }
 
-    private ResiliencePipeline<UpstreamOutcome> Breaker(Guid providerId) => _breakers.GetOrAdd(providerId, _ =>
+    private ResiliencePipeline<UpstreamOutcome> NewBreaker(CircuitBreakerStateProvider state) =>
         new ResiliencePipelineBuilder<UpstreamOutcome> { TimeProvider = _time }
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<UpstreamOutcome>
             {
+                StateProvider = state,
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is UpstreamOutcome.Unavailable),
                 FailureRatio = _options.BreakerFailureRatio,
                 MinimumThroughput = _options.BreakerMinimumThroughput,
                 SamplingDuration = _options.BreakerSamplingDuration,
                 BreakDuration = _options.BreakerBreakDuration,
             })
-            .Build());
+            .Build();
+
+    /// <summary>One provider's breaker and the handle that reads its state.</summary>
+    private sealed class Circuit
+    {
+        public Circuit(Func<CircuitBreakerStateProvider, ResiliencePipeline<UpstreamOutcome>> build) => Pipeline = build(State);
+
+        public CircuitBreakerStateProvider State { get; } = new();
+        public ResiliencePipeline<UpstreamOutcome> Pipeline { get; }
+        public volatile string Name = "";
+    }
 }

@@ -123,7 +123,8 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
         var services = _world.Broker.Services;
         services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested.ShouldBeFalse();
         var loops = services.GetServices<IHostedService>().OfType<SupervisedLoop>().ToList();
-        loops.Select(l => l.GetType()).ShouldBe([typeof(CacheInvalidationListener), typeof(AuditWriter), typeof(AheadOfTimeRefresher), typeof(AuditRetention)], ignoreOrder: true);
+        loops.Select(l => l.GetType()).ShouldBe([typeof(CacheInvalidationListener), typeof(AuditWriter), typeof(AheadOfTimeRefresher), typeof(AuditRetention),
+            typeof(Broker.Infrastructure.Observability.AccountStateCounts)], ignoreOrder: true);
         foreach (var loop in loops)
         {
             loop.ExecuteTask.ShouldNotBeNull();

@@ -3,8 +3,10 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
 using Broker.Domain;
-using Broker.Infrastructure.Tokens;
+using Broker.Infrastructure.Observability;
 using Broker.IntegrationTests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Npgsql;
 
 namespace Broker.IntegrationTests.Reliability;
@@ -80,22 +82,17 @@ public sealed class ObservabilityTests : IAsyncLifetime
     {
         var account = await _world.AccountAsync(DialectNames.Keycloak);
         var key = await _world.ConsumerAsync(account.Name);
-        var measurements = new ConcurrentBag<(string Instrument, long Value, Dictionary<string, object?> Tags)>();
-        using var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) => { if (instrument.Meter.Name == TokenMetrics.MeterName) l.EnableMeasurementEvents(instrument); },
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-            measurements.Add((instrument.Name, value, tags.ToArray().ToDictionary(t => t.Key, t => t.Value))));
-        listener.Start();
+        // The host's own meter factory: measurements of other tests' hosts in this process are not collected.
+        var meters = _world.Broker.Services.GetRequiredService<IMeterFactory>();
+        using var served = new MetricCollector<long>(meters, BrokerMetrics.MeterName, "broker.tokens.served");
+        using var calls = new MetricCollector<long>(meters, BrokerMetrics.MeterName, "broker.upstream.calls");
 
         await _world.Broker.TokenAsync(account.Name, key);
         await _world.Broker.TokenAsync(account.Name, key);
 
-        measurements.ShouldContain(m => m.Instrument == "broker.tokens.served" && Equals(m.Tags["cache"], "miss"));
-        measurements.ShouldContain(m => m.Instrument == "broker.tokens.served" && Equals(m.Tags["cache"], "hit"));
-        measurements.ShouldContain(m => m.Instrument == "broker.upstream.calls" && Equals(m.Tags["dialect"], "keycloak") &&
-                                        Equals(m.Tags["kind"], "login") && Equals(m.Tags["outcome"], "granted"));
+        served.GetMeasurementSnapshot().Select(m => m.Tags["cache"]).ShouldBe(["miss", "hit"]);
+        var call = calls.GetMeasurementSnapshot().ShouldHaveSingleItem();
+        $"{call.Tags["dialect"]} {call.Tags["kind"]} {call.Tags["outcome"]}".ShouldBe("keycloak login granted");
     }
 
     [Fact]

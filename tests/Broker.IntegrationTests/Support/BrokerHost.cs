@@ -27,7 +27,9 @@ public sealed class BrokerHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<BrokerHost> StartAsync(IReadOnlyDictionary<string, string?> settings, TimeProvider clock, LogSink logs)
+    /// <param name="configure">A test's own additions to the host (an in-memory telemetry exporter, say), after the world's.</param>
+    public static async Task<BrokerHost> StartAsync(IReadOnlyDictionary<string, string?> settings, TimeProvider clock, LogSink logs,
+        Action<WebApplicationBuilder>? configure = null)
     {
         var app = BrokerApp.Create(["--urls=http://127.0.0.1:0", "--environment=Production"], builder =>
         {
@@ -36,6 +38,7 @@ public sealed class BrokerHost : IAsyncDisposable
             builder.Logging.ClearProviders();
             builder.Logging.AddProvider(logs);
             builder.Logging.SetMinimumLevel(LogLevel.Debug);
+            configure?.Invoke(builder);
         });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();

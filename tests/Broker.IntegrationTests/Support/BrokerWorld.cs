@@ -76,9 +76,10 @@ public sealed class BrokerWorld : IAsyncDisposable
         return world;
     }
 
-    public async Task<BrokerHost> AddBrokerAsync()
+    /// <param name="configure">This host's own additions (see <see cref="BrokerHost.StartAsync"/>).</param>
+    public async Task<BrokerHost> AddBrokerAsync(Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder>? configure = null)
     {
-        var host = await BrokerHost.StartAsync(Settings, Clock, Logs);
+        var host = await BrokerHost.StartAsync(Settings, Clock, Logs, configure);
         Brokers.Add(host);
         return host;
     }

@@ -221,7 +221,7 @@ public class UpstreamDestinationsTests
 
         for (var i = 0; i < 10; i++)
         {
-            var outcome = await resilience.LogInAsync(Guid.Empty, _ =>
+            var outcome = await resilience.LogInAsync(Guid.Empty, "provider", _ =>
             {
                 calls++;
                 return Task.FromResult<UpstreamOutcome>(new UpstreamOutcome.DestinationRefused("refused"));
