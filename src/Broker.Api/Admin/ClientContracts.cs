@@ -20,9 +20,18 @@ public sealed record GrantsRequest(List<string>? Accounts = null, List<string>? 
 /// (default 0: the old key stops at once; at most 604800, a week).</param>
 public sealed record RotateKeyRequest(int? OverlapSeconds = null);
 
-/// <param name="ApiKey">The API key, present only in the answer that created or rotated it: store it now.</param>
+/// <summary>A client as admins see it: never its key, only the key's first characters (but once, when it is made).</summary>
+/// <param name="Name">The client's unique name.</param>
+/// <param name="Role">consumer or admin.</param>
+/// <param name="Accounts">Accounts granted one by one.</param>
+/// <param name="Providers">Providers all of whose accounts are granted.</param>
 /// <param name="KeyPrefix">The first characters of the current key, to tell keys apart.</param>
+/// <param name="Revoked">Whether the key was revoked (it is refused from then on).</param>
+/// <param name="RevokedAt">When it was revoked.</param>
 /// <param name="PreviousKeyExpiresAt">Until when the key replaced by the last rotation still works.</param>
+/// <param name="CreatedAt">When the client was created.</param>
+/// <param name="UpdatedAt">When the client, its key or its grants last changed.</param>
+/// <param name="ApiKey">The API key, present only in the answer that created or rotated it: store it now.</param>
 public sealed record ClientResponse(
     string Name,
     string Role,
