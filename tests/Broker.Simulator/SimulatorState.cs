@@ -79,6 +79,32 @@ public sealed class SimulatorState
     }
 
     /// <summary>
+    /// Holds every token endpoint's answer (after its work is done, as <see cref="Latency"/> does) until
+    /// <see cref="ReleaseAnswers"/>: a test that needs several requests in flight at once waits for them
+    /// (<see cref="WaitForInFlightAsync"/>) instead of hoping they overlap within a delay.
+    /// </summary>
+    public void HoldAnswers()
+    {
+        lock (_gate) _held ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Lets every held answer go, and the ones that come after.</summary>
+    public void ReleaseAnswers()
+    {
+        TaskCompletionSource? held;
+        lock (_gate) (held, _held) = (_held, null);
+        held?.TrySetResult();
+    }
+
+    /// <summary>Completes when answers are no longer held.</summary>
+    internal Task AnswersReleased
+    {
+        get { lock (_gate) return _held?.Task ?? Task.CompletedTask; }
+    }
+
+    private TaskCompletionSource? _held;
+
+    /// <summary>
     /// simplejwt's <c>ROTATE_REFRESH_TOKENS</c> (default true). When false a refresh answers only <c>access</c>
     /// and the refresh token stays usable until it expires.
     /// </summary>

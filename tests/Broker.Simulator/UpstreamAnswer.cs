@@ -55,6 +55,7 @@ internal static class UpstreamAnswer
 
             var latency = state.Latency;
             if (latency > TimeSpan.Zero) await Task.Delay(latency, cancel.Token);
+            await state.AnswersReleased.WaitAsync(cancel.Token);
             return answer;
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)

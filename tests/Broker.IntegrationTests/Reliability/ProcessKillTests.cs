@@ -34,22 +34,25 @@ public sealed class ProcessKillTests : IAsyncLifetime
         var settings = new Dictionary<string, string?>(_world.Settings)
         {
             ["Broker:Tokens:FreshTokenWindow"] = "00:00:00", // every fetch with a large min_validity refreshes
-            ["Broker:Upstream:Timeout"] = "00:00:02",
-            ["Broker:Tokens:LockTimeout"] = "00:00:08", // a lock left behind would turn the next fetch into a 503
+            // Long enough that no held refresh times out before all three are in flight, on however busy a machine.
+            ["Broker:Upstream:Timeout"] = "00:00:30",
+            ["Broker:Tokens:LockTimeout"] = "00:01:40", // must outlast the longest upstream step; a lock left behind would show as a 503
         };
-        // The simulator spends the refresh token, then waits: the window in which we kill.
-        _world.Simulator.Latency = TimeSpan.FromMilliseconds(400);
 
         for (var kill = 1; kill <= Kills; kill++)
         {
             await using var broker = await BrokerProcess.StartAsync(settings);
             await AllAccountsYieldValidTokens(broker, accounts, key, kill);
 
+            // The simulator spends each refresh token, then holds its answer: the window in which we kill, as long
+            // as it takes all three refreshes to arrive, however busy the machine.
             var inFlight = _world.Simulator.InFlight;
+            _world.Simulator.HoldAnswers();
             var refreshing = accounts.Select(a => Fetch(broker, a.Name, key, minValidity: 3600)).ToList();
-            await _world.Simulator.WaitForInFlightAsync(inFlight + accounts.Length, TimeSpan.FromSeconds(30));
+            await _world.Simulator.WaitForInFlightAsync(inFlight + accounts.Length, TimeSpan.FromSeconds(60));
             broker.Kill();
             await Task.WhenAll(refreshing.Select(t => t.ContinueWith(_ => { }))); // their connections just broke
+            _world.Simulator.ReleaseAnswers();
         }
 
         await using (var last = await BrokerProcess.StartAsync(settings))
