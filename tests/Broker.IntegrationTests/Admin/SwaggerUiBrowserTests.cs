@@ -9,6 +9,7 @@ namespace Broker.IntegrationTests.Admin;
 /// The Swagger UI in a real headless Chromium (Debian's, which .ci/run installs): an admin authorizes with a key and
 /// creates a provider and an account by editing the example bodies, and the broker then serves that account.
 /// </summary>
+[Trait(Slow.Category, Slow.Name)]
 public sealed class SwaggerUiBrowserTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Chromium = "/usr/bin/chromium";

@@ -10,6 +10,7 @@ namespace Broker.IntegrationTests.Audit;
 /// The usage report as an SVG chart (format=svg): well-formed, with its labels escaped, and drawn by a real headless
 /// Chromium both as an image and opened directly under the API's content security policy.
 /// </summary>
+[Trait(Slow.Category, Slow.Name)]
 public sealed class UsageChartBrowserTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Chromium = "/usr/bin/chromium";

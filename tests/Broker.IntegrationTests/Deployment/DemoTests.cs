@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
+using Broker.IntegrationTests.Support;
 
 namespace Broker.IntegrationTests.Deployment;
 
@@ -11,6 +12,7 @@ namespace Broker.IntegrationTests.Deployment;
 /// broker, seeds them, prints a curl; the curl is run as printed; Ctrl-C stops everything. Ports and the data
 /// folder are the test's own, so a developer's running demo or broker is left alone.
 /// </summary>
+[Trait(Slow.Category, Slow.Name)]
 public sealed class DemoTests
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(5); // includes the build on a fresh clone

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.RegularExpressions;
+using Broker.IntegrationTests.Support;
 
 namespace Broker.IntegrationTests.Deployment;
 
@@ -11,6 +12,7 @@ namespace Broker.IntegrationTests.Deployment;
 /// and the admin key it prints works. Its state folder and ports are the test's own, so a developer's
 /// <c>.local</c> and running broker are left alone; everything it started is stopped, also when the test fails.
 /// </summary>
+[Trait(Slow.Category, Slow.Name)]
 public sealed partial class RunScriptTests
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(3); // dotnet run checks the build first

@@ -24,6 +24,7 @@ namespace Broker.IntegrationTests.Hostile;
 /// route values, query values, headers and every JSON field of every endpoint, with and without valid keys: the
 /// broker answers no 5xx, keeps running, and writes every audit event it queued.
 /// </summary>
+[Trait(Slow.Category, Slow.Name)]
 public sealed class HostileInputPropertyTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const int Cases = 20_000;

@@ -15,6 +15,7 @@ namespace Broker.IntegrationTests.Hostile;
 /// state and audit row, shows consumers none of the upstream's words, and a refusal of credentials costs exactly
 /// one login until an admin acts.
 /// </summary>
+[Trait(Slow.Category, Slow.Name)]
 public sealed class HostileUpstreamTests : IAsyncLifetime
 {
     // In every hostile text: what must reach admins (last_error) and never consumers.

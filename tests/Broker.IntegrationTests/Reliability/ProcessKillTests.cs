@@ -11,6 +11,7 @@ namespace Broker.IntegrationTests.Reliability;
 /// DESIGN.md §6: if the process dies after the upstream rotated the refresh token but before the commit, the
 /// new refresh token is lost and the next caller logs in again. Nothing else is lost, and no lock stays behind.
 /// </summary>
+[Trait(Slow.Category, Slow.Name)]
 public sealed class ProcessKillTests : IAsyncLifetime
 {
     private const int Kills = 20;

@@ -9,6 +9,7 @@ namespace Broker.IntegrationTests.Tokens;
 /// The guarantee: however many callers on however many instances ask at the moment a token expires, the
 /// single-use refresh token is spent once, and everyone gets the one new token.
 /// </summary>
+[Trait(Slow.Category, Slow.Name)]
 public sealed class RefreshStormTests : IAsyncLifetime
 {
     private const int Hosts = 3;
