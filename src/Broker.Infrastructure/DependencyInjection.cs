@@ -59,8 +59,8 @@ public static class DependencyInjection
         services.AddSingleton<SecretReencryption>();
 
         services.AddSingleton<UpstreamDestinations>();
-        services.AddSingleton(sp => new UpstreamClient(
-            new HttpClient(new SocketsHttpHandler
+        services.AddHttpClient(UpstreamClient.HttpClientName, http => http.Timeout = Timeout.InfiniteTimeSpan) // UpstreamClient times each call itself
+            .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
             {
                 // Token endpoints should not redirect; a redirect would replay credentials to another URL.
                 AllowAutoRedirect = false,
@@ -70,7 +70,15 @@ public static class DependencyInjection
                 ConnectCallback = sp.GetRequiredService<UpstreamDestinations>().ConnectAsync,
                 // Through a proxy the callback would check the proxy's address, not the upstream's.
                 UseProxy = false,
-            }) { Timeout = Timeout.InfiniteTimeSpan },
+            })
+            // The handler renews its connections itself (PooledConnectionLifetime), so the one client UpstreamClient
+            // keeps for the host's life never needs the factory to swap handlers under it.
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            // The factory's logging names method, URL (query redacted) and status; header values could be credentials.
+            .RedactLoggedHeaders(_ => true);
+        // No resilience handler here: retries and the circuit breaker are UpstreamResilience's, a refresh is never replayed.
+        services.AddSingleton(sp => new UpstreamClient(
+            sp.GetRequiredService<IHttpClientFactory>().CreateClient(UpstreamClient.HttpClientName),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<IOptions<UpstreamOptions>>()));
 

@@ -7,6 +7,8 @@ using Npgsql;
 namespace Broker.Infrastructure.Persistence;
 
 /// <summary>
+/// Kept by hand rather than EF Core migrations: the schema is plain SQL files a reviewer reads as they will run
+/// (the audit table's append-only triggers, partial indexes; no generated diff), applied under an advisory lock and pinned by checksum.
 /// Applies the plain SQL files of <c>migrations/</c> (embedded in this assembly) in name order, each in its own
 /// transaction, under a PostgreSQL advisory lock so that instances starting together do not race. Each applied
 /// file is recorded with its SHA-256; an applied file that has since changed stops the start-up.

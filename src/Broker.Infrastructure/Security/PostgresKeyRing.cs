@@ -5,8 +5,11 @@ using Npgsql;
 namespace Broker.Infrastructure.Security;
 
 /// <summary>
-/// Keeps the Data Protection key ring in PostgreSQL so that every instance decrypts what the others encrypted.
-/// (The EF Core package for this is not served by our package registry; the SQL is two statements.)
+/// Kept by hand rather than EF Core's <c>PersistKeysToDbContext</c>: the table is ours, created and changed by the
+/// reviewed SQL migrations with everything else (the EF store expects its own entity in our model and a migration of
+/// its own), and <see cref="KeyRingRewrap"/> rewrites these same rows under a lock in one transaction.
+/// Keeps the Data Protection key ring in PostgreSQL so that every instance decrypts what the others encrypted; the
+/// elements arrive here already wrapped by the key-encryption key (<see cref="KeyRingEncryptor"/>).
 /// </summary>
 public sealed class PostgresKeyRing(NpgsqlDataSource dataSource) : IXmlRepository
 {

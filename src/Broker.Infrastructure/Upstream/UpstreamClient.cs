@@ -17,6 +17,9 @@ namespace Broker.Infrastructure.Upstream;
 /// </remarks>
 public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<UpstreamOptions> options)
 {
+    /// <summary>The named client of the HTTP client factory that carries every upstream call.</summary>
+    public const string HttpClientName = "upstream";
+
     /// <summary>Token answers are a few kilobytes; a bigger body is not a token answer.</summary>
     internal const int MaxBodyBytes = 1 << 20;
 

@@ -4,8 +4,8 @@ using System.Net.Sockets;
 using System.Text;
 using Broker.Domain;
 using Broker.Infrastructure.Upstream;
-using Broker.UnitTests.Support;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using static Broker.Domain.UpstreamOutcome;
 
 namespace Broker.UnitTests.Dialects;
@@ -20,7 +20,7 @@ public class UpstreamClientTests
     private static readonly AccountCredentials User = new("ceugarteblair", Password, "UofMDTest", null, null, null);
     private static readonly AccountCredentials ConfidentialClient = new("alice", Password, null, "broker app", ClientSecret, null);
 
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));
     private readonly StubHandler _handler = new();
 
     private UpstreamClient Client(TimeSpan? timeout = null) => Client(new HttpClient(_handler), timeout);
@@ -245,7 +245,12 @@ public class UpstreamClientTests
     [Fact]
     public async Task Upstream_that_does_not_answer_in_time_is_unavailable_with_timed_out()
     {
-        _handler.Hang();
+        _handler.Answer(async ct =>
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(200)); // the deadline passes while the upstream says nothing
+            await Task.Delay(Timeout.Infinite, ct);
+            throw new InvalidOperationException("unreachable");
+        });
 
         var outcome = await Client(TimeSpan.FromMilliseconds(200)).LogInAsync(Providers.SlideRule(), User, CancellationToken.None);
 

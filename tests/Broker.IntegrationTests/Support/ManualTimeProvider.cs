@@ -1,11 +1,12 @@
-namespace Broker.UnitTests.Support;
+namespace Broker.IntegrationTests.Support;
 
-/// <summary>A clock the test moves by hand (the FakeTimeProvider package is not served by our registry).</summary>
+/// <summary>
+/// A clock the test moves by hand, whose timers stay on real time: FakeTimeProvider (the unit tests' clock) would
+/// also hold every timer of the hosts (audit flushes, upstream timeouts, background loops) until a test moved it.
+/// </summary>
 public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 {
     private long _ticks = start.UtcTicks;
-
-    public ManualTimeProvider() : this(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero)) { }
 
     public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
 
