@@ -6,8 +6,8 @@ using Broker.Infrastructure.Security;
 // `Broker.Api migrate` applies the migrations and exits, for deployments that migrate as a separate step.
 if (args.FirstOrDefault() == "migrate")
 {
-    var app = BrokerApp.Create(args[1..]);
-    await app.Services.GetRequiredService<MigrationRunner>().ApplyAsync();
+    using var host = CommandHost.Create(args[1..]);
+    await host.Services.GetRequiredService<MigrationRunner>().ApplyAsync();
     Console.WriteLine("Migrations applied.");
     return 0;
 }
@@ -16,10 +16,10 @@ if (args.FirstOrDefault() == "migrate")
 // KEK can leave PreviousKeys. An operator's step, not a start-up task: it is run once the rollout is complete.
 if (args.FirstOrDefault() == "rewrap-key-ring")
 {
-    var app = BrokerApp.Create(args[1..]);
+    using var host = CommandHost.Create(args[1..]);
     try
     {
-        var result = await app.Services.GetRequiredService<KeyRingRewrap>().RunAsync();
+        var result = await host.Services.GetRequiredService<KeyRingRewrap>().RunAsync();
         Console.WriteLine($"Key ring re-encrypted with key-encryption key {result.CurrentKek}: {result.Rewrapped} element(s) re-encrypted, " +
                           $"{result.AlreadyCurrent} already current, {result.Unencrypted} without encrypted content.");
         return 0;
@@ -35,10 +35,10 @@ if (args.FirstOrDefault() == "rewrap-key-ring")
 // older keys: the recovery from a leaked KEK (docs/operations.md). Instances are restarted afterwards.
 if (args.FirstOrDefault() == "reencrypt-secrets")
 {
-    var app = BrokerApp.Create(args[1..]);
+    using var host = CommandHost.Create(args[1..]);
     try
     {
-        var result = await app.Services.GetRequiredService<SecretReencryption>().RunAsync();
+        var result = await host.Services.GetRequiredService<SecretReencryption>().RunAsync();
         Console.WriteLine($"Secrets re-encrypted with the new Data Protection key {result.NewKeyId}: {result.Reencrypted} secret(s) re-encrypted, " +
                           $"{result.Revoked} older key(s) revoked. Restart every instance now, then run this command once more.");
         return 0;

@@ -35,10 +35,128 @@ public sealed class Account
     public DateTimeOffset UpdatedAt { get; set; }
 
     public StoredTokenState StoredTokens(Dialect dialect) => new(
-        dialect, State, AccessTokenEncrypted is not null, AccessExpiresAt, RefreshTokenEncrypted is not null, RefreshExpiresAt);
+        dialect, State, AccessExpiresAt, RefreshTokenEncrypted is not null, RefreshExpiresAt);
+
+    /// <summary>A login's token set replaces the stored one whole; the account is fine again.</summary>
+    public void LoggedIn(string accessTokenEncrypted, string tokenType, DateTimeOffset accessExpiresAt,
+        string? refreshTokenEncrypted, DateTimeOffset? refreshExpiresAt, DateTimeOffset now)
+    {
+        RefreshTokenEncrypted = refreshTokenEncrypted;
+        RefreshExpiresAt = refreshExpiresAt;
+        LastLoginAt = now;
+        Obtained(accessTokenEncrypted, tokenType, accessExpiresAt, now);
+    }
+
+    /// <summary>
+    /// A refresh's token set. An answer without a refresh token (simplejwt without ROTATE_REFRESH_TOKENS) means the
+    /// one we hold is still the one to use: it is kept, not wiped.
+    /// </summary>
+    public void Refreshed(string accessTokenEncrypted, string tokenType, DateTimeOffset accessExpiresAt,
+        string? refreshTokenEncrypted, DateTimeOffset? refreshExpiresAt, DateTimeOffset now)
+    {
+        if (refreshTokenEncrypted is not null)
+        {
+            RefreshTokenEncrypted = refreshTokenEncrypted;
+            RefreshExpiresAt = refreshExpiresAt;
+        }
+        LastRefreshedAt = now;
+        Obtained(accessTokenEncrypted, tokenType, accessExpiresAt, now);
+    }
+
+    private void Obtained(string accessTokenEncrypted, string tokenType, DateTimeOffset accessExpiresAt, DateTimeOffset now)
+    {
+        AccessTokenEncrypted = accessTokenEncrypted;
+        AccessExpiresAt = accessExpiresAt;
+        TokenType = tokenType;
+        TokensObtainedAt = now;
+        LastError = null;
+        UpdatedAt = now;
+    }
+
+    /// <summary>
+    /// The upstream refused the credentials: no more logins until an admin acts, since logging in again and again
+    /// could lock the upstream user out.
+    /// </summary>
+    public void CredentialsRejected(string reason, DateTimeOffset now) => Block(AccountState.NeedsAttention, reason, now);
+
+    /// <summary>The upstream says the user is inactive.</summary>
+    public void BecameInactive(string reason, DateTimeOffset now) => Block(AccountState.Inactive, reason, now);
+
+    /// <summary>
+    /// A secret the dialect logs in with is missing (cleared by a change of destination): no logins, and no tests,
+    /// until an admin enters it.
+    /// </summary>
+    public void NeedsSecrets(string reason, DateTimeOffset now) => Block(AccountState.NeedsAttention, reason, now);
+
+    /// <summary>A login or refresh failed without saying anything about the account: its state stays.</summary>
+    public void CallFailed(string reason, DateTimeOffset now)
+    {
+        LastError = reason;
+        UpdatedAt = now;
+    }
+
+    /// <summary>New credentials or settings are a new start: the admin has acted, and tokens of the old ones must not be served.</summary>
+    public void StartAfresh(DateTimeOffset now)
+    {
+        State = AccountState.Active;
+        LastError = null;
+        ClearTokens();
+        UpdatedAt = now;
+    }
+
+    /// <summary>
+    /// An admin asked for a test of a blocked account: the issuer never logs in for one (that could lock the upstream
+    /// user out), and the admin's say-so is the one exception, once per request.
+    /// </summary>
+    public void ReactivateForTest(DateTimeOffset now)
+    {
+        State = AccountState.Active;
+        LastError = null;
+        UpdatedAt = now;
+    }
+
+    /// <summary>An admin revoked the tokens: the next fetch logs in again.</summary>
+    public void Revoke(DateTimeOffset now)
+    {
+        ClearTokens();
+        UpdatedAt = now;
+    }
+
+    /// <summary>A caller reported the access token rejected: it goes, the refresh token stays so the next fetch refreshes.</summary>
+    public void DropAccessToken(DateTimeOffset now)
+    {
+        AccessTokenEncrypted = null;
+        AccessExpiresAt = null;
+        UpdatedAt = now;
+    }
+
+    /// <summary>Drops the stored password and client secret; returns the names of those it had.</summary>
+    public List<string> ClearSecrets(bool password = true, bool clientSecret = true)
+    {
+        var cleared = new List<string>();
+        if (password && PasswordEncrypted is not null)
+        {
+            PasswordEncrypted = null;
+            cleared.Add("password");
+        }
+        if (clientSecret && ClientSecretEncrypted is not null)
+        {
+            ClientSecretEncrypted = null;
+            cleared.Add("client_secret");
+        }
+        return cleared;
+    }
+
+    private void Block(AccountState state, string reason, DateTimeOffset now)
+    {
+        State = state;
+        LastError = reason;
+        ClearTokens();
+        UpdatedAt = now;
+    }
 
     /// <summary>Forgets the token set (revocation, new credentials, rejected credentials).</summary>
-    public void ClearTokens()
+    private void ClearTokens()
     {
         AccessTokenEncrypted = null;
         TokenType = null;

@@ -1,6 +1,6 @@
 namespace Broker.Domain;
 
-/// <summary>The pure decisions of the token algorithm (DESIGN.md, "Handing out a token").</summary>
+/// <summary>The pure decisions of the token algorithm (docs/architecture.md, "Handing out a token").</summary>
 public static class TokenPolicy
 {
     /// <summary>
@@ -21,6 +21,14 @@ public static class TokenPolicy
     /// </summary>
     public static bool IsBestAvailable(DateTimeOffset? obtainedAt, DateTimeOffset? expiresAt, DateTimeOffset now, TimeSpan freshWindow) =>
         obtainedAt is { } obtained && expiresAt is { } expires && now - obtained < freshWindow && expires > now;
+
+    /// <summary>
+    /// A stored token serves a request asking for <paramref name="minValidity"/> when it is usable for that long, or
+    /// when it is the best available (obtained within <paramref name="freshWindow"/> and not yet expired).
+    /// </summary>
+    public static bool Serves(DateTimeOffset? expiresAt, DateTimeOffset? obtainedAt, DateTimeOffset now, TimeSpan minValidity,
+        TimeSpan clockSkew, TimeSpan freshWindow) =>
+        IsUsable(expiresAt, now, minValidity, clockSkew) || IsBestAvailable(obtainedAt, expiresAt, now, freshWindow);
 
     /// <summary>
     /// The validity one in-flight renewal asks for: the caller's, rounded up to one of a few steps, so that callers
@@ -46,7 +54,6 @@ public static class TokenPolicy
 public readonly record struct StoredTokenState(
     Dialect Dialect,
     AccountState State,
-    bool HasAccessToken,
     DateTimeOffset? AccessExpiresAt,
     bool HasRefreshToken,
     DateTimeOffset? RefreshExpiresAt);

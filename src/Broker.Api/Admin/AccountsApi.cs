@@ -95,7 +95,7 @@ public static class AccountsApi
         TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var account = await LockAsync(db, name, ct);
+        var account = await AccountLocks.LockAccountAsync(db, name, ct);
         if (account is null) return Problems.NotFoundProblem("account");
         var provider = !FieldErrors.IsName(request.Provider) ? null : await db.Providers.FirstOrDefaultAsync(p => p.Name == request.Provider, ct);
         var errors = Validate(request, provider, account);
@@ -109,7 +109,7 @@ public static class AccountsApi
         TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var account = await LockAsync(db, name, ct);
+        var account = await AccountLocks.LockAccountAsync(db, name, ct);
         if (account is null) return Problems.NotFoundProblem("account");
         var provider = patch.Provider is null ? account.Provider
             : !FieldErrors.IsName(patch.Provider) ? null
@@ -128,7 +128,7 @@ public static class AccountsApi
         string name, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var account = await LockAsync(db, name, ct);
+        var account = await AccountLocks.LockAccountAsync(db, name, ct);
         if (account is null) return Problems.NotFoundProblem("account");
         db.Accounts.Remove(account);
         AdminAudit.Record(db, http, time, AuditActions.AccountDeleted, account.Name, account.Id, account.Provider!.Name);
@@ -143,16 +143,12 @@ public static class AccountsApi
     {
         await using (var tx = await db.Database.BeginTransactionAsync(ct))
         {
-            var account = await LockAsync(db, name, ct);
+            var account = await AccountLocks.LockAccountAsync(db, name, ct);
             if (account is null) return Problems.NotFoundProblem("account");
             // Never for an account whose secrets were cleared: it stays blocked, and the issuer answers without a call.
             if (account.State != AccountState.Active && !CredentialRules.Missing(account, account.Provider!).Any())
             {
-                // The issuer never logs in for a blocked account (that could lock the upstream user out); an admin
-                // asking for a test is the one exception, once per request.
-                account.State = AccountState.Active;
-                account.LastError = null;
-                account.UpdatedAt = time.GetUtcNow();
+                account.ReactivateForTest(time.GetUtcNow());
                 AdminAudit.Record(db, http, time, AuditActions.AccountUpdated, account.Name, account.Id, account.Provider!.Name,
                     "changed: state (reactivated for a test)");
                 await db.SaveChangesAsync(ct);
@@ -186,48 +182,14 @@ public static class AccountsApi
         string name, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var account = await LockAsync(db, name, ct);
+        var account = await AccountLocks.LockAccountAsync(db, name, ct);
         if (account is null) return Problems.NotFoundProblem("account");
-        account.ClearTokens();
-        account.UpdatedAt = time.GetUtcNow();
+        account.Revoke(time.GetUtcNow());
         AdminAudit.Record(db, http, time, AuditActions.AccountRevoked, account.Name, account.Id, account.Provider!.Name);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
         await caches.AccountChangedAsync(name);
         return TypedResults.Ok(AccountResponse.From(account, account.Provider.Name));
-    }
-
-    /// <summary>New credentials or settings are a new start: the admin has acted, and tokens of the old ones must not be served.</summary>
-    internal static void StartAfresh(Account account, DateTimeOffset now)
-    {
-        account.State = AccountState.Active;
-        account.LastError = null;
-        account.ClearTokens();
-        account.UpdatedAt = now;
-    }
-
-    /// <summary>Drops the account's stored password and client secret; returns the names of those it had.</summary>
-    internal static List<string> ClearSecrets(Account account, bool password = true, bool clientSecret = true)
-    {
-        var cleared = new List<string>();
-        if (password && account.PasswordEncrypted is not null)
-        {
-            account.PasswordEncrypted = null;
-            cleared.Add("password");
-        }
-        if (clientSecret && account.ClientSecretEncrypted is not null)
-        {
-            account.ClientSecretEncrypted = null;
-            cleared.Add("client_secret");
-        }
-        return cleared;
-    }
-
-    /// <summary>No logins (and no tests) until an admin enters the secrets: the issuer and the test check for them too.</summary>
-    internal static void NeedsSecrets(Account account, string reason)
-    {
-        account.State = AccountState.NeedsAttention;
-        account.LastError = reason;
     }
 
     /// <summary>
@@ -247,7 +209,7 @@ public static class AccountsApi
             account.Provider = provider;
             changed.Add("provider");
             // A stored secret goes only where it was entered for: those not re-entered now are cleared.
-            cleared = ClearSecrets(account, password: desired.Password is null, clientSecret: desired.ClientSecret is null);
+            cleared = account.ClearSecrets(password: desired.Password is null, clientSecret: desired.ClientSecret is null);
         }
         void Set(string field, string? current, string? next, Action<string?> apply)
         {
@@ -271,9 +233,10 @@ public static class AccountsApi
         }
         if (changed.Count == 0) return TypedResults.Ok(AccountResponse.From(account, provider.Name));
 
-        StartAfresh(account, time.GetUtcNow());
+        var now = time.GetUtcNow();
+        account.StartAfresh(now);
         if (cleared.Count > 0)
-            NeedsSecrets(account, $"secrets cleared: moved from provider {movedFrom} to {provider.Name}; re-enter {string.Join(", ", cleared)}");
+            account.NeedsSecrets($"secrets cleared: moved from provider {movedFrom} to {provider.Name}; re-enter {string.Join(", ", cleared)}", now);
         AdminAudit.Record(db, http, time, AuditActions.AccountUpdated, account.Name, account.Id, provider.Name,
             "changed: " + string.Join(", ", changed) + (cleared.Count > 0 ? "; cleared: " + string.Join(", ", cleared) : ""));
         await db.SaveChangesAsync(ct);
@@ -281,14 +244,6 @@ public static class AccountsApi
         // A new provider means provider-wide grants cover the account differently.
         await caches.AccountChangedAsync(account.Name, grantsChanged: changed.Contains("provider"));
         return TypedResults.Ok(AccountResponse.From(account, provider.Name));
-    }
-
-    /// <summary>The account's row lock, as the token issuer takes it, and the account with its provider.</summary>
-    private static async Task<Account?> LockAsync(BrokerDbContext db, string name, CancellationToken ct)
-    {
-        var account = await db.Accounts.FromSql($"SELECT * FROM accounts WHERE name = {name} FOR UPDATE").SingleOrDefaultAsync(ct);
-        if (account is not null) await db.Entry(account).Reference(a => a.Provider).LoadAsync(ct);
-        return account;
     }
 
     /// <summary>

@@ -85,7 +85,7 @@ public static class ProvidersApi
         CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var provider = await db.Providers.FromSql($"SELECT * FROM providers WHERE name = {name} FOR UPDATE").SingleOrDefaultAsync(ct);
+        var provider = await AccountLocks.LockProviderAsync(db, name, ct);
         if (provider is null) return Problems.NotFoundProblem("provider");
 
         var errors = Validate(request, name, destinations);
@@ -94,7 +94,7 @@ public static class ProvidersApi
 
         // The accounts' row locks, taken as the token issuer takes them: no login with the old settings can
         // finish after this change and leave its tokens behind.
-        var accounts = await db.Accounts.FromSql($"SELECT * FROM accounts WHERE provider_id = {provider.Id} ORDER BY id FOR UPDATE").ToListAsync(ct);
+        var accounts = await AccountLocks.LockAccountsOfAsync(db, provider.Id, ct);
         var dialect = DialectNames.Parse(request.Dialect!);
         var clientId = Blank(request.ClientId);
         var hasSecret = CredentialRules.SecretAfterWrite(request.ClientSecret, provider.ClientSecretEncrypted is not null);
@@ -147,16 +147,16 @@ public static class ProvidersApi
         var losers = 0;
         foreach (var account in reset)
         {
-            AccountsApi.StartAfresh(account, now);
+            account.StartAfresh(now);
             if (moved.Count == 0) continue;
             // An account's own secrets cannot be re-entered in a provider request: they always go.
-            var gone = AccountsApi.ClearSecrets(account);
+            var gone = account.ClearSecrets();
             if (gone.Count > 0) losers++;
             lost.UnionWith(gone);
             var missing = CredentialRules.Missing(account, provider).ToList();
             if (gone.Count > 0 || missing.Count > 0)
-                AccountsApi.NeedsSecrets(account, $"secrets cleared: provider {provider.Name}'s {string.Join(", ", moved)} changed; " +
-                                                  $"re-enter {string.Join(", ", gone.Union(missing))}");
+                account.NeedsSecrets($"secrets cleared: provider {provider.Name}'s {string.Join(", ", moved)} changed; " +
+                                     $"re-enter {string.Join(", ", gone.Union(missing))}", now);
         }
         AdminAudit.Record(db, http, time, AuditActions.ProviderUpdated, provider: provider.Name,
             detail: "changed: " + string.Join(", ", changed) +

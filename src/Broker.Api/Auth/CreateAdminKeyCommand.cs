@@ -47,9 +47,9 @@ public static class CreateAdminKeyCommand
 
         try
         {
-            await using var app = BrokerApp.Create([], builder => builder.Logging.ClearProviders()); // its answer is all it prints
-            var services = app.Services;
-            if (!await MigratedAsync(services, app.Configuration)) return Failed;
+            using var host = CommandHost.Create([], builder => builder.Logging.ClearProviders()); // its answer is all it prints
+            var services = host.Services;
+            if (!await MigratedAsync(services, services.GetRequiredService<IConfiguration>())) return Failed;
 
             await using var db = await services.GetRequiredService<IDbContextFactory<BrokerDbContext>>().CreateDbContextAsync();
             if (await db.Clients.AsNoTracking().FirstOrDefaultAsync(c => c.Name == name) is { } existing) return await TakenAsync(db, existing);

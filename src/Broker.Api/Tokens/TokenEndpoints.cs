@@ -23,7 +23,8 @@ public static class TokenEndpoints
             .RequireRateLimiting(RateLimits.PerClient)
             // A name the broker could never have created: the same answer as an account not granted, so consumers
             // cannot tell unknown from not granted.
-            .RejectImpossibleNames(NotGranted);
+            .RejectImpossibleNames(NotGranted)
+            .AddEndpointFilter(RequireGrant);
 
         group.MapGet("", GetToken)
             .WithName("GetToken")
@@ -55,7 +56,7 @@ public static class TokenEndpoints
     }
 
     public static async Task<Results<Ok<TokenResponse>, ValidationProblem, ProblemHttpResult>> GetToken(
-        string account, HttpContext http, TokenIssuer issuer, ClientDirectory clients, AuditQueue audit, BrokerMetrics metrics,
+        string account, HttpContext http, TokenIssuer issuer, AuditQueue audit, BrokerMetrics metrics,
         TimeProvider time, IOptions<TokenOptions> options, CancellationToken ct)
     {
         var client = http.Client()!;
@@ -69,13 +70,6 @@ public static class TokenEndpoints
                 return Problems.Validation("min_validity",
                     $"min_validity is a whole number of seconds from 0 to {(int)options.Value.MaxMinValidity.TotalSeconds}.");
             minValidity = TimeSpan.FromSeconds(seconds);
-        }
-
-        // Not granted and not existing look the same to a consumer: no probing for account names.
-        if (!await IsGrantedAsync(http, clients, client, account, ct))
-        {
-            Audit(audit, time, http, account, null, AuditActions.TokenFailed, "not_granted", null);
-            return NotGranted();
         }
 
         var caller = new Caller(client.Id, client.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
@@ -104,13 +98,9 @@ public static class TokenEndpoints
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> ReportRejected(
-        string account, RejectedTokenRequest? body, HttpContext http, TokenIssuer issuer, ClientDirectory clients, AuditQueue audit,
+        string account, RejectedTokenRequest? body, HttpContext http, TokenIssuer issuer, AuditQueue audit,
         TimeProvider time, CancellationToken ct)
     {
-        var client = http.Client()!;
-        if (!await IsGrantedAsync(http, clients, client, account, ct))
-            return NotGranted();
-
         var dropped = await issuer.DropRejectedAsync(account, body?.AccessToken, ct);
         if (dropped is null) return Problems.NotFoundProblem("account");
         Audit(audit, time, http, account, null, AuditActions.TokenRejected, dropped.Value ? "dropped" : "already_replaced", null);
@@ -120,11 +110,28 @@ public static class TokenEndpoints
     private static ProblemHttpResult NotGranted() =>
         Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
 
-    /// <summary>The cached grants first; on a miss, the database, since the grant may be new.</summary>
-    private static async ValueTask<bool> IsGrantedAsync(HttpContext http, ClientDirectory clients, AuthenticatedClient client, string account, CancellationToken ct)
+    /// <summary>
+    /// Every endpoint of the group serves only a client granted the account, checked before the endpoint runs, and a
+    /// refusal is recorded one way whichever endpoint it was (token.failed, not_granted, with the account asked for).
+    /// Not granted and not existing look the same to a consumer: no probing for account names.
+    /// </summary>
+    private static async ValueTask<object?> RequireGrant(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
+        var http = context.HttpContext;
+        var account = (string)http.GetRouteValue("account")!;
+        if (await IsGrantedAsync(http, account)) return await next(context);
+        var services = http.RequestServices;
+        Audit(services.GetRequiredService<AuditQueue>(), services.GetRequiredService<TimeProvider>(), http, account, null,
+            AuditActions.TokenFailed, "not_granted", null);
+        return NotGranted();
+    }
+
+    /// <summary>The cached grants first; on a miss, the database, since the grant may be new.</summary>
+    private static async ValueTask<bool> IsGrantedAsync(HttpContext http, string account)
+    {
+        var client = http.Client()!;
         if (client.IsGranted(account)) return true;
-        var reloaded = await clients.ReloadAsync(client, ct);
+        var reloaded = await http.RequestServices.GetRequiredService<ClientDirectory>().ReloadAsync(client, http.RequestAborted);
         if (reloaded is null) return false;
         http.Features.Set(reloaded);
         return reloaded.IsGranted(account);

@@ -8,9 +8,10 @@ using Microsoft.Extensions.Options;
 namespace Broker.Infrastructure.Tokens;
 
 /// <summary>
-/// Refreshes the tokens of accounts this instance served recently before they expire, through the same single
-/// flight and row lock as the request path, so callers almost never wait on an upstream. Several instances may
-/// pick the same account: the first one under the lock refreshes, the others find the new token and stop.
+/// Refreshes the tokens of accounts this instance served recently before they expire, through the same row lock
+/// and re-read under it as the request path (not its single flight: a request's miss meanwhile waits on the lock),
+/// so callers almost never wait on an upstream. Several instances may pick the same account: the first one under
+/// the lock refreshes, the others find the new token and stop.
 /// </summary>
 public sealed partial class AheadOfTimeRefresher(
     TokenIssuer issuer,

@@ -16,7 +16,7 @@ using Npgsql;
 namespace Broker.Infrastructure.Tokens;
 
 /// <summary>
-/// Hands out a currently valid access token for an account (DESIGN.md, "Handing out a token"): memory first;
+/// Hands out a currently valid access token for an account (docs/architecture.md, "Handing out a token"): memory first;
 /// on a miss one in-flight task per account and instance; across instances the account's row lock, under which
 /// the stored token set is read again, refreshed or replaced by a login, and written back before the lock is
 /// released. Every upstream call is recorded in the same transaction.
@@ -46,8 +46,7 @@ public sealed partial class TokenIssuer(
         if (!_lastUsedTicks.TryGetValue(account, out var lastUsed) || now.UtcTicks - lastUsed >= TimeSpan.TicksPerSecond)
             _lastUsedTicks[account] = now.UtcTicks;
         if (cache.TryGet(account, out var cached) && now - cached.CachedAt < _options.MemoryCacheMaxAge &&
-            (TokenPolicy.IsUsable(cached.ExpiresAt, now, minValidity, _options.ClockSkew) ||
-             TokenPolicy.IsBestAvailable(cached.ObtainedAt, cached.ExpiresAt, now, _options.FreshTokenWindow)))
+            TokenPolicy.Serves(cached.ExpiresAt, cached.ObtainedAt, now, minValidity, _options.ClockSkew, _options.FreshTokenWindow))
             return new TokenResult.Served(cached.AccountId, cached.ProviderName, cached.AccessToken, cached.TokenType, cached.ExpiresAt, cached.TokenHmac, FromCache: true);
 
         // Single flight: concurrent misses share one task. It runs detached from any one caller's cancellation,
@@ -86,8 +85,8 @@ public sealed partial class TokenIssuer(
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await SetLockTimeoutsAsync(db, _options.LockTimeout, idleTimeout: null, ct);
-        var account = await db.Accounts.FromSql($"SELECT * FROM accounts WHERE name = {name} FOR UPDATE").SingleOrDefaultAsync(ct);
+        await AccountLocks.SetTimeoutsAsync(db, _options.LockTimeout, idleTimeout: null, ct);
+        var account = await AccountLocks.LockAccountAsync(db, name, ct);
         if (account is null) return null;
 
         var now = time.GetUtcNow();
@@ -97,10 +96,7 @@ public sealed partial class TokenIssuer(
             : CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(current), Encoding.UTF8.GetBytes(rejectedToken)));
         if (isCurrent)
         {
-            // Keep the refresh token: the next fetch refreshes instead of logging in.
-            account.AccessTokenEncrypted = null;
-            account.AccessExpiresAt = null;
-            account.UpdatedAt = now;
+            account.DropAccessToken(now);
             await db.SaveChangesAsync(ct);
         }
         await tx.CommitAsync(ct);
@@ -146,11 +142,11 @@ public sealed partial class TokenIssuer(
 
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             // If this process hangs or dies while holding the lock, PostgreSQL ends the transaction and frees the row.
-            await SetLockTimeoutsAsync(db, _options.LockTimeout, upstreamOptions.Value.WorstCaseCall + _options.LockTimeout, ct);
+            await AccountLocks.SetTimeoutsAsync(db, _options.LockTimeout, upstreamOptions.Value.WorstCaseCall + _options.LockTimeout, ct);
 
             var lockWait = Stopwatch.StartNew();
             Account? account;
-            using (BrokerTracing.StartLockWait()) account = await LockAsync(db, snapshot.Id, ct);
+            using (BrokerTracing.StartLockWait()) account = await AccountLocks.LockAccountAsync(db, snapshot.Id, ct);
             if (account is null) return new TokenResult.NotFound();
             metrics.LockWaited(lockWait.Elapsed);
             var provider = account.Provider!;
@@ -198,14 +194,6 @@ public sealed partial class TokenIssuer(
             .FirstOrDefaultAsync(ct);
 
     /// <summary>
-    /// Locks the account's row and reads it with its provider, in one round trip: everything done while the lock is
-    /// held delays every other instance waiting for it. (PostgreSQL allows FOR UPDATE in the sub-select EF wraps
-    /// around the SQL to join the provider; it locks the account row only.)
-    /// </summary>
-    private static Task<Account?> LockAsync(BrokerDbContext db, Guid id, CancellationToken ct) =>
-        db.Accounts.FromSql($"SELECT * FROM accounts WHERE id = {id} FOR UPDATE").Include(a => a.Provider).SingleOrDefaultAsync(ct);
-
-    /// <summary>
     /// Runs the token path's queries once against an account that does not exist, at start-up: compiling them (EF
     /// query compilation, JIT) takes a few hundred milliseconds on a small machine, and the first refresh storm an
     /// instance sees must not pay for that while it holds an account's lock and every other instance waits.
@@ -215,24 +203,11 @@ public sealed partial class TokenIssuer(
         await using var db = await contexts.CreateDbContextAsync(ct);
         await ReadAsync(db, "", ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await SetLockTimeoutsAsync(db, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), ct);
-        await LockAsync(db, Guid.Empty, ct);
+        await AccountLocks.SetTimeoutsAsync(db, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), ct);
+        await AccountLocks.LockAccountAsync(db, Guid.Empty, ct);
         await tx.CommitAsync(ct);
         secrets.Unprotect(SecretKind.AccessToken, secrets.Protect(SecretKind.AccessToken, "warm-up"));
         auditHasher.Hash("warm-up");
-    }
-
-    /// <summary>
-    /// <c>lock_timeout</c> (and <c>idle_in_transaction_session_timeout</c>) for this transaction only. set_config with
-    /// its third argument true is SET LOCAL, and unlike SET it takes its value as a parameter.
-    /// </summary>
-    private static Task SetLockTimeoutsAsync(BrokerDbContext db, TimeSpan lockTimeout, TimeSpan? idleTimeout, CancellationToken ct)
-    {
-        var lockMs = ((long)lockTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (idleTimeout is null) return db.Database.ExecuteSqlAsync($"SELECT set_config('lock_timeout', {lockMs}, true)", ct);
-        var idleMs = ((long)idleTimeout.Value.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return db.Database.ExecuteSqlAsync(
-            $"SELECT set_config('lock_timeout', {lockMs}, true), set_config('idle_in_transaction_session_timeout', {idleMs}, true)", ct);
     }
 
     /// <summary>The stored token when it serves this request (also caching it), or null when it must be renewed.</summary>
@@ -242,8 +217,7 @@ public sealed partial class TokenIssuer(
         if (account.State != AccountState.Active || account.AccessTokenEncrypted is null || renewal.Force) return null;
         var goodEnough = renewal.UnlessObtainedAfter is { } observed
             ? account.TokensObtainedAt > observed && TokenPolicy.IsUsable(account.AccessExpiresAt, now, TimeSpan.Zero, _options.ClockSkew)
-            : TokenPolicy.IsUsable(account.AccessExpiresAt, now, renewal.MinValidity, _options.ClockSkew) ||
-              TokenPolicy.IsBestAvailable(account.TokensObtainedAt, account.AccessExpiresAt, now, _options.FreshTokenWindow);
+            : TokenPolicy.Serves(account.AccessExpiresAt, account.TokensObtainedAt, now, renewal.MinValidity, _options.ClockSkew, _options.FreshTokenWindow);
         if (!goodEnough) return null;
 
         var served = StoredToken(account);
@@ -313,26 +287,12 @@ public sealed partial class TokenIssuer(
     private TokenResult Store(Account account, Provider provider, TokenSet tokens, bool refreshed)
     {
         var now = time.GetUtcNow();
+        var accessToken = secrets.Protect(SecretKind.AccessToken, tokens.AccessToken);
+        var refreshToken = secrets.ProtectOrNull(SecretKind.RefreshToken, tokens.RefreshToken);
         if (refreshed)
-        {
-            // A refresh answer without a refresh token means the one we hold is still the one to use.
-            var previousRefresh = account.RefreshTokenEncrypted;
-            account.RefreshTokenEncrypted = tokens.RefreshToken is null ? previousRefresh : secrets.Protect(SecretKind.RefreshToken, tokens.RefreshToken);
-            account.RefreshExpiresAt = tokens.RefreshToken is null ? account.RefreshExpiresAt : tokens.RefreshExpiresAt;
-            account.LastRefreshedAt = now;
-        }
+            account.Refreshed(accessToken, tokens.TokenType, tokens.AccessExpiresAt, refreshToken, tokens.RefreshExpiresAt, now);
         else
-        {
-            account.RefreshTokenEncrypted = secrets.ProtectOrNull(SecretKind.RefreshToken, tokens.RefreshToken);
-            account.RefreshExpiresAt = tokens.RefreshExpiresAt;
-            account.LastLoginAt = now;
-        }
-        account.AccessTokenEncrypted = secrets.Protect(SecretKind.AccessToken, tokens.AccessToken);
-        account.AccessExpiresAt = tokens.AccessExpiresAt;
-        account.TokenType = tokens.TokenType;
-        account.TokensObtainedAt = now;
-        account.LastError = null;
-        account.UpdatedAt = now;
+            account.LoggedIn(accessToken, tokens.TokenType, tokens.AccessExpiresAt, refreshToken, tokens.RefreshExpiresAt, now);
         return new TokenResult.Served(account.Id, provider.Name, tokens.AccessToken, tokens.TokenType, tokens.AccessExpiresAt,
             auditHasher.Hash(tokens.AccessToken), FromCache: false);
     }
@@ -340,28 +300,27 @@ public sealed partial class TokenIssuer(
     private TokenResult Fail(Account account, Provider provider, UpstreamOutcome outcome)
     {
         var now = time.GetUtcNow();
-        account.LastError = Truncate($"{outcome.Kind}: {outcome.Detail}");
-        account.UpdatedAt = now;
+        var reason = Truncate($"{outcome.Kind}: {outcome.Detail}");
         switch (outcome)
         {
             case UpstreamOutcome.CredentialsRejected:
-                // Stop here: logging in again and again could lock the upstream user out.
-                account.State = AccountState.NeedsAttention;
-                account.ClearTokens();
+                account.CredentialsRejected(reason, now);
                 return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, outcome.Detail);
             case UpstreamOutcome.AccountInactive:
-                account.State = AccountState.Inactive;
-                account.ClearTokens();
+                account.BecameInactive(reason, now);
                 return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.Inactive, outcome.Detail);
             case UpstreamOutcome.Unavailable unavailable:
+                account.CallFailed(reason, now);
                 // Still valid, though not for as long as asked: better than nothing while the upstream is down.
                 if (StillValid(account) is { } fallback) return fallback;
                 return new TokenResult.Failed(account.Id, provider.Name,
                     unavailable.TimedOut ? TokenFailure.UpstreamTimeout : TokenFailure.UpstreamUnavailable,
                     outcome.Detail, unavailable.RetryAfter ?? _options.RetryAfter);
             case UpstreamOutcome.DestinationRefused:
+                account.CallFailed(reason, now);
                 return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.UpstreamDestinationRefused, outcome.Detail);
             default:
+                account.CallFailed(reason, now);
                 if (StillValid(account) is { } stillValid) return stillValid;
                 return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.UpstreamProtocolError, outcome.Detail);
         }
@@ -386,11 +345,9 @@ public sealed partial class TokenIssuer(
 
     private TokenResult LacksCredentials(Account account, Provider provider, List<string> missing)
     {
-        account.State = AccountState.NeedsAttention;
-        account.LastError = Truncate($"no {string.Join(", ", missing)} stored, which the {provider.Dialect.ToName()} dialect needs: an admin must enter it");
-        account.ClearTokens();
-        account.UpdatedAt = time.GetUtcNow();
-        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, account.LastError);
+        var reason = Truncate($"no {string.Join(", ", missing)} stored, which the {provider.Dialect.ToName()} dialect needs: an admin must enter it");
+        account.NeedsSecrets(reason, time.GetUtcNow());
+        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, reason);
     }
 
     private AccountCredentials Credentials(Account account, Provider provider) => new(

@@ -4,7 +4,7 @@ using Broker.Domain;
 namespace Broker.Infrastructure.Upstream;
 
 /// <summary>
-/// When granted tokens stop working (DESIGN.md, "Expiry"): what the answer says, else the token's own JWT
+/// When granted tokens stop working (docs/providers.md, "Expiry when the upstream does not say"): what the answer says, else the token's own JWT
 /// <c>exp</c>, else the provider's configured default.
 /// </summary>
 internal static class TokenExpiry

@@ -11,7 +11,7 @@ public sealed class UpstreamOptions : IValidatableObject
     /// <summary>
     /// How long one login or refresh may take, answer body included. The account's row lock is held across the
     /// call, so this must stay well below the database's <c>lock_timeout</c> and
-    /// <c>idle_in_transaction_session_timeout</c> (DESIGN.md, "Lock lifetime covers the upstream call").
+    /// <c>idle_in_transaction_session_timeout</c> (docs/architecture.md, "Handing out a token", step 4).
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:02:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);

@@ -75,6 +75,20 @@ public sealed class CreateAdminKeyCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_setting_the_server_would_refuse_at_start_up_is_refused_before_anything_is_created()
+    {
+        var settings = new Dictionary<string, string?>(_world.Settings) { ["Broker:Tokens:LockTimeout"] = "00:00:00.001" };
+
+        var (exit, output, error) = await CreateAdminKeyAsync(settings, "--name", "ops");
+
+        exit.ShouldBe(1);
+        output.ShouldBeEmpty();
+        error.ShouldStartWith("error: ");
+        error.ShouldContain("LockTimeout");
+        (await _world.AdminAsync(HttpMethod.Get, "/admin/clients"))["items"]!.AsArray().Count.ShouldBe(1); // the bootstrap admin only
+    }
+
+    [Fact]
     public async Task An_unreachable_database_gives_a_one_line_error_and_a_non_zero_exit()
     {
         var settings = new Dictionary<string, string?>(_world.Settings)

@@ -8,7 +8,7 @@ using Npgsql;
 namespace Broker.IntegrationTests.Reliability;
 
 /// <summary>
-/// DESIGN.md §6: if the process dies after the upstream rotated the refresh token but before the commit, the
+/// docs/architecture.md, "Crash safety": if the process dies after the upstream rotated the refresh token but before the commit, the
 /// new refresh token is lost and the next caller logs in again. Nothing else is lost, and no lock stays behind.
 /// </summary>
 [Trait(Slow.Category, Slow.Name)]

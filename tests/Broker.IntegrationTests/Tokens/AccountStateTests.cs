@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Json;
+using Broker.IntegrationTests.Audit;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;
 using Broker.Simulator;
@@ -139,6 +141,24 @@ public sealed class AccountStateTests : IAsyncLifetime
         (await _world.Broker.GetAsync($"/v1/accounts/{account.Name}/token", null)).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         (await _world.Broker.GetAsync($"/v1/accounts/{account.Name}/token", "brk_not-a-key")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         _world.Simulator.Logins(account.Username).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Reporting_a_rejected_token_without_the_grant_is_refused_and_recorded_like_a_fetch_without_it()
+    {
+        var account = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var other = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var key = await _world.ConsumerAsync(other.Name);
+
+        using var report = await _world.Broker.SendAsync(_world.Broker.Request(HttpMethod.Post, $"/v1/accounts/{account.Name}/token/rejected", key,
+            JsonContent.Create(new { })));
+        report.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await report.Content.ReadAsStringAsync()).ShouldContain("/errors/not-granted");
+        (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.Forbidden);
+
+        await _world.DrainAsync();
+        (await _world.CountAsync("action = 'token.failed' AND outcome = 'not_granted' AND account_name = $1", account.Name)).ShouldBe(2);
+        (await _world.CountAsync("account_name = $1 AND action IN ('auth.forbidden', 'request.failed', 'token.rejected')", account.Name)).ShouldBe(0);
     }
 
     [Theory]

@@ -52,8 +52,6 @@ public class SimpleJwtDialectTests
 
         tokens.RefreshToken.ShouldBeNull();
         tokens.RefreshExpiresAt.ShouldBeNull();
-        var previous = new TokenSet("old", Now, "kept-refresh", Now.AddDays(14));
-        tokens.KeepingRefreshTokenOf(previous).RefreshToken.ShouldBe("kept-refresh");
     }
 
     [Fact]

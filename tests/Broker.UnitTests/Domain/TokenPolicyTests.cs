@@ -41,8 +41,18 @@ public sealed class TokenPolicyTests
         TokenPolicy.IsBestAvailable(Now.AddSeconds(-3), Now.AddSeconds(-1), Now, TimeSpan.FromSeconds(10)).ShouldBeFalse();
     }
 
+    [Theory]
+    [InlineData(120, 600, 60, true)]  // usable for long enough, however old
+    [InlineData(20, 3, 60, true)]     // too short, but obtained a moment ago: the best the upstream gives
+    [InlineData(20, 30, 60, false)]   // too short and not fresh: renew
+    [InlineData(-1, 3, 0, false)]     // expired, however fresh
+    [InlineData(20, null, 60, false)]  // never obtained here: only usability counts
+    public void A_stored_token_serves_when_usable_or_the_best_available(int secondsLeft, int? obtainedSecondsAgo, int minValidity, bool serves) =>
+        TokenPolicy.Serves(Now.AddSeconds(secondsLeft), obtainedSecondsAgo is { } ago ? Now.AddSeconds(-ago) : null, Now,
+            TimeSpan.FromSeconds(minValidity), Skew, TimeSpan.FromSeconds(10)).ShouldBe(serves);
+
     private static StoredTokenState Stored(Dialect dialect = Dialect.SlideRule, bool hasRefresh = true, DateTimeOffset? refreshExpiresAt = null) =>
-        new(dialect, AccountState.Active, true, Now.AddMinutes(1), hasRefresh, refreshExpiresAt);
+        new(dialect, AccountState.Active, Now.AddMinutes(1), hasRefresh, refreshExpiresAt);
 
     [Theory]
     [InlineData(0, 0)]
