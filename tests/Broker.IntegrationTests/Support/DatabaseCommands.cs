@@ -31,7 +31,10 @@ public sealed class DatabaseCommands : IDisposable
     }
 
     /// <summary>How many statements so far contain <paramref name="fragment"/> (e.g. "FROM clients", "FOR UPDATE").</summary>
-    public int Count(string fragment) => _statements.Count(s => s.Contains(fragment, StringComparison.Ordinal));
+    public int Count(string fragment) => Count(s => s.Contains(fragment, StringComparison.Ordinal));
+
+    /// <summary>How many statements so far satisfy <paramref name="counted"/>.</summary>
+    public int Count(Func<string, bool> counted) => _statements.Count(counted);
 
     public void Dispose() => _listener.Dispose();
 }
