@@ -1,5 +1,6 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
-using System.Threading.RateLimiting;
 using Broker.Api.Audit;
 using Microsoft.Extensions.Options;
 
@@ -15,8 +16,7 @@ public sealed class AddressRateLimit(RequestDelegate next, AddressRateLimit.Limi
 {
     public async Task InvokeAsync(HttpContext http)
     {
-        using var lease = limiter.Buckets.AttemptAcquire(http.Connection.RemoteIpAddress ?? IPAddress.None);
-        if (!lease.IsAcquired)
+        if (!limiter.TryTake(http.Connection.RemoteIpAddress ?? IPAddress.None))
         {
             RejectionAudit.SetReason(http, "per-address limit");
             http.Response.Headers.RetryAfter = "1";
@@ -27,19 +27,48 @@ public sealed class AddressRateLimit(RequestDelegate next, AddressRateLimit.Limi
         await next(http);
     }
 
-    /// <summary>The token buckets, one per address, owned by the container so they are disposed with the host.</summary>
-    public sealed class Limiter(IOptions<RateLimitOptions> options) : IDisposable
+    /// <summary>
+    /// One token bucket per address, as the generic cell rate algorithm: a bucket is a single number (the time at
+    /// which it would be full again), moved with compare-and-swap. Every request passes here, and all of one
+    /// caller's requests share one bucket, so no lock may be taken (System.Threading.RateLimiting's partitioned
+    /// limiter takes two per request). Time is the monotonic high-resolution clock: this is about real rates.
+    /// </summary>
+    public sealed class Limiter(IOptions<RateLimitOptions> options)
     {
-        public PartitionedRateLimiter<IPAddress> Buckets { get; } = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address =>
-            RateLimitPartition.GetTokenBucketLimiter(address, _ => new TokenBucketRateLimiterOptions
-            {
-                TokenLimit = options.Value.PerAddressBurst,
-                TokensPerPeriod = options.Value.PerAddressPerSecond,
-                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                QueueLimit = 0,
-                AutoReplenishment = true,
-            }));
+        private readonly ConcurrentDictionary<IPAddress, Bucket> _buckets = new();
+        private readonly long _interval = Math.Max(1, Stopwatch.Frequency / Math.Max(1, options.Value.PerAddressPerSecond));
+        private readonly long _burst = Math.Max(1, Stopwatch.Frequency / Math.Max(1, options.Value.PerAddressPerSecond)) *
+                                       Math.Max(0, options.Value.PerAddressBurst - 1);
+        private long _nextSweep = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 60;
 
-        public void Dispose() => Buckets.Dispose();
+        public bool TryTake(IPAddress address)
+        {
+            var now = Stopwatch.GetTimestamp();
+            SweepIdleOnceAMinute(now);
+            var bucket = _buckets.GetOrAdd(address, static _ => new Bucket());
+            while (true)
+            {
+                var full = Volatile.Read(ref bucket.FullAt);
+                var from = Math.Max(full, now);
+                if (from - now > _burst) return false;
+                if (Interlocked.CompareExchange(ref bucket.FullAt, from + _interval, full) == full) return true;
+            }
+        }
+
+        /// <summary>Buckets that are full again are forgotten: memory grows with the addresses of the last minute only.</summary>
+        private void SweepIdleOnceAMinute(long now)
+        {
+            var next = Volatile.Read(ref _nextSweep);
+            if (now < next || Interlocked.CompareExchange(ref _nextSweep, now + Stopwatch.Frequency * 60, next) != next) return;
+            foreach (var (address, bucket) in _buckets)
+            {
+                if (Volatile.Read(ref bucket.FullAt) < now) _buckets.TryRemove(KeyValuePair.Create(address, bucket));
+            }
+        }
+
+        private sealed class Bucket
+        {
+            public long FullAt;
+        }
     }
 }
