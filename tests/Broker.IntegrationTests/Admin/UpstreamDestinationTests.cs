@@ -74,12 +74,7 @@ public sealed class UpstreamDestinationTests
         var host = await InternalHostNameAsync();
         // https: the address is refused before any TLS handshake, so the simulator's plain port does for the test.
         var tokenUrl = $"https://{host}:{world.SimulatorHost.BaseAddress.Port}/api/v3/accounts/token/obtain/";
-        await world.AdminAsync(HttpMethod.Post, "/admin/providers", new { name = "inside", dialect = "simplejwt", token_url = tokenUrl }, HttpStatusCode.Created);
-        world.Simulator.AddUser("alice", "alice-password");
-        world.Secrets.Add("alice-password");
-        await world.AdminAsync(HttpMethod.Post, "/admin/accounts",
-            new { name = "alice", provider = "inside", username = "alice", password = "alice-password" }, HttpStatusCode.Created);
-        var key = await world.ConsumerAsync("alice");
+        var key = await AliceInsideAsync(world, tokenUrl);
 
         // More than enough calls to open the circuit breaker, were they counted as failures.
         for (var i = 0; i < 6; i++)
@@ -109,12 +104,7 @@ public sealed class UpstreamDestinationTests
         await using var world = await BrokerWorld.StartAsync(); // the tests' worlds allow loopback and plain http
         var host = await InternalHostNameAsync();
         var tokenUrl = $"http://{host}:{world.SimulatorHost.BaseAddress.Port}/api/v3/accounts/token/obtain/";
-        await world.AdminAsync(HttpMethod.Post, "/admin/providers", new { name = "inside", dialect = "simplejwt", token_url = tokenUrl }, HttpStatusCode.Created);
-        world.Simulator.AddUser("alice", "alice-password");
-        world.Secrets.Add("alice-password");
-        await world.AdminAsync(HttpMethod.Post, "/admin/accounts",
-            new { name = "alice", provider = "inside", username = "alice", password = "alice-password" }, HttpStatusCode.Created);
-        var key = await world.ConsumerAsync("alice");
+        var key = await AliceInsideAsync(world, tokenUrl);
 
         await world.Broker.TokenAsync("alice", key);
 
@@ -144,5 +134,16 @@ public sealed class UpstreamDestinationTests
         (await world.SendAsync(HttpMethod.Put, "/admin/providers/sim-simplejwt",
                 body: new { dialect = "simplejwt", token_url = new Uri(world.SimulatorHost.BaseAddress, "api/v3/accounts/token/obtain/").ToString() }))
             .ShouldNameBadFields("token_url");
+    }
+
+    /// <summary>Provider "inside" at <paramref name="tokenUrl"/>, its account "alice" and a consumer key for it.</summary>
+    private static async Task<string> AliceInsideAsync(BrokerWorld world, string tokenUrl)
+    {
+        await world.AdminAsync(HttpMethod.Post, "/admin/providers", new { name = "inside", dialect = "simplejwt", token_url = tokenUrl }, HttpStatusCode.Created);
+        world.Simulator.AddUser("alice", "alice-password");
+        world.Secrets.Add("alice-password");
+        await world.AdminAsync(HttpMethod.Post, "/admin/accounts",
+            new { name = "alice", provider = "inside", username = "alice", password = "alice-password" }, HttpStatusCode.Created);
+        return await world.ConsumerAsync("alice");
     }
 }
