@@ -34,7 +34,7 @@ for (var run = 1; run <= runs; run++)
     var sample = Events(events).ToArray(); // built beforehand: the run measures the queue and the writer only
     var options = Options.Create(new AuditOptions { QueueCapacity = Math.Max(events, 100), BatchSize = batch });
     var queue = new AuditQueue(options);
-    using var writer = new AuditWriter(queue, dataSource, TimeProvider.System, options, NullLogger<AuditWriter>.Instance);
+    using var writer = new AuditWriter(queue, new ServedTokenRollups(options), dataSource, TimeProvider.System, options, NullLogger<AuditWriter>.Instance);
     var before = await ScalarAsync<long>(dataSource, "SELECT count(*) FROM audit_events");
 
     await writer.StartAsync(CancellationToken.None);

@@ -1,10 +1,18 @@
 namespace Broker.Domain;
 
-/// <summary>One row of the append-only audit trail. Never holds a secret or a token.</summary>
+/// <summary>
+/// One row of the append-only audit trail. Never holds a secret or a token. Most rows are one event; a rollup
+/// (served tokens, counted refusals) stands for <see cref="Count"/> events from <see cref="FirstAt"/> to <see cref="At"/>.
+/// </summary>
 public sealed class AuditEvent
 {
     public long Id { get; set; }
+    /// <summary>When the event happened; for a rollup, when its last event did.</summary>
     public DateTimeOffset At { get; set; }
+    /// <summary>How many events the row stands for: 1, or more for a rollup.</summary>
+    public int Count { get; set; } = 1;
+    /// <summary>When a rollup's first event happened; null for a row of one event.</summary>
+    public DateTimeOffset? FirstAt { get; set; }
     public required string Action { get; set; }
     public required string Outcome { get; set; }
     public Guid? ClientId { get; set; }
@@ -53,9 +61,6 @@ public static class AuditActions
 
     /// <summary>The actions of failures a caller was shown; the usage report counts these as failures.</summary>
     public static readonly IReadOnlyList<string> CallerFailures = [TokenFailed, AuthFailed, AuthForbidden, RequestRateLimited, RequestFailed];
-
-    /// <summary>Failures written as one row per client, address and minute, the row's count first in its detail ("20 request(s) from ...").</summary>
-    public static readonly IReadOnlyList<string> CountedFailures = [AuthFailed, RequestRateLimited];
 
     /// <summary>Every action name above, for validating filters.</summary>
     public static readonly IReadOnlyList<string> All = typeof(AuditActions)

@@ -89,6 +89,7 @@ public static class DependencyInjection
         services.AddHostedService<CacheInvalidationListener>();
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<AuditQueue>();
+        services.AddSingleton<ServedTokenRollups>();
         services.AddSingleton<AuditHasher>();
         services.AddSingleton<AuditWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditWriter>());

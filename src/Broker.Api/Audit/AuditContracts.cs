@@ -9,10 +9,16 @@ public sealed record AuditPage(IReadOnlyList<AuditItem> Items, string? NextCurso
 /// One audit event. <c>client</c> is the actor: the consumer or admin client whose key made the request
 /// ("broker" for the broker's own background work, null when no valid key was given). <c>detail</c> names the
 /// fields an admin change touched (never their values); <c>token_hmac</c> is the keyed hash of the access token
-/// served or obtained, never the token.
+/// served or obtained, never the token. A row may stand for several events: served tokens are rolled up per client,
+/// account, token, address and hit/miss over a short window (<c>count</c> fetches from <c>first_at</c> to
+/// <c>last_at</c>), as are refused requests per client, address and minute; for any other row <c>count</c> is 1 and
+/// <c>first_at</c> = <c>last_at</c> = <c>at</c>. <c>at</c> is <c>last_at</c>, the order of the listing.
 /// </summary>
 public sealed record AuditItem(
     DateTimeOffset At,
+    int Count,
+    DateTimeOffset FirstAt,
+    DateTimeOffset LastAt,
     string Action,
     string Outcome,
     string? Client,
@@ -25,7 +31,7 @@ public sealed record AuditItem(
     string? Detail,
     string? TokenHmac)
 {
-    public static AuditItem From(AuditEvent e) => new(e.At, e.Action, e.Outcome, e.ClientName, e.AccountName, e.ProviderName,
+    public static AuditItem From(AuditEvent e) => new(e.At, e.Count, e.FirstAt ?? e.At, e.At, e.Action, e.Outcome, e.ClientName, e.AccountName, e.ProviderName,
         e.UpstreamStatus, e.UpstreamMs, e.RequestId, e.RemoteIp, e.Detail, e.TokenHmac);
 }
 

@@ -9,7 +9,7 @@ namespace Broker.Api.Audit;
 
 /// <summary>
 /// Failed authentications and rate-limit refusals, counted per action, client, address and minute and written as
-/// one audit row per such minute with the count in its detail, when the minute is over (and on shutdown). One row
+/// one audit row per such minute with its count (and the reasons in its detail), when the minute is over (and on shutdown). One row
 /// per refused request would let anyone with a network route fill the trail and load the database: the very
 /// requests a limit refuses are the ones that come by the thousand.
 /// </summary>
@@ -95,7 +95,7 @@ public sealed partial class RejectionAudit(AuditQueue audit, TimeProvider time, 
         var detail = string.Create(CultureInfo.InvariantCulture, $"{tally.Count} request(s) from {tally.First:HH:mm:ss} to {tally.Last:HH:mm:ss} UTC ({reasons})");
         return new AuditEvent
         {
-            At = tally.First, Action = key.Action,
+            At = tally.Last, FirstAt = tally.First, Count = tally.Count, Action = key.Action,
             Outcome = key.Action == AuditActions.RequestRateLimited ? "too_many_requests" : "unauthorized",
             ClientId = key.ClientId, ClientName = key.ClientName, RemoteIp = key.RemoteIp, RequestId = tally.FirstRequestId,
             Detail = SafeText.Shorten(detail, Limits.Detail),

@@ -118,11 +118,10 @@ public static class ReportsApi
     }
 
     /// <summary>
-    /// The report's query. Most counted rows are one event each and are read from ix_audit_events_at alone, which
-    /// covers every column the first branch reads (a test checks the plan); the refusals counted per minute
-    /// (<see cref="AuditActions.CountedFailures"/>) are few and are read with their detail, whose first word is
-    /// their count. Failures of admin clients (their own invalid report requests, say) are left out: the report is
-    /// about consumers. Only keys of the validated set and numbered parameters go into the SQL.
+    /// The report's query: sums the rows' counts (a served-token rollup or a minute of refusals stands for many
+    /// events), read from ix_audit_events_at alone, which covers every column it reads (a test checks the plan).
+    /// Failures of admin clients (their own invalid report requests, say) are left out: the report is about
+    /// consumers. Only keys of the validated set and numbered parameters go into the SQL.
     /// </summary>
     public static NpgsqlCommand UsageCommand(NpgsqlDataSource dataSource, UsageQuery query)
     {
@@ -138,8 +137,6 @@ public static class ReportsApi
         if (query.Filters.Account is { } a) where.Append($" AND account_name = {P(a)}");
         if (query.Filters.Provider is { } p) where.Append($" AND provider_name = {P(p)}");
         if (query.Filters.Action is { } action) where.Append($" AND action = {P(action)}");
-        var single = CountedActions.Except(AuditActions.CountedFailures).ToArray();
-        string[] counted = [.. AuditActions.CountedFailures];
         string[] failures = [.. AuditActions.CallerFailures];
         var keys = string.Join(", ", query.GroupBy.Select(k => GroupKeys[k]));
         var positions = string.Join(", ", Enumerable.Range(1, query.GroupBy.Count));
@@ -151,12 +148,8 @@ public static class ReportsApi
                    coalesce(sum(n) FILTER (WHERE action = {P(AuditActions.TokenRefreshed)}), 0)::bigint AS refreshes,
                    coalesce(sum(n) FILTER (WHERE action = ANY({P(failures)})), 0)::bigint AS failures
             FROM (
-                SELECT at, action, client_name, account_name, provider_name, 1::bigint AS n
-                FROM audit_events WHERE {where} AND action = ANY({P(single)})
-                UNION ALL
-                SELECT at, action, client_name, account_name, provider_name,
-                       coalesce(substring(detail from '^([0-9]{"{1,9}"}) request')::bigint, 1)
-                FROM audit_events WHERE {where} AND action = ANY({P(counted)})
+                SELECT at, action, client_name, account_name, provider_name, count::bigint AS n
+                FROM audit_events WHERE {where} AND action = ANY({P(CountedActions.ToArray())})
             ) e
             WHERE NOT (action = ANY({P(failures)}) AND EXISTS (SELECT 1 FROM clients WHERE clients.role = 'admin' AND clients.name = e.client_name))
             {(keys.Length > 0 ? $"GROUP BY {positions} ORDER BY {string.Join(", ", Enumerable.Range(1, query.GroupBy.Count).Select(i => $"{i} NULLS LAST"))}" : "")}

@@ -56,7 +56,7 @@ public static class TokenEndpoints
     }
 
     public static async Task<Results<Ok<TokenResponse>, ValidationProblem, ProblemHttpResult>> GetToken(
-        string account, HttpContext http, TokenIssuer issuer, AuditQueue audit, BrokerMetrics metrics,
+        string account, HttpContext http, TokenIssuer issuer, AuditQueue audit, ServedTokenRollups rollups, BrokerMetrics metrics,
         TimeProvider time, IOptions<TokenOptions> options, CancellationToken ct)
     {
         var client = http.Client()!;
@@ -79,8 +79,11 @@ public static class TokenEndpoints
         {
             case TokenResult.Served served:
                 metrics.TokenServed(served.FromCache);
-                Audit(audit, time, http, account, served.AccountId, AuditActions.TokenServed, served.FromCache ? "hit" : "miss", served.ProviderName,
-                    served.TokenHmac);
+                var counted = new ServedToken(client.Id, client.Name, served.AccountId, account, served.ProviderName, served.TokenHmac,
+                    http.Connection.RemoteIpAddress, served.FromCache);
+                if (!rollups.Count(counted, now, http.TraceIdentifier))
+                    Audit(audit, time, http, account, served.AccountId, AuditActions.TokenServed, served.FromCache ? "hit" : "miss",
+                    served.ProviderName, served.TokenHmac);
                 http.Response.Headers.CacheControl = "no-store";
                 http.Response.Headers.Pragma = "no-cache";
                 return TypedResults.Ok(new TokenResponse(served.AccessToken, served.TokenType, served.ExpiresAt,

@@ -21,6 +21,20 @@ public sealed class AuditOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// How long served tokens are counted in memory before their rollups are written (one row per client, account,
+    /// token, address and hit/miss). A crash loses at most this window's counts; a longer one writes fewer rows.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan RollupWindow { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The most distinct rollups one window holds; beyond it a served token is written as a row of its own, so the
+    /// memory stays bounded and nothing is lost.
+    /// </summary>
+    [Range(1, 10_000_000)]
+    public int MaxRollupKeys { get; set; } = 100_000;
+
     /// <summary>Events older than this many days are deleted by the retention job.</summary>
     [Range(1, 36_500)]
     public int RetentionDays { get; set; } = 400;

@@ -9,13 +9,15 @@ using NpgsqlTypes;
 namespace Broker.Infrastructure.Audit;
 
 /// <summary>
-/// Flushes <see cref="AuditQueue"/> into <c>audit_events</c> in batches with binary COPY. On shutdown it stops
-/// taking new events and drains the queue before the host exits. A database that is down is waited for; an event
+/// Flushes <see cref="AuditQueue"/> into <c>audit_events</c> in batches with binary COPY, and the rollups of
+/// <see cref="ServedTokenRollups"/> at the end of each window. On shutdown it stops taking new events and writes
+/// the open window and the queue before the host exits. A database that is down is waited for; an event
 /// the database or Npgsql refuses (bad data, a constraint, a permission, an encoding error) is set aside, so the
 /// rest of its batch is written, and an <c>audit.rejected</c> event says how many were.
 /// </summary>
 public sealed partial class AuditWriter(
     AuditQueue queue,
+    ServedTokenRollups rollups,
     NpgsqlDataSource dataSource,
     TimeProvider time,
     IOptions<AuditOptions> options,
@@ -23,7 +25,7 @@ public sealed partial class AuditWriter(
 {
     private const string Copy =
         "COPY audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name, " +
-        "upstream_status, upstream_ms, detail, request_id, remote_ip, token_hmac) FROM STDIN (FORMAT BINARY)";
+        "upstream_status, upstream_ms, detail, request_id, remote_ip, token_hmac, count, first_at) FROM STDIN (FORMAT BINARY)";
 
     private readonly List<AuditEvent> _batch = new(options.Value.BatchSize + 1);
 
@@ -42,13 +44,32 @@ public sealed partial class AuditWriter(
 
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
+        // Two things wake the writer: queued events, and the end of a rollup window. Each wait is kept until it
+        // completes: the queue is a single-reader channel, which allows one wait at a time.
+        Task<bool>? queued = null;
+        Task? windowEnd = null;
         try
         {
-            while (await queue.WaitToDequeueAsync(stoppingToken))
+            while (true)
             {
-                if (queue.Depth < options.Value.BatchSize && options.Value.FlushInterval > TimeSpan.Zero)
-                    await Task.Delay(options.Value.FlushInterval, Clock, stoppingToken); // on shutdown, StopAsync drains
-                await FlushAvailableAsync(_abort.Token);
+                queued ??= queue.WaitToDequeueAsync(stoppingToken).AsTask();
+                windowEnd ??= Task.Delay(options.Value.RollupWindow, Clock, stoppingToken);
+                await Task.WhenAny(queued, windowEnd);
+
+                var takeRollups = windowEnd.IsCompleted;
+                if (takeRollups)
+                {
+                    await windowEnd;
+                    windowEnd = null;
+                }
+                if (queued.IsCompleted)
+                {
+                    if (!await queued) return; // completed: StopAsync writes what is left
+                    queued = null;
+                    if (!takeRollups && queue.Depth < options.Value.BatchSize && options.Value.FlushInterval > TimeSpan.Zero)
+                        await Task.Delay(options.Value.FlushInterval, Clock, stoppingToken); // on shutdown, StopAsync drains
+                }
+                await FlushAvailableAsync(takeRollups, _abort.Token);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -61,7 +82,9 @@ public sealed partial class AuditWriter(
         await using (cancellationToken.Register(_abort.Cancel))
         {
             await base.StopAsync(cancellationToken);
-            // Requests still finishing may enqueue after the loop stopped: drain until the queue is empty.
+            // Requests still finishing may enqueue after the loop stopped: drain until the queue is empty. Fetches
+            // after the last window is taken are queued one by one (and counted as lost once the queue is complete).
+            rollups.Close();
             queue.Complete();
             if (_abort.IsCancellationRequested)
             {
@@ -70,7 +93,7 @@ public sealed partial class AuditWriter(
             }
             try
             {
-                await FlushAvailableAsync(_abort.Token);
+                await FlushAvailableAsync(takeRollups: true, _abort.Token);
             }
             catch (OperationCanceledException) when (_abort.IsCancellationRequested)
             {
@@ -85,8 +108,10 @@ public sealed partial class AuditWriter(
         base.Dispose();
     }
 
-    private async Task FlushAvailableAsync(CancellationToken ct)
+    private async Task FlushAvailableAsync(bool takeRollups, CancellationToken ct)
     {
+        // Into the batch, which is cleared only once written: a database outage keeps them like any event.
+        if (takeRollups) _batch.AddRange(rollups.TakeWindow());
         while (true)
         {
             // A batch is cleared only once written: one whose write was interrupted is still here and goes first.
@@ -231,6 +256,8 @@ public sealed partial class AuditWriter(
             await WriteNullable(importer, Text(e.RequestId, 100), NpgsqlDbType.Varchar, ct);
             await WriteNullable(importer, Text(e.RemoteIp, 64), NpgsqlDbType.Varchar, ct);
             await WriteNullable(importer, Text(e.TokenHmac, 64), NpgsqlDbType.Varchar, ct);
+            await importer.WriteAsync(e.Count, NpgsqlDbType.Integer, ct);
+            await WriteNullable(importer, e.FirstAt, NpgsqlDbType.TimestampTz, ct);
         }
         await importer.CompleteAsync(ct);
     }

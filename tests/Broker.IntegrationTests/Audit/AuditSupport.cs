@@ -29,6 +29,16 @@ public static class AuditSupport
         return (long)(await command.ExecuteScalarAsync())!;
     }
 
+    /// <summary>How many events the matching rows stand for (a rollup row stands for its count).</summary>
+    public static async Task<long> EventsAsync(this BrokerWorld world, string where, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"SELECT coalesce(sum(count), 0)::bigint FROM audit_events WHERE {where}", connection);
+        foreach (var p in parameters) command.Parameters.Add(new() { Value = p });
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
     public static async Task<int> ExecuteAsync(this BrokerWorld world, string sql, params object[] parameters)
     {
         await using var connection = new NpgsqlConnection(world.ConnectionString);

@@ -66,7 +66,7 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
         }
 
         await WaitForAsync(async () => await _world.CountAsync("action = 'audit.rejected'") > 0 &&
-                                       await _world.CountAsync("action = 'token.served'") == 5);
+                                       await _world.EventsAsync("action = 'token.served'") == 5);
         await WaitForAsync(async () => (await _world.DetailsAsync(AuditActions.AuditRejected))
             .Sum(d => int.Parse(d[..d.IndexOf(' ', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture)) == 5);
         (await _world.CountAsync("account_name LIKE 'poison%'")).ShouldBe(0);
