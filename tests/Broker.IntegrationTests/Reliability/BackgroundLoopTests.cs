@@ -42,7 +42,7 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
             response.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
         (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
 
-        await WaitForAsync(async () => await _world.CountAsync("account_name = $1", new string('a', 99) + "…") == 1);
+        await Poll.UntilAsync(async () => await _world.CountAsync("account_name = $1", new string('a', 99) + "…") == 1);
         AssertAllLoopsRunning();
     }
 
@@ -65,9 +65,9 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
             (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
         }
 
-        await WaitForAsync(async () => await _world.CountAsync("action = 'audit.rejected'") > 0 &&
+        await Poll.UntilAsync(async () => await _world.CountAsync("action = 'audit.rejected'") > 0 &&
                                        await _world.EventsAsync("action = 'token.served'") == 5);
-        await WaitForAsync(async () => (await _world.DetailsAsync(AuditActions.AuditRejected))
+        await Poll.UntilAsync(async () => (await _world.DetailsAsync(AuditActions.AuditRejected))
             .Sum(d => int.Parse(d[..d.IndexOf(' ', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture)) == 5);
         (await _world.CountAsync("account_name LIKE 'poison%'")).ShouldBe(0);
         (await _world.CountAsync("action = 'audit.overflow'")).ShouldBe(0);
@@ -82,7 +82,7 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
             CREATE FUNCTION test_no_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no deleting today'; END $$;
             CREATE TRIGGER test_no_delete BEFORE DELETE ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION test_no_delete();
             """);
-        await WaitForAsync(() => Task.FromResult(_world.Logs.Lines.Count(l => l.Contains("Audit retention failed", StringComparison.Ordinal)) >= 2));
+        await Poll.UntilAsync(() => Task.FromResult(_world.Logs.Lines.Count(l => l.Contains("Audit retention failed", StringComparison.Ordinal)) >= 2));
 
         var (account, key) = await AccountAsync();
         (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
@@ -99,7 +99,7 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
         await _world.ExecuteAsync("UPDATE accounts SET refresh_token_encrypted = 'not-a-protected-payload', password_encrypted = 'nor-this' WHERE name = $1", broken.Name);
 
         _world.Clock.Advance(Broker.Simulator.SimulatorState.DefaultAccessLifetime * 0.9);
-        await WaitForAsync(() => Task.FromResult(_world.Simulator.Refreshes(healthy.Username) > 0 &&
+        await Poll.UntilAsync(() => Task.FromResult(_world.Simulator.Refreshes(healthy.Username) > 0 &&
             _world.Logs.Lines.Any(l => l.Contains($"Ahead-of-time refresh of account {broken.Name} threw", StringComparison.Ordinal))));
 
         (await _world.Broker.TokenAsync(healthy.Name, healthyKey)).ShouldNotBeNullOrEmpty();
@@ -112,7 +112,7 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
         var (account, key) = await AccountAsync();
         await _world.ExecuteAsync($"SELECT pg_notify('{CacheInvalidation.Channel}', x) FROM unnest(ARRAY['', 'garbage', 'account:', repeat('z', 7000), 'account:' || chr(8238)]) AS x");
         await _world.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()");
-        await WaitForAsync(() => Task.FromResult(_world.Logs.Lines.Any(l => l.Contains("Listening for cache invalidations again", StringComparison.Ordinal))));
+        await Poll.UntilAsync(() => Task.FromResult(_world.Logs.Lines.Any(l => l.Contains("Listening for cache invalidations again", StringComparison.Ordinal))));
 
         (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
         AssertAllLoopsRunning();
@@ -136,16 +136,5 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
     {
         var account = await _world.AccountAsync(DialectNames.SimpleJwt);
         return (account, await _world.ConsumerAsync(account.Name));
-    }
-
-    /// <summary>Polls a condition that no event announces (a row written by the background writer, a log line).</summary>
-    private static async Task WaitForAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition did not come true within 30 s.");
-            await Task.Delay(50);
-        }
     }
 }

@@ -76,6 +76,18 @@ public sealed class BrokerProcess : IAsyncDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>SIGTERM, as an orchestrator stops a container: the broker shuts down gracefully.</summary>
+    public async Task StopAsync()
+    {
+        if (Terminate(_process.Id, SigTerm) != 0) throw new InvalidOperationException("Sending SIGTERM failed.");
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    private const int SigTerm = 15;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Terminate(int pid, int signal);
+
     private async Task WaitUntilReadyAsync()
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);

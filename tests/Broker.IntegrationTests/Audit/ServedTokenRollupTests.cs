@@ -1,0 +1,117 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json.Nodes;
+using Broker.Domain;
+using Broker.IntegrationTests.Support;
+
+namespace Broker.IntegrationTests.Audit;
+
+/// <summary>
+/// Served tokens are written as rollups (one row per client, account, token, address and hit/miss per window): the
+/// counts add up to exactly the tokens handed out, however many callers, instances, windows and renewals.
+/// </summary>
+public sealed class ServedTokenRollupTests : IAsyncLifetime
+{
+    private static readonly string[] Addresses = ["10.0.0.1", "10.0.0.2", "192.0.2.7", "2001:db8::5"];
+    private BrokerWorld _world = null!;
+
+    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync(brokers: 2, settings: new Dictionary<string, string?>
+    {
+        // Short windows, so that a run spans many of them; the test's loopback address is a proxy whose
+        // X-Forwarded-For names the caller.
+        ["Broker:Audit:RollupWindow"] = "00:00:00.100",
+        ["Broker:ForwardedHeaders:KnownProxies:0"] = "127.0.0.1",
+        ["Broker:ForwardedHeaders:KnownProxies:1"] = "::1",
+    });
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    [Fact]
+    public async Task The_counts_of_the_rollups_equal_the_tokens_served_per_client_account_token_and_address()
+    {
+        var accounts = new[] { await _world.AccountAsync(DialectNames.SimpleJwt), await _world.AccountAsync(DialectNames.Keycloak),
+            await _world.AccountAsync(DialectNames.SlideRule) }.Select(a => a.Name).ToArray();
+        var clients = new List<(string Name, string Key)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var name = $"rollup-client-{i}";
+            var created = await _world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name, role = "consumer", accounts }, HttpStatusCode.Created);
+            clients.Add((name, created["api_key"]!.GetValue<string>()));
+        }
+
+        var served = new ConcurrentBag<(string Client, string Account, string Token, string Address)>();
+        async Task Round(int round)
+        {
+            // 16 callers at once, over both instances, every client, account and address.
+            await Task.WhenAll(Enumerable.Range(0, 16).Select(async caller =>
+            {
+                for (var i = 0; i < 30; i++)
+                {
+                    var n = round * 1000 + caller * 30 + i;
+                    var (client, key) = clients[n % clients.Count];
+                    var account = accounts[n / 3 % accounts.Length];
+                    var address = Addresses[n / 7 % Addresses.Length];
+                    var broker = _world.Brokers[n % _world.Brokers.Count];
+                    using var request = broker.Request(HttpMethod.Get, $"/v1/accounts/{account}/token", key);
+                    request.Headers.Add("X-Forwarded-For", address);
+                    using var response = await broker.SendAsync(request);
+                    response.StatusCode.ShouldBe(HttpStatusCode.OK);
+                    var token = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
+                    served.Add((client, account, token, address));
+                }
+            }));
+        }
+
+        await Round(0);
+        // Written when the window ends, not only on shutdown.
+        await Poll.UntilAsync(async () => await _world.EventsAsync("action = 'token.served'") == served.Count);
+
+        // A renewal in the middle: the next fetches of this account are handed a new token.
+        await _world.AdminAsync(HttpMethod.Post, $"/admin/accounts/{accounts[0]}/revoke");
+        await Round(1);
+        await _world.DrainAsync(); // a graceful stop writes the open window
+
+        served.Select(s => s.Token).Distinct().Count().ShouldBeGreaterThan(accounts.Length, "the revoked account was handed a second token");
+        (await _world.EventsAsync("action = 'token.served'")).ShouldBe(served.Count);
+        foreach (var group in served.GroupBy(s => s.Client))
+            (await _world.EventsAsync("action = 'token.served' AND client_name = $1", group.Key)).ShouldBe(group.Count(), group.Key);
+        foreach (var group in served.GroupBy(s => s.Account))
+            (await _world.EventsAsync("action = 'token.served' AND account_name = $1", group.Key)).ShouldBe(group.Count(), group.Key);
+        foreach (var group in served.GroupBy(s => s.Address))
+            (await _world.EventsAsync("action = 'token.served' AND remote_ip = $1", group.Key)).ShouldBe(group.Count(), group.Key);
+
+        // Who was handed each token, as an admin finds out: its hmac, then the trail.
+        foreach (var group in served.GroupBy(s => s.Token))
+        {
+            var hmac = (await _world.AdminAsync(HttpMethod.Post, "/admin/audit/token-hmac", new { access_token = group.Key }))["token_hmac"]!.GetValue<string>();
+            var items = await _world.AuditItemsAsync($"action=token.served&token_hmac={hmac}");
+            items.Sum(i => i["count"]!.GetValue<int>()).ShouldBe(group.Count());
+            items.Select(i => i["client"]!.GetValue<string>()).Distinct().Order().ShouldBe(group.Select(s => s.Client).Distinct().Order());
+        }
+
+        // Rolled up indeed: far fewer rows than fetches, each with its first and last time.
+        var rows = await _world.AuditItemsAsync("action=token.served");
+        rows.Count.ShouldBeLessThan(served.Count / 2);
+        rows.ShouldAllBe(r => r["first_at"]!.GetValue<DateTimeOffset>() <= r["last_at"]!.GetValue<DateTimeOffset>() &&
+                              r["last_at"]!.GetValue<DateTimeOffset>() == r["at"]!.GetValue<DateTimeOffset>());
+
+        // The usage report sums the counts.
+        var from = AuditSupport.Iso(_world.Clock.GetUtcNow().AddHours(-1));
+        var to = AuditSupport.Iso(_world.Clock.GetUtcNow().AddHours(1));
+        var report = await _world.AdminAsync(HttpMethod.Get, $"/admin/reports/usage?from={from}&to={to}&group_by=client");
+        foreach (var row in report["rows"]!.AsArray())
+            row!["served"]!.GetValue<long>().ShouldBe(served.Count(s => s.Client == row["keys"]!["client"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task A_row_of_one_event_has_count_one_and_its_own_time_as_first_and_last()
+    {
+        await _world.AdminAsync(HttpMethod.Get, "/admin/accounts/no-such-account", expect: HttpStatusCode.NotFound);
+        await _world.DrainAsync();
+
+        var item = (await _world.AuditItemsAsync("action=request.failed")).ShouldHaveSingleItem();
+        item["count"]!.GetValue<int>().ShouldBe(1);
+        item["first_at"]!.GetValue<DateTimeOffset>().ShouldBe(item["at"]!.GetValue<DateTimeOffset>());
+        item["last_at"]!.GetValue<DateTimeOffset>().ShouldBe(item["at"]!.GetValue<DateTimeOffset>());
+    }
+}
