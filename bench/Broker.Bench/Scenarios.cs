@@ -7,7 +7,36 @@ namespace Broker.Bench;
 public static class Scenarios
 {
     public sealed record CachedFetchResult(LoadTools.LoadResult Ceiling, LoadTools.LoadResult OneAccount, LoadTools.LoadResult HundredAccounts,
-        List<LoadTools.LoadResult> HalfRate, List<LoadTools.LoadResult> CeilingHalfRate, int HalfRateTarget, CpuShare CeilingCpu, CpuShare OneAccountCpu);
+        List<LoadTools.LoadResult> HalfRate, List<LoadTools.LoadResult> CeilingHalfRate, int HalfRateTarget, CpuShare CeilingCpu, CpuShare OneAccountCpu,
+        AuditStorage OneAccountAudit);
+
+    /// <summary>
+    /// What the served tokens of a run left in audit_events: events (the sum of counts), rows, bytes (table and indexes),
+    /// and the table's average bytes per row (table and indexes over all its rows).
+    /// </summary>
+    public sealed record AuditStorage(long Events, long Rows, long Bytes, double BytesPerRow = 0)
+    {
+        public double BytesPerMillion => Events == 0 ? 0 : Bytes * 1_000_000.0 / Events;
+        public double RowsPerMillion => Events == 0 ? 0 : Rows * 1_000_000.0 / Events;
+        /// <summary>The rows per million at the table's average row size: steadier than a run's growth by whole pages.</summary>
+        public double EstimatedBytesPerMillion => RowsPerMillion * BytesPerRow;
+
+        public static async Task<AuditStorage> MeasureAsync(Stack stack)
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(stack.ConnectionString);
+            await connection.OpenAsync();
+            await using var command = new Npgsql.NpgsqlCommand(
+                "SELECT coalesce(sum(count) FILTER (WHERE action = 'token.served'), 0)::bigint, count(*), pg_total_relation_size('audit_events') FROM audit_events",
+                connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            var rows = reader.GetInt64(1);
+            return new AuditStorage(reader.GetInt64(0), rows, reader.GetInt64(2), rows == 0 ? 0 : reader.GetInt64(2) / (double)rows);
+        }
+
+        public static AuditStorage operator -(AuditStorage after, AuditStorage before) =>
+            new(after.Events - before.Events, after.Rows - before.Rows, after.Bytes - before.Bytes, after.BytesPerRow);
+    }
 
     /// <summary>1. Cached fetches against the bare key-checking endpoint of the same process.</summary>
     public static async Task<CachedFetchResult> CachedFetchAsync(Stack stack, int seconds)
@@ -22,8 +51,12 @@ public static class Scenarios
         var before = CpuShare.Take(stack.BrokerPids);
         var ceiling = await LoadTools.WrkAsync(broker, key, "/v1/ping", seconds: seconds);
         var middle = CpuShare.Take(stack.BrokerPids);
+        await Task.Delay(TimeSpan.FromSeconds(2)); // the warm-up's last rollup window is written
+        var storedBefore = await AuditStorage.MeasureAsync(stack);
         var one = await LoadTools.WrkAsync(broker, key, "/v1/accounts/cached-0/token", seconds: seconds);
         var after = CpuShare.Take(stack.BrokerPids);
+        await Task.Delay(TimeSpan.FromSeconds(2)); // the run's last rollup window is written
+        var stored = await AuditStorage.MeasureAsync(stack) - storedBefore;
         var hundred = await LoadTools.WrkAsync(broker, key, null, "cached-", 100, seconds: seconds);
         var target = (int)(one.RequestsPerSecond / 2);
         // A tail is noisy on a shared two-core machine: three runs, each beside the same rate against the bare
@@ -35,7 +68,7 @@ public static class Scenarios
             ceilingHalf.Add(await LoadTools.HeyAsync(new Uri(broker, "/v1/ping"), key, target, seconds: seconds));
         }
         await stack.StopBrokersAsync();
-        return new CachedFetchResult(ceiling, one, hundred, half, ceilingHalf, target, CpuShare.Between(before, middle), CpuShare.Between(middle, after));
+        return new CachedFetchResult(ceiling, one, hundred, half, ceilingHalf, target, CpuShare.Between(before, middle), CpuShare.Between(middle, after), stored);
     }
 
     public sealed record StormResult(int Hosts, int Callers, int Expiries, int MaxRefreshesPerExpiry, int TotalRefreshes, int Logins, int Reuses, int Errors, double P50Ms, double P99Ms);
