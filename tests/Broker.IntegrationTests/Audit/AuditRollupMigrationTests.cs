@@ -11,7 +11,7 @@ public sealed class AuditRollupMigrationTests
     public async Task Rows_written_before_the_rollups_read_as_one_event_and_refusal_minutes_keep_their_count()
     {
         var server = await PostgresServer.SharedAsync();
-        var connectionString = await server.CreateDatabaseAsync();
+        var connectionString = await server.CreateEmptyDatabaseAsync();
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
         var before = MigrationRunner.Embedded.TakeWhile(m => string.CompareOrdinal(m.Version, "0004") < 0).ToList();
         await using (var connection = await dataSource.OpenConnectionAsync())

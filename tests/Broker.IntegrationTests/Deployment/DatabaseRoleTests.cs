@@ -22,7 +22,7 @@ public sealed class DatabaseRoleTests
     public async Task The_broker_runs_as_a_role_that_owns_nothing_and_the_audit_trigger_binds_it()
     {
         var server = await PostgresServer.SharedAsync();
-        var ownerConnection = await server.CreateDatabaseAsync();
+        var ownerConnection = await server.CreateEmptyDatabaseAsync();
         var owner = new NpgsqlConnectionStringBuilder(ownerConnection);
         var role = $"broker_app_{Guid.NewGuid():N}"[..24];
         var password = $"pw-{Guid.NewGuid():N}";
