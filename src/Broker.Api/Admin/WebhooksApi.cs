@@ -26,13 +26,13 @@ public static class WebhooksApi
                              "(Broker-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>; docs/webhooks.md). The secret is " +
                              "write-only: give one, or leave it out and store the one in the answer.");
         group.MapGet("", List).WithName("ListWebhooks").WithSummary("List webhooks (never their secrets)");
-        group.MapGet("/{id:guid}", Get).WithName("GetWebhook").WithSummary("Get a webhook").ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPatch("/{id:guid}", Patch).WithName("PatchWebhook").WithSummary("Change a webhook's URL, events, secret or description")
+        group.MapGet("/{id}", Get).WithName("GetWebhook").WithSummary("Get a webhook").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPatch("/{id}", Patch).WithName("PatchWebhook").WithSummary("Change a webhook's URL, events, secret or description")
             .WithDescription("Fields left out (null) stay as they are. Deliveries not yet made go to the new URL, signed with the new secret.")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapDelete("/{id:guid}", Delete).WithName("DeleteWebhook").WithSummary("Delete a webhook and its delivery log")
+        group.MapDelete("/{id}", Delete).WithName("DeleteWebhook").WithSummary("Delete a webhook and its delivery log")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapGet("/{id:guid}/deliveries", Deliveries).WithName("ListWebhookDeliveries")
+        group.MapGet("/{id}/deliveries", Deliveries).WithName("ListWebhookDeliveries")
             .WithSummary("The webhook's deliveries, newest first: event, status, attempts, last answer")
             .WithDescription($"limit: 1 to {MaxPageSize} (default 50); before: the next value of the previous page.")
             .ProducesProblem(StatusCodes.Status404NotFound);
@@ -66,16 +66,16 @@ public static class WebhooksApi
     public static async Task<Ok<List<WebhookResponse>>> List(BrokerDbContext db, CancellationToken ct) =>
         TypedResults.Ok((await db.Webhooks.AsNoTracking().OrderBy(w => w.Id).ToListAsync(ct)).Select(w => WebhookResponse.From(w)).ToList());
 
-    public static async Task<Results<Ok<WebhookResponse>, ProblemHttpResult>> Get(Guid id, BrokerDbContext db, CancellationToken ct) =>
-        await db.Webhooks.AsNoTracking().FirstOrDefaultAsync(w => w.Id == id, ct) is { } webhook
+    public static async Task<Results<Ok<WebhookResponse>, ProblemHttpResult>> Get(string id, BrokerDbContext db, CancellationToken ct) =>
+        Guid.TryParse(id, out var key) && await db.Webhooks.AsNoTracking().FirstOrDefaultAsync(w => w.Id == key, ct) is { } webhook
             ? TypedResults.Ok(WebhookResponse.From(webhook))
             : Problems.NotFoundProblem("webhook");
 
     public static async Task<Results<Ok<WebhookResponse>, ValidationProblem, ProblemHttpResult>> Patch(
-        Guid id, WebhookPatch patch, BrokerDbContext db, SecretProtector secrets, UpstreamDestinations destinations,
+        string id, WebhookPatch patch, BrokerDbContext db, SecretProtector secrets, UpstreamDestinations destinations,
         IOptions<WebhookOptions> options, TimeProvider time, HttpContext http, CancellationToken ct)
     {
-        var webhook = await db.Webhooks.FirstOrDefaultAsync(w => w.Id == id, ct);
+        var webhook = await FindAsync(db, id, ct);
         if (webhook is null) return Problems.NotFoundProblem("webhook");
         var errors = new FieldErrors();
         ValidateUrl(errors, patch.Url, required: false, destinations, options.Value);
@@ -113,9 +113,9 @@ public static class WebhooksApi
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Delete(
-        Guid id, BrokerDbContext db, TimeProvider time, HttpContext http, CancellationToken ct)
+        string id, BrokerDbContext db, TimeProvider time, HttpContext http, CancellationToken ct)
     {
-        var webhook = await db.Webhooks.FirstOrDefaultAsync(w => w.Id == id, ct);
+        var webhook = await FindAsync(db, id, ct);
         if (webhook is null) return Problems.NotFoundProblem("webhook");
         db.Webhooks.Remove(webhook);
         AdminAudit.Record(db, http, time, AuditActions.WebhookDeleted, detail: Shown(webhook));
@@ -124,18 +124,22 @@ public static class WebhooksApi
     }
 
     public static async Task<Results<Ok<WebhookDeliveryPage>, ValidationProblem, ProblemHttpResult>> Deliveries(
-        Guid id, BrokerDbContext db, CancellationToken ct, int? limit = null, Guid? before = null)
+        string id, BrokerDbContext db, CancellationToken ct, int? limit = null, Guid? before = null)
     {
         var size = limit ?? 50;
         if (size is < 1 or > MaxPageSize) return Problems.Validation("limit", $"must be from 1 to {MaxPageSize}.");
-        if (!await db.Webhooks.AnyAsync(w => w.Id == id, ct)) return Problems.NotFoundProblem("webhook");
+        if (!Guid.TryParse(id, out var key) || !await db.Webhooks.AnyAsync(w => w.Id == key, ct)) return Problems.NotFoundProblem("webhook");
         // Ids are UUIDv7 made from the event's time, so their order is the log's (newest first) and a keyset.
-        var query = db.WebhookDeliveries.AsNoTracking().Where(d => d.WebhookId == id);
+        var query = db.WebhookDeliveries.AsNoTracking().Where(d => d.WebhookId == key);
         if (before is { } cursor) query = query.Where(d => d.Id < cursor);
         var items = await query.OrderByDescending(d => d.Id).Take(size).ToListAsync(ct);
         return TypedResults.Ok(new WebhookDeliveryPage(items.Select(WebhookDeliveryItem.From).ToList(),
             items.Count == size ? items[^1].Id : null));
     }
+
+    /// <summary>The webhook of a route id; an id that is not a UUID is simply unknown (after authorization, like any unknown name).</summary>
+    private static async Task<Webhook?> FindAsync(BrokerDbContext db, string id, CancellationToken ct) =>
+        Guid.TryParse(id, out var key) ? await db.Webhooks.FirstOrDefaultAsync(w => w.Id == key, ct) : null;
 
     private static void ValidateUrl(FieldErrors errors, string? url, bool required, UpstreamDestinations destinations, WebhookOptions options)
     {
