@@ -71,7 +71,7 @@ public sealed partial class RefreshExpiryScanner(
     }
 
     /// <summary>The same id for the same account and refresh token expiry, on every instance.</summary>
-    internal static Guid EventId(Guid account, DateTimeOffset refreshExpiresAt)
+    public static Guid EventId(Guid account, DateTimeOffset refreshExpiresAt)
     {
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{WebhookEvents.RefreshTokenExpiring}:{account}:{refreshExpiresAt.UtcTicks}"));
         var bytes = hash.AsSpan(0, 16).ToArray();

@@ -232,7 +232,7 @@ public sealed partial class WebhookDispatcher(
     /// Exponential backoff with full jitter: anywhere below a cap that doubles with each attempt, so receivers that
     /// failed together are not retried together. At least a second, so a retry is never an immediate replay.
     /// </summary>
-    internal static TimeSpan Backoff(int attempts, WebhookOptions settings)
+    public static TimeSpan Backoff(int attempts, WebhookOptions settings)
     {
         var cap = Math.Min(settings.RetryMax.Ticks, settings.RetryBase.Ticks * Math.Pow(2, Math.Min(attempts - 1, 30)));
         var floor = Math.Min(TimeSpan.TicksPerSecond, cap);
