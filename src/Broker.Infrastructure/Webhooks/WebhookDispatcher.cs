@@ -111,6 +111,9 @@ public sealed partial class WebhookDispatcher(
         await listen.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>Raised with a delivery's id and new status once an attempt's outcome is committed (for tests and diagnostics).</summary>
+    public event Action<Guid, string>? Recorded;
+
     /// <summary>One batch: claims up to <see cref="BatchSize"/> due rows no other instance holds and sends each. Returns how many.</summary>
     public async Task<int> DeliverDueAsync(CancellationToken ct)
     {
@@ -135,14 +138,16 @@ public sealed partial class WebhookDispatcher(
                     reader.GetInt32(5), reader.GetFieldValue<DateTimeOffset>(6), reader.GetString(7), reader.GetString(8)));
         }
 
+        var recorded = new List<(Guid, string)>();
         foreach (var delivery in due)
         {
             if (ct.IsCancellationRequested) break; // the rest stay pending for whoever runs next
             var outcome = await SendAsync(delivery);
             // Not cancelled by shutdown: a delivery that was made is recorded as made.
-            await RecordAsync(connection, tx, delivery, outcome, CancellationToken.None);
+            recorded.Add((delivery.Id, await RecordAsync(connection, tx, delivery, outcome, CancellationToken.None)));
         }
         await tx.CommitAsync(CancellationToken.None);
+        foreach (var (id, status) in recorded) Recorded?.Invoke(id, status);
         return due.Count;
     }
 
@@ -200,7 +205,7 @@ public sealed partial class WebhookDispatcher(
         return null;
     }
 
-    private async Task RecordAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Due delivery, Outcome outcome, CancellationToken ct)
+    private async Task<string> RecordAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Due delivery, Outcome outcome, CancellationToken ct)
     {
         var settings = options.Value;
         var now = Clock.GetUtcNow();
@@ -226,6 +231,7 @@ public sealed partial class WebhookDispatcher(
         update.Parameters.Add(new() { Value = (object?)SafeText.Shorten(outcome.Error, Limits.Detail) ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Varchar });
         update.Parameters.Add(new() { Value = outcome.Success ? now : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
         await update.ExecuteNonQueryAsync(ct);
+        return status;
     }
 
     /// <summary>

@@ -157,6 +157,37 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         (await another.Services.GetRequiredService<RefreshExpiryScanner>().ScanAsync(CancellationToken.None)).ShouldBe(0);
     }
 
+    [Fact]
+    public async Task A_destination_the_broker_may_not_call_fails_at_once_with_the_reason()
+    {
+        await using var world = await BrokerWorld.StartAsync(settings: Settings);
+        var webhook = await CreateWebhookAsync(world, "/hook", null, WebhookEvents.RefreshTokenExpiring);
+        var account = await world.AccountAsync(DialectNames.SlideRule);
+        await world.Broker.TokenAsync(account.Name, await world.ConsumerAsync(account.Name));
+        // The webhook was accepted while loopback was allowed; now it is not.
+        world.Settings.Remove("Broker:Upstream:AllowedNetworks:0");
+        world.Settings.Remove("Broker:Upstream:AllowedNetworks:1");
+        await world.RestartBrokersAsync();
+        var outcome = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        world.Broker.Services.GetRequiredService<WebhookDispatcher>().Recorded += (_, status) => outcome.TrySetResult(status);
+        await using (var connection = new NpgsqlConnection(world.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var update = new NpgsqlCommand("UPDATE accounts SET refresh_expires_at = $1, password_encrypted = NULL", connection);
+            update.Parameters.Add(new() { Value = world.Clock.GetUtcNow().AddDays(1) });
+            await update.ExecuteNonQueryAsync();
+        }
+
+        (await world.Broker.Services.GetRequiredService<RefreshExpiryScanner>().ScanAsync(CancellationToken.None)).ShouldBe(1);
+
+        (await outcome.Task.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe("failed");
+        var item = (await world.AdminAsync(HttpMethod.Get, $"/admin/webhooks/{webhook}/deliveries"))["items"]!.AsArray().ShouldHaveSingleItem()!;
+        item["status"]!.GetValue<string>().ShouldBe("failed");
+        item["attempts"]!.GetValue<int>().ShouldBe(1);
+        item["last_error"]!.GetValue<string>().ShouldContain("network the broker may not call");
+        _receiver.Received.ShouldBeEmpty();
+    }
+
     private async Task<string> CreateWebhookAsync(BrokerWorld world, string path, string? secret, params string[] events)
     {
         var created = await world.AdminAsync(HttpMethod.Post, "/admin/webhooks", new { url = _receiver.Url(path), secret, events },
