@@ -29,6 +29,7 @@ public sealed partial class RefreshExpiryScanner(
             try
             {
                 await ScanAsync(stoppingToken);
+                await PruneAsync(stoppingToken);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
@@ -68,6 +69,17 @@ public sealed partial class RefreshExpiryScanner(
         }
         if (enqueued > 0) await WebhookOutbox.NotifyAsync(db, ct);
         return enqueued;
+    }
+
+    /// <summary>
+    /// Deletes delivered and failed deliveries older than <see cref="WebhookOptions.DeliveryRetention"/>, so the log
+    /// stays bounded. (Here because this loop already runs on a slow clock on every instance; deleting twice is harmless.)
+    /// </summary>
+    public async Task<int> PruneAsync(CancellationToken ct)
+    {
+        var before = Clock.GetUtcNow() - options.Value.DeliveryRetention;
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return await db.WebhookDeliveries.Where(d => d.Status != WebhookDeliveryStatus.Pending && d.CreatedAt < before).ExecuteDeleteAsync(ct);
     }
 
     /// <summary>The same id for the same account and refresh token expiry, on every instance.</summary>

@@ -50,8 +50,17 @@ public sealed class WebhookOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
     public TimeSpan MaxAge { get; set; } = TimeSpan.FromDays(3);
 
+    /// <summary>
+    /// How long delivered and failed deliveries stay in the log (pruned at each scan). Longer than
+    /// <see cref="RefreshExpiryWarning"/>, so a refresh token's warning is not sent again once its row is pruned.
+    /// </summary>
+    [Range(typeof(TimeSpan), "1.00:00:00", "3650.00:00:00")]
+    public TimeSpan DeliveryRetention { get; set; } = TimeSpan.FromDays(30);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (DeliveryRetention <= RefreshExpiryWarning)
+            yield return new ValidationResult("Broker:Webhooks:DeliveryRetention must be longer than RefreshExpiryWarning.", [nameof(DeliveryRetention)]);
         if (RetryMax < RetryBase)
             yield return new ValidationResult("Broker:Webhooks:RetryMax must be at least RetryBase.", [nameof(RetryMax)]);
     }

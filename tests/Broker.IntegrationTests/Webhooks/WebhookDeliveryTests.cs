@@ -93,6 +93,10 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         item["last_status_code"]!.GetValue<int>().ShouldBe(200);
         item["delivered_at"].ShouldNotBeNull();
         log.ToJsonString().ShouldNotContain("v1=");
+
+        world.Clock.Advance(TimeSpan.FromDays(31)); // past Broker:Webhooks:DeliveryRetention
+        (await world.Broker.Services.GetRequiredService<RefreshExpiryScanner>().PruneAsync(CancellationToken.None)).ShouldBe(1);
+        (await world.AdminAsync(HttpMethod.Get, $"/admin/webhooks/{webhook}/deliveries"))["items"]!.AsArray().ShouldBeEmpty();
     }
 
     [Fact]
@@ -153,6 +157,7 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         received[0].Json["data"]!["refresh_expires_at"].ShouldNotBeNull();
 
         (await scanner.ScanAsync(CancellationToken.None)).ShouldBe(0);
+        (await scanner.PruneAsync(CancellationToken.None)).ShouldBe(0); // young enough to stay in the log
         var another = await world.AddBrokerAsync();
         (await another.Services.GetRequiredService<RefreshExpiryScanner>().ScanAsync(CancellationToken.None)).ShouldBe(0);
     }
