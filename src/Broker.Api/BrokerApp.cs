@@ -83,6 +83,7 @@ public static class BrokerApp
         app.MapProviders();
         app.MapAccounts();
         app.MapClients();
+        app.MapWebhooks();
 
         // The benchmark's ceiling: the same Kestrel, the same key check, no token work. Off unless asked for.
         if (app.Configuration.GetValue<bool>("Broker:Benchmark:CeilingEndpoint"))

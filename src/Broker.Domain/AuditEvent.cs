@@ -50,6 +50,9 @@ public static class AuditActions
     public const string ClientKeyRotated = "client.key_rotated";
     public const string ClientRevoked = "client.revoked";
     public const string ClientDeleted = "client.deleted";
+    public const string WebhookCreated = "webhook.created";
+    public const string WebhookUpdated = "webhook.updated";
+    public const string WebhookDeleted = "webhook.deleted";
     public const string AuthFailed = "auth.failed";
     public const string AuthForbidden = "auth.forbidden";
     public const string RequestRateLimited = "request.rate_limited";

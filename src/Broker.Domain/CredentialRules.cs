@@ -36,6 +36,9 @@ public static class CredentialRules
     public static IEnumerable<string> Missing(Account account, Provider provider) =>
         Missing(provider.Dialect, Of(account, !string.IsNullOrEmpty(provider.ClientId), provider.ClientSecretEncrypted is not null));
 
+    /// <summary>Whether the broker can log this account in again by itself; if not, a refresh token that dies needs a person.</summary>
+    public static bool CanLogIn(Account account, Provider provider) => !Missing(account, provider).Any();
+
     /// <summary>
     /// The one rule for write-only fields on PUT and PATCH: null (absent) keeps the stored secret, "" removes it,
     /// anything else replaces it. So a body copied from a GET, which has no secrets, does not wipe them.

@@ -4,6 +4,7 @@ using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Tokens;
 using Broker.Infrastructure.Upstream;
+using Broker.Infrastructure.Webhooks;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.EntityFrameworkCore;
@@ -36,6 +37,7 @@ public static class DependencyInjection
         services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateDataAnnotations()
             .Validate(o => AuditHasher.IsValidKey(o.HmacKey), "Broker:Audit:HmacKey must be base64 of at least 32 random bytes.").ValidateOnStart();
         services.AddOptions<AheadOfTimeOptions>().BindConfiguration(AheadOfTimeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ClientDirectoryOptions>().BindConfiguration(ClientDirectoryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<TokenOptions>, LockOutlastsUpstreamCall>();
 
@@ -100,7 +102,27 @@ public static class DependencyInjection
         services.AddSingleton<AccountStateCounts>();
         services.AddHostedService(sp => sp.GetRequiredService<AccountStateCounts>());
         services.AddSingleton<BrokerMetrics>();
+        services.AddWebhooks();
         return builder;
+    }
+
+    /// <summary>Webhook deliveries go out like upstream calls: only to allowed addresses, no proxy, no redirects.</summary>
+    private static void AddWebhooks(this IServiceCollection services)
+    {
+        services.AddHttpClient(WebhookDispatcher.HttpClientName, http => http.Timeout = Timeout.InfiniteTimeSpan) // timed per delivery
+            .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
+            {
+                AllowAutoRedirect = false,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                ConnectCallback = sp.GetRequiredService<UpstreamDestinations>().ConnectAsync,
+                UseProxy = false,
+            })
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RedactLoggedHeaders(_ => true);
+        services.AddSingleton<WebhookDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
+        services.AddSingleton<RefreshExpiryScanner>();
+        services.AddHostedService(sp => sp.GetRequiredService<RefreshExpiryScanner>());
     }
 
     /// <summary>

@@ -27,6 +27,15 @@ public static class AdminExamples
         [typeof(RotateKeyRequest)] = new RotateKeyRequest(3600),
         [typeof(ClientResponse)] = new ClientResponse("reports-service", "consumer", ["sliderule-prod"], [], "brk_Q2xpZW50", false, null, null,
             At, At, "brk_Q2xpZW50S2V5U2hvd25PbmNlT25seS1TdG9yZUl0Tm93"),
+        [typeof(WebhookRequest)] = new WebhookRequest("https://ops.example.com/broker-events", ["account.needs_attention", "account.recovered"],
+            Description: "on-call channel"),
+        [typeof(WebhookPatch)] = new WebhookPatch(Events: ["account.needs_attention", "account.inactive", "account.recovered"]),
+        [typeof(WebhookResponse)] = new WebhookResponse(Guid.Parse("0194a2b3-7c00-7000-8000-000000000001"), "https://ops.example.com/broker-events",
+            ["account.needs_attention", "account.recovered"], "on-call channel", At, At, "whsec_c2lnbmluZy1zZWNyZXQtc2hvd24tb25jZS1vbmx5"),
+        [typeof(WebhookDeliveryPage)] = new WebhookDeliveryPage(
+            [new WebhookDeliveryItem(Guid.Parse("0194a2b3-7c00-7000-8000-000000000002"), Guid.Parse("0194a2b3-7c00-7000-8000-000000000003"),
+                "account.needs_attention", "delivered", 2, 200, null, At, null, At.AddSeconds(4))],
+            null),
         [typeof(TokenResponse)] = new TokenResponse("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl", "Bearer",
             At.AddHours(1), 3600, "sliderule-prod"),
         [typeof(AuditPage)] = new AuditPage(

@@ -21,6 +21,8 @@ public sealed class TagOrderFilter : IDocumentFilter
         ("Tokens", "What services call with their consumer key: a currently valid access token for an account they are granted."),
         (SwaggerSetup.AuditTag, "Who was served which token when, what the broker did upstream, every failure and admin change; and " +
                                 "the usage report (which service used which account how often) as JSON, CSV or an SVG chart."),
+        ("Webhooks", "Where the broker tells admins that an account needs a person (rejected credentials, inactive upstream, a " +
+                     "refresh token about to lapse) or is fine again: signed POSTs, retried, with a delivery log."),
     ];
 
     public void Apply(OpenApiDocument document, DocumentFilterContext context)

@@ -1,5 +1,6 @@
 using System.Text;
 using Broker.Domain;
+using Broker.Infrastructure.Webhooks;
 using Microsoft.EntityFrameworkCore;
 
 namespace Broker.Infrastructure.Persistence;
@@ -12,6 +13,33 @@ public sealed class BrokerDbContext(DbContextOptions<BrokerDbContext> options) :
     public DbSet<ClientGrant> ClientGrants => Set<ClientGrant>();
     public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
     public DbSet<DataProtectionKeyRow> DataProtectionKeys => Set<DataProtectionKeyRow>();
+    public DbSet<Webhook> Webhooks => Set<Webhook>();
+    public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
+
+    /// <summary>
+    /// Saves, with the webhook events of the accounts whose state changed written in the same transaction
+    /// (<see cref="WebhookOutbox"/>); the dispatchers are woken when it commits.
+    /// </summary>
+    public override async Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        if (!await WebhookOutbox.EnqueueStateChangesAsync(this, cancellationToken))
+            return await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+        if (Database.CurrentTransaction is not null)
+        {
+            await WebhookOutbox.NotifyAsync(this, cancellationToken);
+            return await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+        }
+        // A transaction of its own, so the notification cannot fail after the change was committed.
+        await using var tx = await Database.BeginTransactionAsync(cancellationToken);
+        await WebhookOutbox.NotifyAsync(this, cancellationToken);
+        var saved = await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return saved;
+    }
+
+    /// <summary>Every save is asynchronous; a synchronous one would skip the webhook events, so there is none.</summary>
+    public override int SaveChanges(bool acceptAllChangesOnSuccess) =>
+        throw new NotSupportedException("Use SaveChangesAsync: it writes the webhook events of account state changes.");
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

@@ -32,6 +32,7 @@ public sealed partial class SecretReencryption(
             ("access_token_encrypted", SecretKind.AccessToken),
             ("refresh_token_encrypted", SecretKind.RefreshToken),
         ]),
+        ("webhooks", [("secret_encrypted", SecretKind.WebhookSecret)]),
     ];
 
     public async Task<SecretReencryptionResult> RunAsync(CancellationToken ct = default)

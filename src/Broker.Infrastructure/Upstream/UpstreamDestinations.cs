@@ -84,6 +84,13 @@ public sealed class UpstreamDestinations(IOptions<UpstreamOptions> options)
         ArgumentNullException.ThrowIfNull(url);
         if (url.Scheme == Uri.UriSchemeHttp && !_options.AllowsPlainHttp(provider))
             return "must be https: plain http is allowed only for the providers named in Broker:Upstream:AllowPlainHttp.";
+        return AddressProblem(url);
+    }
+
+    /// <summary>The address part of <see cref="UrlProblem"/>: a host that is an IP address, or localhost, in a refused network.</summary>
+    public string? AddressProblem(Uri url)
+    {
+        ArgumentNullException.ThrowIfNull(url);
         IPAddress[] addresses = url.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6
             ? [IPAddress.Parse(Unbracketed(url.Host))]
             : IsLocalhost(url.IdnHost) ? [IPAddress.Loopback, IPAddress.IPv6Loopback] : [];

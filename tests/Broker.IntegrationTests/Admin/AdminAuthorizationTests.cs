@@ -100,6 +100,12 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
         ["POST /admin/clients/{name}/revoke"] = async () => ($"/admin/clients/{await ClientAsync()}/revoke", null),
         ["DELETE /admin/clients/{name}"] = async () => ($"/admin/clients/{await ClientAsync()}", null),
         ["POST /admin/audit/token-hmac"] = () => Task.FromResult<(string, object?)>(("/admin/audit/token-hmac", new { access_token = "some-token" })),
+        ["POST /admin/webhooks"] = () => Task.FromResult<(string, object?)>(("/admin/webhooks",
+            new { url = "https://hooks.example.com/broker", events = new[] { "account.needs_attention" } })),
+        ["GET /admin/webhooks/{id}"] = async () => ($"/admin/webhooks/{await WebhookAsync()}", null),
+        ["PATCH /admin/webhooks/{id}"] = async () => ($"/admin/webhooks/{await WebhookAsync()}", new { description = "changed" }),
+        ["DELETE /admin/webhooks/{id}"] = async () => ($"/admin/webhooks/{await WebhookAsync()}", null),
+        ["GET /admin/webhooks/{id}/deliveries"] = async () => ($"/admin/webhooks/{await WebhookAsync()}/deliveries", null),
         ["GET /admin/reports/usage"] = () => Task.FromResult<(string, object?)>(
             ("/admin/reports/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&group_by=day", null)),
     };
@@ -127,6 +133,9 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
     }
 
     private async Task<string> AccountAsync() => (await _world.AccountAsync(DialectNames.SimpleJwt)).Name;
+
+    private async Task<string> WebhookAsync() => (await _world.AdminAsync(HttpMethod.Post, "/admin/webhooks",
+        new { url = "https://hooks.example.com/broker", events = new[] { "account.inactive" } }, HttpStatusCode.Created))["id"]!.GetValue<string>();
 
     private async Task<string> ClientAsync()
     {

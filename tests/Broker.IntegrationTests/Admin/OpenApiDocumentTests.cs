@@ -132,10 +132,10 @@ public sealed partial class OpenApiDocumentTests : IAsyncLifetime
     public void Tags_come_in_the_order_of_the_work_each_with_a_description()
     {
         var tags = _document["tags"]!.AsArray();
-        tags.Select(t => t!["name"]!.GetValue<string>()).ShouldBe(["Providers", "Accounts", "Clients", "Tokens", "Audit & reports"]);
+        tags.Select(t => t!["name"]!.GetValue<string>()).ShouldBe(["Providers", "Accounts", "Clients", "Tokens", "Audit & reports", "Webhooks"]);
         tags.ShouldAllBe(t => t!["description"]!.GetValue<string>().Length > 20);
         Operations().SelectMany(o => o.Operation["tags"]!.AsArray().Select(t => t!.GetValue<string>())).Distinct()
-            .ShouldBe(["Providers", "Accounts", "Clients", "Tokens", "Audit & reports"]); // the paths in the same order
+            .ShouldBe(["Providers", "Accounts", "Clients", "Tokens", "Audit & reports", "Webhooks"]); // the paths in the same order
     }
 
     [Theory]

@@ -124,7 +124,8 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
         services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested.ShouldBeFalse();
         var loops = services.GetServices<IHostedService>().OfType<SupervisedLoop>().ToList();
         loops.Select(l => l.GetType()).ShouldBe([typeof(CacheInvalidationListener), typeof(AuditWriter), typeof(AheadOfTimeRefresher), typeof(AuditRetention),
-            typeof(Broker.Infrastructure.Observability.AccountStateCounts)], ignoreOrder: true);
+            typeof(Broker.Infrastructure.Observability.AccountStateCounts), typeof(Broker.Infrastructure.Webhooks.WebhookDispatcher),
+            typeof(Broker.Infrastructure.Webhooks.RefreshExpiryScanner)], ignoreOrder: true);
         foreach (var loop in loops)
         {
             loop.ExecuteTask.ShouldNotBeNull();
