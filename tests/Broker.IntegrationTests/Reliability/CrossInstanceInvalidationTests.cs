@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using Broker.Domain;
+using Broker.Infrastructure.Persistence;
 using Broker.IntegrationTests.Support;
 using Npgsql;
 
@@ -145,7 +146,7 @@ public sealed class CrossInstanceInvalidationTests : IAsyncLifetime
         await using var connection = new NpgsqlConnection(_world.ConnectionString);
         await connection.OpenAsync();
         await using var query = new NpgsqlCommand(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'",
+            $"SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN {CacheInvalidation.Channel}%'",
             connection);
         var pids = new List<int>();
         await using var reader = await query.ExecuteReaderAsync();
