@@ -10,6 +10,7 @@ public enum SecretKind
     ClientSecret,
     AccessToken,
     RefreshToken,
+    PkceVerifier,
 }
 
 /// <summary>
