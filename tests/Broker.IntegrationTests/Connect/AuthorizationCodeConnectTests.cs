@@ -111,8 +111,8 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
     {
         var (account, user, password) = await ConnectWorld.AccountAsync(_world, _provider, "hostile");
         var location = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, account), user, password, approve: false);
-        var hostile = location.Replace("error_description=The%20user%20denied%20the%20request",
-            "error_description=" + Uri.EscapeDataString("<script>alert(1)</script>"), StringComparison.Ordinal);
+        var hostile = ConnectWorld.CallbackUrl(_world) + "?error=access_denied&error_description=" +
+                      Uri.EscapeDataString("<script>alert(1)</script>") + "&state=" + Uri.EscapeDataString(ConnectWorld.Query(location, "state")!);
         var (_, page, _) = await ConnectWorld.CallbackAsync(_world, hostile);
         page.ShouldNotContain("<script>");
         page.ShouldContain("&lt;script&gt;alert(1)&lt;/script&gt;");
