@@ -39,7 +39,7 @@ public static partial class ConnectEndpoints
                              "or Broker:PublicBaseUrl is not set.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
-        routes.MapGet(CallbackPath, Callback).WithTags("Connect").WithName("ConnectCallback").AllowAnonymous()
+        routes.MapGet(CallbackPath, Callback).WithTags("Accounts").WithName("ConnectCallback").AllowAnonymous()
             .WithSummary("Where the upstream sends the person's browser after consent")
             .WithDescription("Needs no API key: the state authenticates it, once, before it expires. Exchanges the code for the account's " +
                              "token set and answers a small HTML page saying which account was connected, or why not (access denied, " +

@@ -78,6 +78,8 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
         connected["last_error"].ShouldBeNull();
 
         // Nothing that completes a connection or is a token is in the logs, the audit trail, the page or admin answers.
+        var dump = await DatabaseDump.AllTablesAsync(_world.ConnectionString);
+        dump.ShouldContain("/oauth/callback"); // the attempt is there, its state hashed and its verifier encrypted
         var audit = await ConnectWorld.AuditRowsAsync(_world);
         audit.ShouldContain(row => row.Contains("\"account.connected\""));
         audit.ShouldContain(row => row.Contains("\"account.connect_started\""));
@@ -86,6 +88,7 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
         {
             _world.Logs.Lines.ShouldNotContain(line => line.Contains(secret), secret);
             audit.ShouldNotContain(row => row.Contains(secret));
+            dump.ShouldNotContain(secret);
             page.ShouldNotContain(secret);
             _world.AdminResponses.ShouldNotContain(body => body.Contains(secret) && !body.Contains("authorization_url"));
         }

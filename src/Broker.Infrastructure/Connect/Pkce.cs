@@ -2,7 +2,7 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Broker.Api.Connect;
+namespace Broker.Infrastructure.Connect;
 
 /// <summary>The random values of a connect attempt (RFC 7636 and RFC 6749 §10.12).</summary>
 public static class Pkce
