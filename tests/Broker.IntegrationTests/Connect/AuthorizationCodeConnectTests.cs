@@ -235,6 +235,20 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_callback_is_under_the_per_address_limit()
+    {
+        await using var world = await BrokerWorld.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Broker:RateLimits:PerAddressPerSecond"] = "1",
+            ["Broker:RateLimits:PerAddressBurst"] = "3",
+        });
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 10; i++) statuses.Add((await ConnectWorld.CallbackAsync(world, $"/oauth/callback?state=guess-{i}&code=x")).Status);
+        statuses.ShouldContain(HttpStatusCode.BadRequest);
+        statuses.ShouldContain(HttpStatusCode.TooManyRequests);
+    }
+
+    [Fact]
     public async Task Connect_needs_a_public_base_url()
     {
         await using var world = await BrokerWorld.StartAsync();
