@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Broker.Api.Admin;
 using Broker.Api.Audit;
 using Broker.Api.Auth;
+using Broker.Api.Connect;
 using Broker.Api.Infrastructure;
 using Broker.Api.Tokens;
 using Broker.Infrastructure;
@@ -49,6 +50,10 @@ public static class BrokerApp
         services.AddBrokerRateLimits(builder.Configuration);
         services.AddHealthChecks().AddCheck<ReadinessCheck>("database", tags: ["ready"]);
         services.AddBrokerSwagger();
+        services.AddOptions<ConnectOptions>().BindConfiguration(ConnectOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<PublicUrlOptions>().BindConfiguration(PublicUrlOptions.Section)
+            .Validate(PublicUrlOptions.IsValid, "Broker:PublicBaseUrl must be an absolute http or https URL without query, fragment or credentials.")
+            .ValidateOnStart();
         builder.AddBrokerTelemetry();
 
         // After the audit writer (registered by AddInfrastructure), so it stops first and its last counts are drained.
@@ -84,6 +89,7 @@ public static class BrokerApp
         app.MapAccounts();
         app.MapClients();
         app.MapWebhooks();
+        app.MapConnect();
 
         // The benchmark's ceiling: the same Kestrel, the same key check, no token work. Off unless asked for.
         if (app.Configuration.GetValue<bool>("Broker:Benchmark:CeilingEndpoint"))

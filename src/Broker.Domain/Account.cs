@@ -48,6 +48,27 @@ public sealed class Account
     }
 
     /// <summary>
+    /// A person consented in a browser and the broker exchanged the code (oauth2-authorization-code): the token set
+    /// replaces the stored one whole and the account is active again, whatever blocked it before.
+    /// </summary>
+    public void Connected(string accessTokenEncrypted, string tokenType, DateTimeOffset accessExpiresAt,
+        string? refreshTokenEncrypted, DateTimeOffset? refreshExpiresAt, DateTimeOffset now)
+    {
+        State = AccountState.Active;
+        LoggedIn(accessTokenEncrypted, tokenType, accessExpiresAt, refreshTokenEncrypted, refreshExpiresAt, now);
+    }
+
+    /// <summary>
+    /// A token was asked for an account the broker cannot log in by itself and holds no usable token for: it stays as
+    /// it is, and says why, until a person connects it.
+    /// </summary>
+    public void NotConnected(string reason, DateTimeOffset now)
+    {
+        LastError = reason;
+        UpdatedAt = now;
+    }
+
+    /// <summary>
     /// A refresh's token set. An answer without a refresh token (simplejwt without ROTATE_REFRESH_TOKENS) means the
     /// one we hold is still the one to use: it is kept, not wiped.
     /// </summary>

@@ -45,6 +45,9 @@ public static class AuditActions
     public const string AccountDeleted = "account.deleted";
     public const string AccountTested = "account.tested";
     public const string AccountRevoked = "account.revoked";
+    public const string AccountConnectStarted = "account.connect_started";
+    public const string AccountConnected = "account.connected";
+    public const string AccountConnectFailed = "account.connect_failed";
     public const string ClientCreated = "client.created";
     public const string ClientUpdated = "client.updated";
     public const string ClientKeyRotated = "client.key_rotated";

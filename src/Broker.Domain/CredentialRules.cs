@@ -20,7 +20,7 @@ public static class CredentialRules
             if (!present.Password) yield return "password";
         }
         if (dialect == Dialect.SlideRule && !present.OrgName) yield return "org_name";
-        if (dialect is Dialect.OAuth2Password or Dialect.OAuth2ClientCredentials && !present.ClientId) yield return "client_id";
+        if (dialect is Dialect.OAuth2Password or Dialect.OAuth2ClientCredentials or Dialect.OAuth2AuthorizationCode && !present.ClientId) yield return "client_id";
         if (dialect == Dialect.OAuth2ClientCredentials && !present.ClientSecret) yield return "client_secret";
     }
 
@@ -37,7 +37,7 @@ public static class CredentialRules
         Missing(provider.Dialect, Of(account, !string.IsNullOrEmpty(provider.ClientId), provider.ClientSecretEncrypted is not null));
 
     /// <summary>Whether the broker can log this account in again by itself; if not, a refresh token that dies needs a person.</summary>
-    public static bool CanLogIn(Account account, Provider provider) => !Missing(account, provider).Any();
+    public static bool CanLogIn(Account account, Provider provider) => !Missing(account, provider).Any() && provider.Dialect.LogsIn();
 
     /// <summary>
     /// The one rule for write-only fields on PUT and PATCH: null (absent) keeps the stored secret, "" removes it,

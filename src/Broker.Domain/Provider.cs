@@ -7,6 +7,10 @@ public sealed class Provider
     public required string Name { get; set; }
     public Dialect Dialect { get; set; }
     public required string TokenUrl { get; set; }
+    /// <summary>Where a person consents (oauth2-authorization-code): the broker sends their browser there to connect an account.</summary>
+    public string? AuthorizationUrl { get; set; }
+    /// <summary>Extra parameters of the authorization request (e.g. access_type=offline), never the ones the broker sets itself.</summary>
+    public Dictionary<string, string>? AuthorizationParameters { get; set; }
     public string? RefreshUrl { get; set; }
     public string? ClientId { get; set; }
     public string? ClientSecretEncrypted { get; set; }

@@ -32,6 +32,7 @@ internal static class OAuth2Endpoints
             "password" => Value(form, "username"),
             "client_credentials" => client.Id,
             "refresh_token" => state.OwnerOf(Value(form, "refresh_token")),
+            "authorization_code" => state.AuthorizationCodes.OwnerOf(Value(form, "code")),
             _ => null,
         };
 
@@ -40,6 +41,7 @@ internal static class OAuth2Endpoints
             "password" => PasswordGrant(state, form, client),
             "refresh_token" => RefreshGrant(state, form, client),
             "client_credentials" => ClientCredentialsGrant(state, form, client),
+            "authorization_code" => AuthorizationCodeEndpoints.CodeGrant(state, form, client.Id, client.Secret),
             _ => Error(StatusCodes.Status400BadRequest, "unsupported_grant_type"),
         });
     }
@@ -108,7 +110,7 @@ internal static class OAuth2Endpoints
         return Results.Ok(Issue(state, Dialect.OAuth2ClientCredentials, client.Id!, client.Id!, Value(form, "scope") ?? DefaultScope, withRefresh: false));
     }
 
-    private static Tokens Issue(SimulatorState state, Dialect dialect, string username, string clientId, string scope, bool withRefresh)
+    internal static Tokens Issue(SimulatorState state, Dialect dialect, string username, string clientId, string scope, bool withRefresh)
     {
         var now = state.Time.GetUtcNow();
         var accessLifetime = state.AccessLifetime;
@@ -161,7 +163,7 @@ internal static class OAuth2Endpoints
 
     private readonly record struct Client(string? Id, string? Secret);
 
-    private sealed record Tokens(
+    internal sealed record Tokens(
         string AccessToken,
         int ExpiresIn,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RefreshToken,

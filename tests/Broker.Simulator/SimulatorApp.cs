@@ -48,6 +48,7 @@ public static class SimulatorApp
         upstream.MapSimpleJwt();
         upstream.MapKeycloak();
         upstream.MapOAuth2();
+        app.MapAuthorizationCode();
 
         app.MapWhoAmI();
         app.MapControl();

@@ -38,6 +38,9 @@ public sealed class SimulatorState
 
     public SimulatorState(TimeProvider? time = null) => _time = time ?? TimeProvider.System;
 
+    /// <summary>The authorization-code grant's clients, consents and codes (AuthorizationCodeEndpoints).</summary>
+    public AuthorizationCodes AuthorizationCodes { get; } = new();
+
     /// <summary>
     /// Raised (outside the lock) when a request reaches a token endpoint, with the request path, before any
     /// fault or latency applies. Lets a test act at the exact moment an upstream call is under way.

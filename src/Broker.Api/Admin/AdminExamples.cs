@@ -22,6 +22,10 @@ public static class AdminExamples
         [typeof(AccountResponse)] = new AccountResponse("sliderule-prod", "sliderule", "alice", "UofMDTest", null, null, true, false,
             "active", At.AddHours(1), At.AddDays(1), null, At, null, At.AddDays(-30), At),
         [typeof(AccountTestResponse)] = new AccountTestResponse("sliderule-prod", true, null, "active", null, At.AddHours(1), At.AddDays(1)),
+        [typeof(Connect.ConnectResponse)] = new Connect.ConnectResponse(
+            "https://accounts.example/o/oauth2/auth?response_type=code&client_id=broker&redirect_uri=https%3A%2F%2Fbroker.example%2Foauth%2Fcallback" +
+            "&state=3Yx9Vq0bQe8tWm5cRk2pLz7uHn4sJf1aGd6iXo0yBvE&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256" +
+            "&scope=offline_access&access_type=offline", At.AddMinutes(10)),
         [typeof(ClientRequest)] = new ClientRequest("reports-service", "consumer", ["sliderule-prod"], []),
         [typeof(GrantsRequest)] = new GrantsRequest(["sliderule-prod"], ["keycloak-lab"]),
         [typeof(RotateKeyRequest)] = new RotateKeyRequest(3600),

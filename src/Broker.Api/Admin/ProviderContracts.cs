@@ -5,7 +5,7 @@ namespace Broker.Api.Admin;
 
 /// <summary>A provider: an upstream token endpoint and the dialect it speaks.</summary>
 /// <param name="Name">Unique name, used in URLs (e.g. <c>sliderule</c>).</param>
-/// <param name="Dialect">One of sliderule, simplejwt, keycloak, oauth2-password, oauth2-client-credentials.</param>
+/// <param name="Dialect">One of sliderule, simplejwt, keycloak, oauth2-password, oauth2-client-credentials, oauth2-authorization-code.</param>
 /// <param name="TokenUrl">The login (token) endpoint, e.g. https://ps.slideruleearth.io/api/org_token/.</param>
 /// <param name="RefreshUrl">The refresh endpoint, when it is not the dialect's default next to token_url.</param>
 /// <param name="ClientId">OAuth2 client id shared by the provider's accounts (an account may override it).</param>
@@ -16,6 +16,9 @@ namespace Broker.Api.Admin;
 /// <param name="DefaultAccessLifetimeSeconds">Used when neither the response nor the token says when it expires (default 300).</param>
 /// <param name="DefaultRefreshLifetimeSeconds">The same for refresh tokens (default: unknown, tried until rejected).</param>
 /// <param name="TimeoutSeconds">This provider's upstream timeout, 1 to 120 s; Broker:Upstream:Timeout stays the cap (default: that setting).</param>
+/// <param name="AuthorizationUrl">oauth2-authorization-code only, and required there: the authorization endpoint a person's browser is sent to.</param>
+/// <param name="AuthorizationParameters">oauth2-authorization-code only: extra parameters of the authorization request (e.g. access_type=offline,
+/// prompt=consent); at most 20, never response_type, client_id, redirect_uri, state, scope or code_challenge*.</param>
 public sealed record ProviderRequest(
     string? Name,
     string? Dialect,
@@ -28,7 +31,9 @@ public sealed record ProviderRequest(
     string? Scope = null,
     int? DefaultAccessLifetimeSeconds = null,
     int? DefaultRefreshLifetimeSeconds = null,
-    int? TimeoutSeconds = null)
+    int? TimeoutSeconds = null,
+    string? AuthorizationUrl = null,
+    Dictionary<string, string>? AuthorizationParameters = null)
 {
     public override string ToString() => $"ProviderRequest {{ Name = {Name}, Dialect = {Dialect} }}";
 }
@@ -48,11 +53,14 @@ public sealed record ProviderResponse(
     int? DefaultRefreshLifetimeSeconds,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    int? TimeoutSeconds = null)
+    int? TimeoutSeconds = null,
+    string? AuthorizationUrl = null,
+    IReadOnlyDictionary<string, string>? AuthorizationParameters = null)
 {
     public static ProviderResponse From(Provider p) => new(
         p.Name, p.Dialect.ToName(), p.TokenUrl, p.RefreshUrl, RefreshUrls.For(p.ToEndpoint())?.ToString(),
         p.ClientId, p.ClientSecretEncrypted is not null,
         p.ClientAuthentication == Domain.ClientAuthentication.Body ? "body" : "basic",
-        p.RefreshTokenField, p.Scope, p.DefaultAccessLifetimeSeconds, p.DefaultRefreshLifetimeSeconds, p.CreatedAt, p.UpdatedAt, p.TimeoutSeconds);
+        p.RefreshTokenField, p.Scope, p.DefaultAccessLifetimeSeconds, p.DefaultRefreshLifetimeSeconds, p.CreatedAt, p.UpdatedAt, p.TimeoutSeconds,
+        p.AuthorizationUrl, p.AuthorizationParameters);
 }

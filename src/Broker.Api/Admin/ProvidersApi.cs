@@ -64,6 +64,7 @@ public static class ProvidersApi
             DefaultAccessLifetimeSeconds = request.DefaultAccessLifetimeSeconds ?? 300,
             DefaultRefreshLifetimeSeconds = request.DefaultRefreshLifetimeSeconds,
             TimeoutSeconds = request.TimeoutSeconds,
+            AuthorizationUrl = Blank(request.AuthorizationUrl), AuthorizationParameters = Parameters(request.AuthorizationParameters),
             CreatedAt = now, UpdatedAt = now,
         };
         db.Providers.Add(provider);
@@ -129,6 +130,14 @@ public static class ProvidersApi
         Set("default_refresh_lifetime_seconds", provider.DefaultRefreshLifetimeSeconds, request.DefaultRefreshLifetimeSeconds,
             v => provider.DefaultRefreshLifetimeSeconds = v);
         Set("timeout_seconds", provider.TimeoutSeconds, request.TimeoutSeconds, v => provider.TimeoutSeconds = v);
+        // Where a person consents is not where the broker sends secrets: changing it starts no account afresh.
+        Set("authorization_url", provider.AuthorizationUrl, Blank(request.AuthorizationUrl), v => provider.AuthorizationUrl = v);
+        var parameters = Parameters(request.AuthorizationParameters);
+        if (!SameParameters(provider.AuthorizationParameters, parameters))
+        {
+            provider.AuthorizationParameters = parameters;
+            changed.Add("authorization_parameters");
+        }
         if (changed.Count == 0) return TypedResults.Ok(ProviderResponse.From(provider));
 
         // A stored secret goes only where it was entered for: secrets not entered with a new destination are cleared.
@@ -217,8 +226,46 @@ public static class ProvidersApi
         errors.Range("default_access_lifetime_seconds", request.DefaultAccessLifetimeSeconds, 1, 31_536_000);
         errors.Range("default_refresh_lifetime_seconds", request.DefaultRefreshLifetimeSeconds, 1, 31_536_000);
         errors.Range("timeout_seconds", request.TimeoutSeconds, 1, 120);
+        ValidateAuthorization(request, name, destinations, errors);
         return errors;
     }
+
+    /// <summary>The parameters the broker sets itself on an authorization request: a provider may not override them.</summary>
+    private static readonly HashSet<string> ReservedParameters =
+        new(["response_type", "client_id", "redirect_uri", "state", "scope", "code_challenge", "code_challenge_method"], StringComparer.OrdinalIgnoreCase);
+
+    internal const int MaxAuthorizationParameters = 20;
+
+    private static void ValidateAuthorization(ProviderRequest request, string? name, UpstreamDestinations destinations, FieldErrors errors)
+    {
+        var authorizationCode = request.Dialect == DialectNames.OAuth2AuthorizationCode;
+        errors.Url("authorization_url", request.AuthorizationUrl, required: authorizationCode);
+        if (!authorizationCode && !string.IsNullOrEmpty(request.AuthorizationUrl))
+            errors.Add("authorization_url", $"is only for the {DialectNames.OAuth2AuthorizationCode} dialect.");
+        // A person's browser goes there, with the client id; the same outbound rules keep it from pointing inside.
+        if (!errors.Has("authorization_url") && !string.IsNullOrEmpty(request.AuthorizationUrl) &&
+            destinations.UrlProblem(new Uri(request.AuthorizationUrl), name) is { } problem)
+            errors.Add("authorization_url", problem);
+
+        if (request.AuthorizationParameters is not { Count: > 0 } parameters) return;
+        if (!authorizationCode) errors.Add("authorization_parameters", $"are only for the {DialectNames.OAuth2AuthorizationCode} dialect.");
+        if (parameters.Count > MaxAuthorizationParameters) errors.Add("authorization_parameters", $"must be at most {MaxAuthorizationParameters}.");
+        foreach (var (key, value) in parameters.Take(MaxAuthorizationParameters + 1))
+        {
+            if (key.Length is 0 or > Limits.Name || !SafeText.IsClean(key))
+                errors.Add("authorization_parameters", $"names must be 1 to {Limits.Name} characters of one-line text.");
+            else if (ReservedParameters.Contains(key) || key.StartsWith("code_challenge", StringComparison.OrdinalIgnoreCase))
+                errors.Add("authorization_parameters", $"must not set {SafeText.Shorten(key, Limits.Name)}: the broker sets it.");
+            if (value is null || value.Length > Limits.Scope || !SafeText.IsClean(value))
+                errors.Add("authorization_parameters", $"values must be at most {Limits.Scope} characters of one-line text.");
+        }
+    }
+
+    private static Dictionary<string, string>? Parameters(Dictionary<string, string>? parameters) =>
+        parameters is { Count: > 0 } ? new Dictionary<string, string>(parameters, StringComparer.Ordinal) : null;
+
+    private static bool SameParameters(Dictionary<string, string>? a, Dictionary<string, string>? b) =>
+        a is null ? b is null : b is not null && a.Count == b.Count && a.All(p => b.TryGetValue(p.Key, out var v) && v == p.Value);
 
     internal static string? Blank(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

@@ -155,6 +155,8 @@ public static class TokenEndpoints
                 "The upstream rejected this account's credentials; an admin must update them.", ForAdmins),
             TokenFailure.Inactive => Problems.Create(StatusCodes.Status409Conflict, Problems.AccountInactive,
                 "The upstream says this account is no longer active.", ForAdmins),
+            TokenFailure.NotConnected => Problems.Create(StatusCodes.Status409Conflict, Problems.AccountNotConnected,
+                "This account is not connected; an admin must connect it in a browser.", ForAdmins),
             TokenFailure.UpstreamUnavailable => Problems.Create(StatusCodes.Status503ServiceUnavailable, Problems.UpstreamUnavailable,
                 "The upstream is unavailable; try again later.", ForAdmins),
             TokenFailure.UpstreamTimeout => Problems.Create(StatusCodes.Status504GatewayTimeout, Problems.UpstreamTimeout,
@@ -186,6 +188,7 @@ public static class TokenEndpoints
         TokenFailure.UpstreamTimeout => "upstream_timeout",
         TokenFailure.UpstreamProtocolError => "upstream_protocol_error",
         TokenFailure.UpstreamDestinationRefused => "upstream_destination_refused",
+        TokenFailure.NotConnected => "not_connected",
         _ => "database_unavailable",
     };
 }

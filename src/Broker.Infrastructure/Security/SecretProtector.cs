@@ -11,6 +11,7 @@ public enum SecretKind
     AccessToken,
     RefreshToken,
     WebhookSecret,
+    PkceVerifier,
 }
 
 /// <summary>

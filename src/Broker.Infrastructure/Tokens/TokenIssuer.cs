@@ -235,7 +235,8 @@ public sealed partial class TokenIssuer(
         var endpoint = provider.ToEndpoint();
         var credentials = Credentials(account, provider);
 
-        if (!forceLogin && TokenPolicy.CanRefresh(account.StoredTokens(provider.Dialect), time.GetUtcNow(), _options.ClockSkew))
+        // A dialect without a login (authorization code) is renewed by its refresh token only, even on an admin's test.
+        if ((!forceLogin || !provider.Dialect.LogsIn()) && TokenPolicy.CanRefresh(account.StoredTokens(provider.Dialect), time.GetUtcNow(), _options.ClockSkew))
         {
             var refreshToken = secrets.Unprotect(SecretKind.RefreshToken, account.RefreshTokenEncrypted!);
             var refreshed = await CallAsync(db, account, provider, caller, AuditActions.TokenRefreshed,
@@ -251,7 +252,11 @@ public sealed partial class TokenIssuer(
                 default:
                     return Fail(account, provider, refreshed);
             }
+            if (!provider.Dialect.LogsIn())
+                return refreshed is UpstreamOutcome.RefreshRejected ? ReconnectRequired(account, provider, refreshed) : Fail(account, provider, refreshed);
         }
+        // Never a login the dialect does not have: a person connects such an account in a browser.
+        if (!provider.Dialect.LogsIn()) return NotConnected(account, provider);
 
         var loggedIn = await CallAsync(db, account, provider, caller, AuditActions.TokenObtained,
             () => resilience.LogInAsync(provider.Id, provider.Name, token => upstream.LogInAsync(endpoint, credentials, token), ct));
@@ -348,6 +353,19 @@ public sealed partial class TokenIssuer(
         var reason = Truncate($"no {string.Join(", ", missing)} stored, which the {provider.Dialect.ToName()} dialect needs: an admin must enter it");
         account.NeedsSecrets(reason, time.GetUtcNow());
         return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, reason);
+    }
+
+    private TokenResult NotConnected(Account account, Provider provider)
+    {
+        const string reason = "not connected: no usable refresh token, and the broker cannot log in by itself; an admin must connect the account (POST /admin/accounts/{name}/connect)";
+        account.NotConnected(reason, time.GetUtcNow());
+        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NotConnected, reason);
+    }
+
+    private TokenResult ReconnectRequired(Account account, Provider provider, UpstreamOutcome refused)
+    {
+        account.CredentialsRejected(Truncate($"reconnect_required: {refused.Detail}; a person must connect the account again"), time.GetUtcNow());
+        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, refused.Detail);
     }
 
     private AccountCredentials Credentials(Account account, Provider provider) => new(

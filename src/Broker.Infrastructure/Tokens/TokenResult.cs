@@ -35,6 +35,12 @@ public enum TokenFailure
     /// </summary>
     UpstreamDestinationRefused,
 
+    /// <summary>
+    /// The account (oauth2-authorization-code) holds no token the broker can renew and the broker cannot log it in:
+    /// a person must connect it in a browser (POST /admin/accounts/{name}/connect).
+    /// </summary>
+    NotConnected,
+
     /// <summary>PostgreSQL is unreachable or the row lock was not granted in time.</summary>
     DatabaseUnavailable,
 }

@@ -24,6 +24,7 @@ public abstract class DialectClient
         Dialect.Keycloak => KeycloakDialect.Instance,
         Dialect.OAuth2Password => OAuth2PasswordDialect.Instance,
         Dialect.OAuth2ClientCredentials => OAuth2ClientCredentialsDialect.Instance,
+        Dialect.OAuth2AuthorizationCode => OAuth2AuthorizationCodeDialect.Instance,
         _ => throw new ArgumentOutOfRangeException(nameof(dialect)),
     };
 

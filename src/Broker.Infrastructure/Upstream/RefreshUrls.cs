@@ -29,7 +29,7 @@ public static class RefreshUrls
             // Vivacity: /get-token → /refresh-token, a sibling of the login endpoint (seed 003).
             Dialect.Keycloak => WithPath(tokenUrl, SiblingPath(tokenUrl.AbsolutePath, "refresh-token")),
             // RFC 6749 §6: the refresh grant goes to the token endpoint itself.
-            Dialect.OAuth2Password => tokenUrl,
+            Dialect.OAuth2Password or Dialect.OAuth2AuthorizationCode => tokenUrl,
             Dialect.OAuth2ClientCredentials => null,
             _ => throw new ArgumentOutOfRangeException(nameof(dialect)),
         };

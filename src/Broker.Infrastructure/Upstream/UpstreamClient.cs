@@ -52,6 +52,24 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
             ct);
     }
 
+    /// <summary>
+    /// Exchanges an authorization code (oauth2-authorization-code) for the account's first token set. The code and
+    /// the verifier are redacted from whatever the upstream answers, like any secret of a request.
+    /// </summary>
+    public Task<UpstreamOutcome> ExchangeCodeAsync(ProviderEndpoint provider, AccountCredentials credentials, string code, string redirectUri,
+        string verifier, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        ArgumentNullException.ThrowIfNull(credentials);
+        var dialect = OAuth2AuthorizationCodeDialect.Instance;
+        return SendAsync(
+            dialect.BuildCodeExchange(provider, credentials, code, redirectUri, verifier),
+            (status, body, sentAt, retryAfter) => dialect.MapLogIn(status, body, sentAt, provider, retryAfter),
+            [code, verifier, credentials.ClientSecret],
+            provider,
+            ct);
+    }
+
     private async Task<UpstreamOutcome> SendAsync(
         HttpRequestMessage request,
         Func<int, string, DateTimeOffset, TimeSpan?, UpstreamOutcome> map,

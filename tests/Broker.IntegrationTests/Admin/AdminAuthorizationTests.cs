@@ -20,6 +20,7 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
     public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync(settings: new Dictionary<string, string?>
     {
         ["Broker:RateLimits:FailedLookupsPerMinute"] = "1000",
+        ["Broker:PublicBaseUrl"] = "https://broker.example", // only to build the connect endpoint's authorization URL
     });
 
     public async Task DisposeAsync() => await _world.DisposeAsync();
@@ -92,6 +93,7 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
         ["DELETE /admin/accounts/{name}"] = async () => ($"/admin/accounts/{await AccountAsync()}", null),
         ["POST /admin/accounts/{name}/test"] = async () => ($"/admin/accounts/{await AccountAsync()}/test", null),
         ["POST /admin/accounts/{name}/revoke"] = async () => ($"/admin/accounts/{await AccountAsync()}/revoke", null),
+        ["POST /admin/accounts/{name}/connect"] = async () => ($"/admin/accounts/{await AuthorizationCodeAccountAsync()}/connect", null),
         ["POST /admin/clients"] = async () => ("/admin/clients", new { name = Name("c") }),
         ["GET /admin/clients/{name}"] = async () => ($"/admin/clients/{await ClientAsync()}", null),
         ["PUT /admin/clients/{name}/grants"] = async () => ($"/admin/clients/{await ClientAsync()}/grants",
@@ -130,6 +132,19 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
         var name = Name("p");
         await _world.AdminAsync(HttpMethod.Post, "/admin/providers", ProviderBody(name), HttpStatusCode.Created);
         return name;
+    }
+
+    private async Task<string> AuthorizationCodeAccountAsync()
+    {
+        var provider = Name("p");
+        await _world.AdminAsync(HttpMethod.Post, "/admin/providers", new
+        {
+            name = provider, dialect = "oauth2-authorization-code", token_url = new Uri(_world.SimulatorHost.BaseAddress, "o/token/").ToString(),
+            authorization_url = new Uri(_world.SimulatorHost.BaseAddress, "oauth2/authorize").ToString(), client_id = "app",
+        }, HttpStatusCode.Created);
+        var account = Name("a");
+        await _world.AdminAsync(HttpMethod.Post, "/admin/accounts", new { name = account, provider }, HttpStatusCode.Created);
+        return account;
     }
 
     private async Task<string> AccountAsync() => (await _world.AccountAsync(DialectNames.SimpleJwt)).Name;

@@ -25,10 +25,22 @@ public sealed partial class OpenApiDocumentTests : IAsyncLifetime
 
     private IEnumerable<(string Path, string Method, JsonObject Operation)> Operations() =>
         from path in _document["paths"]!.AsObject()
+        // A person's browser lands there, with no key: it answers HTML pages (its own test below).
+        where path.Key != "/oauth/callback"
         from operation in path.Value!.AsObject()
         select (path.Key, operation.Key, operation.Value!.AsObject());
 
     private static IReadOnlyCollection<string> Responses(JsonObject operation) => operation["responses"]!.AsObject().Select(r => r.Key).ToList();
+
+    [Fact]
+    public void The_connect_callback_is_documented_as_html_pages()
+    {
+        var callback = _document["paths"]!["/oauth/callback"]!["get"]!.AsObject();
+        callback["summary"]!.GetValue<string>().ShouldNotBeNullOrWhiteSpace();
+        callback["responses"]!.AsObject().Select(r => r.Key).ShouldBe(["200", "400", "409", "502"], ignoreOrder: true);
+        callback["responses"]!.AsObject().ShouldAllBe(r => r.Value!["content"]!.AsObject().Select(c => c.Key).Single() == "text/html");
+        callback["parameters"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).ShouldBe(["state", "code", "error", "error_description"], ignoreOrder: true);
+    }
 
     [Fact]
     public void Every_operation_has_a_summary()
@@ -139,8 +151,8 @@ public sealed partial class OpenApiDocumentTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("ProviderRequest", "dialect", "sliderule,simplejwt,keycloak,oauth2-password,oauth2-client-credentials")]
-    [InlineData("ProviderResponse", "dialect", "sliderule,simplejwt,keycloak,oauth2-password,oauth2-client-credentials")]
+    [InlineData("ProviderRequest", "dialect", "sliderule,simplejwt,keycloak,oauth2-password,oauth2-client-credentials,oauth2-authorization-code")]
+    [InlineData("ProviderResponse", "dialect", "sliderule,simplejwt,keycloak,oauth2-password,oauth2-client-credentials,oauth2-authorization-code")]
     [InlineData("ProviderRequest", "client_authentication", "basic,body")]
     [InlineData("ClientRequest", "role", "consumer,admin")]
     [InlineData("ClientResponse", "role", "consumer,admin")]

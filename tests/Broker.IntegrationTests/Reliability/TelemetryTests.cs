@@ -103,7 +103,7 @@ public sealed partial class TelemetryTests : IAsyncLifetime
     [Fact]
     public async Task No_token_key_or_secret_appears_in_any_span_or_metric()
     {
-        var stored = await _world.StoredTokensAsync(DialectNames.All.ToArray());
+        var stored = await _world.StoredTokensAsync(DialectNames.All.Where(d => DialectNames.Parse(d).LogsIn()).ToArray());
         foreach (var (account, apiKey, token) in stored)
         {
             _handedOut.Add(apiKey);

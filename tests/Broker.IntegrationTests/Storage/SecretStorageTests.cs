@@ -19,7 +19,8 @@ public sealed class SecretStorageTests : IAsyncLifetime
     public async Task No_plaintext_secret_or_token_is_in_any_table_log_or_admin_response()
     {
         var served = new List<string>();
-        foreach (var dialect in DialectNames.All)
+        // Accounts a person connects in a browser: Connect/AuthorizationCodeConnectTests scans their tables.
+        foreach (var dialect in DialectNames.All.Where(d => DialectNames.Parse(d).LogsIn()))
         {
             var account = await _world.AccountAsync(dialect);
             var key = await _world.ConsumerAsync(account.Name);

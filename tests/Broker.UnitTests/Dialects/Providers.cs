@@ -23,6 +23,9 @@ internal static class Providers
     public static ProviderEndpoint OAuth2ClientCredentials(ClientAuthentication clientAuthentication = ClientAuthentication.Basic) =>
         new(Dialect.OAuth2ClientCredentials, new Uri("https://idp.example/oauth2/token"), null, DefaultAccessLifetime, null, clientAuthentication);
 
+    public static ProviderEndpoint OAuth2AuthorizationCode(ClientAuthentication clientAuthentication = ClientAuthentication.Basic) =>
+        new(Dialect.OAuth2AuthorizationCode, new Uri("https://oauth2.example/token"), null, DefaultAccessLifetime, null, clientAuthentication);
+
     public static ProviderEndpoint For(Dialect dialect) => dialect switch
     {
         Dialect.SlideRule => SlideRule(),
@@ -30,6 +33,7 @@ internal static class Providers
         Dialect.Keycloak => Keycloak(),
         Dialect.OAuth2Password => OAuth2Password(),
         Dialect.OAuth2ClientCredentials => OAuth2ClientCredentials(),
+        Dialect.OAuth2AuthorizationCode => OAuth2AuthorizationCode(),
         _ => throw new ArgumentOutOfRangeException(nameof(dialect)),
     };
 }
