@@ -37,6 +37,7 @@ public static class SwaggerSetup
             o.OperationFilter<ProblemExamplesFilter>();
             o.OperationFilter<RequestExampleFilter>();
             o.OperationFilter<QueryParameterDocs>();
+            o.OperationFilter<AnonymousOperationFilter>();
             o.DocumentFilter<TagOrderFilter>();
             var xml = Path.Combine(AppContext.BaseDirectory, "Broker.Api.xml");
             if (File.Exists(xml)) o.IncludeXmlComments(xml);
