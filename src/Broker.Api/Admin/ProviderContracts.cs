@@ -16,6 +16,8 @@ namespace Broker.Api.Admin;
 /// <param name="DefaultAccessLifetimeSeconds">Used when neither the response nor the token says when it expires (default 300).</param>
 /// <param name="DefaultRefreshLifetimeSeconds">The same for refresh tokens (default: unknown, tried until rejected).</param>
 /// <param name="TimeoutSeconds">This provider's upstream timeout, 1 to 120 s; Broker:Upstream:Timeout stays the cap (default: that setting).</param>
+/// <param name="RefreshReuseGraceSeconds">How long the upstream still accepts a refresh token it has just rotated, 1 to 86400 s
+/// (default: not at all). Only within it is a refresh whose answer was lost (the broker died) sent again (docs/providers.md).</param>
 public sealed record ProviderRequest(
     string? Name,
     string? Dialect,
@@ -28,7 +30,8 @@ public sealed record ProviderRequest(
     string? Scope = null,
     int? DefaultAccessLifetimeSeconds = null,
     int? DefaultRefreshLifetimeSeconds = null,
-    int? TimeoutSeconds = null)
+    int? TimeoutSeconds = null,
+    int? RefreshReuseGraceSeconds = null)
 {
     public override string ToString() => $"ProviderRequest {{ Name = {Name}, Dialect = {Dialect} }}";
 }
@@ -48,11 +51,13 @@ public sealed record ProviderResponse(
     int? DefaultRefreshLifetimeSeconds,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    int? TimeoutSeconds = null)
+    int? TimeoutSeconds = null,
+    int? RefreshReuseGraceSeconds = null)
 {
     public static ProviderResponse From(Provider p) => new(
         p.Name, p.Dialect.ToName(), p.TokenUrl, p.RefreshUrl, RefreshUrls.For(p.ToEndpoint())?.ToString(),
         p.ClientId, p.ClientSecretEncrypted is not null,
         p.ClientAuthentication == Domain.ClientAuthentication.Body ? "body" : "basic",
-        p.RefreshTokenField, p.Scope, p.DefaultAccessLifetimeSeconds, p.DefaultRefreshLifetimeSeconds, p.CreatedAt, p.UpdatedAt, p.TimeoutSeconds);
+        p.RefreshTokenField, p.Scope, p.DefaultAccessLifetimeSeconds, p.DefaultRefreshLifetimeSeconds, p.CreatedAt, p.UpdatedAt, p.TimeoutSeconds,
+        p.RefreshReuseGraceSeconds);
 }
