@@ -291,7 +291,8 @@ public static class AccountsApi
 
     /// <summary>
     /// Checks every field but the name (create and replace check it differently), and that the account will have
-    /// every credential its provider's dialect logs in with; <paramref name="existing"/> holds the stored secrets.
+    /// the credentials its provider's dialect needs (<see cref="CredentialRules.Required"/>; all it logs in with, when
+    /// it could log in before the change); <paramref name="existing"/> holds the stored secrets.
     /// </summary>
     internal static FieldErrors Validate(AccountRequest request, Provider? provider, Account? existing)
     {
@@ -313,7 +314,9 @@ public static class AccountsApi
             !string.IsNullOrEmpty(request.ClientId) || !string.IsNullOrEmpty(provider.ClientId),
             CredentialRules.SecretAfterWrite(request.ClientSecret, existing?.ClientSecretEncrypted is not null) || provider.ClientSecretEncrypted is not null);
         var dialect = provider.Dialect.ToName();
-        foreach (var missing in CredentialRules.Required(provider.Dialect, present))
+        // A new account may be refresh-only; a change may not take away what an account that can log in logs in with.
+        var mustLogIn = existing?.Provider is { } before && CredentialRules.CanLogIn(existing, before);
+        foreach (var missing in mustLogIn ? CredentialRules.Missing(provider.Dialect, present) : CredentialRules.Required(provider.Dialect, present))
             errors.Add(missing, missing is "client_id" or "client_secret"
                 ? $"is required for the {dialect} dialect (on the account or its provider)."
                 : $"is required for the {dialect} dialect.");

@@ -99,8 +99,11 @@ public static class ProvidersApi
         var dialect = DialectNames.Parse(request.Dialect!);
         var clientId = Blank(request.ClientId);
         var hasSecret = CredentialRules.SecretAfterWrite(request.ClientSecret, provider.ClientSecretEncrypted is not null);
+        // A change may not take away what an account logs in with (or refreshes with, for a refresh-only account).
         foreach (var account in accounts)
-        foreach (var missing in CredentialRules.Required(dialect, CredentialRules.Of(account, clientId is not null, hasSecret)))
+        foreach (var missing in CredentialRules.CanLogIn(account, provider)
+                     ? CredentialRules.Missing(dialect, CredentialRules.Of(account, clientId is not null, hasSecret))
+                     : CredentialRules.Required(dialect, CredentialRules.Of(account, clientId is not null, hasSecret)))
             errors.Add(missing is "client_id" or "client_secret" ? missing : "dialect",
                 $"account '{account.Name}' would have no {missing}, which the {dialect.ToName()} dialect needs.");
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
