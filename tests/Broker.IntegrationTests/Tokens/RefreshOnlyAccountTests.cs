@@ -133,7 +133,8 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
     {
         var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro-grace", reuseGraceSeconds: 60));
         var key = await _world.ConsumerAsync(account.Name);
-        var startedAt = _world.Clock.GetUtcNow().AddSeconds(-61); // the grace has passed
+        var now = _world.Clock.GetUtcNow();
+        var startedAt = new DateTimeOffset(now.UtcTicks - now.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero).AddSeconds(-61); // the grace has passed
         await RecordUnfinishedRefreshAsync(account.Name, _world.Secrets[^1], startedAt);
         var requests = _world.Simulator.TotalRequests;
 
