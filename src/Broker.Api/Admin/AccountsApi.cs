@@ -42,7 +42,8 @@ public static class AccountsApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapDelete("/{name}", Delete).WithName("DeleteAccount").WithSummary("Delete an account and its grants").ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{name}/test", Test).WithName("TestAccount").WithSummary("Log in upstream now and report the outcome")
-            .WithDescription("Logs in through the same row lock as a token fetch and stores the new token set. An account that " +
+            .WithDescription("Logs in through the same row lock as a token fetch and stores the new token set (a refresh-only " +
+                             "account, can_log_in false, refreshes instead). An account that " +
                              "needs attention or is inactive is tried again: the test is the admin's say-so. The answer is 200 " +
                              "whatever the upstream said; logged_in, failure and last_error tell the outcome. An account lacking a " +
                              "credential its dialect needs (secrets cleared by a change of destination) is not tried: nothing is sent.")

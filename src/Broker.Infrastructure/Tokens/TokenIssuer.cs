@@ -246,8 +246,7 @@ public sealed partial class TokenIssuer(
             if (step == RecoveryStep.ReconnectRequired) return Reconnect(account, provider, interrupted!);
             if (step != RecoveryStep.LogIn)
             {
-                var refreshed = await RefreshAsync(db, account, provider, caller, () =>
-                    resilience.RefreshAsync(provider.Id, provider.Name, token => upstream.RefreshAsync(endpoint, credentials, refreshToken, token), ct), refreshToken, ct);
+                var refreshed = await RefreshAsync(db, account, provider, endpoint, credentials, refreshToken, caller, ct);
                 switch (refreshed)
                 {
                     case UpstreamOutcome.Granted granted:
@@ -279,11 +278,12 @@ public sealed partial class TokenIssuer(
     /// A refresh, recorded as begun (and committed) before it is sent and as over in the transaction that stores its
     /// answer: a process that dies in between leaves the record for the next holder of the lock (<see cref="RecoverAsync"/>).
     /// </summary>
-    private async Task<UpstreamOutcome> RefreshAsync(BrokerDbContext db, Account account, Provider provider, Caller caller,
-        Func<Task<UpstreamOutcome>> call, string refreshToken, CancellationToken ct)
+    private async Task<UpstreamOutcome> RefreshAsync(BrokerDbContext db, Account account, Provider provider, ProviderEndpoint endpoint,
+        AccountCredentials credentials, string refreshToken, Caller caller, CancellationToken ct)
     {
         await RefreshAttempts.BeginAsync(contexts, account.Id, RefreshAttempt.Hash(refreshToken), time.GetUtcNow(), ct);
-        var outcome = await CallAsync(db, account, provider, caller, AuditActions.TokenRefreshed, call);
+        var outcome = await CallAsync(db, account, provider, caller, AuditActions.TokenRefreshed,
+            () => resilience.RefreshAsync(provider.Id, provider.Name, token => upstream.RefreshAsync(endpoint, credentials, refreshToken, token), ct));
         // An answer came, whatever it says: nothing is lost any more.
         await RefreshAttempts.EndAsync(db, account.Id, ct);
         return outcome;
