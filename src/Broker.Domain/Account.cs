@@ -77,10 +77,16 @@ public sealed class Account
 
     /// <summary>
     /// The upstream refused the credentials: no more logins until an admin acts, since logging in again and again
-    /// could lock the upstream user out.
+    /// could lock the upstream user out. A refresh-only account keeps its refresh token
+    /// (<paramref name="keepRefreshToken"/>): refused client credentials say nothing of it, and once an admin has
+    /// corrected them it is all the account has.
     /// </summary>
-    public void CredentialsRejected(string reason, DateTimeOffset now) =>
+    public void CredentialsRejected(string reason, DateTimeOffset now, bool keepRefreshToken = false)
+    {
+        var (refreshToken, refreshExpiresAt) = (RefreshTokenEncrypted, RefreshExpiresAt);
         Block(AccountState.NeedsAttention, Domain.AttentionReason.CredentialsRejected, reason, now);
+        if (keepRefreshToken) (RefreshTokenEncrypted, RefreshExpiresAt) = (refreshToken, refreshExpiresAt);
+    }
 
     /// <summary>The upstream says the user is inactive.</summary>
     public void BecameInactive(string reason, DateTimeOffset now) => Block(AccountState.Inactive, Domain.AttentionReason.Inactive, reason, now);

@@ -369,7 +369,7 @@ public sealed partial class TokenIssuer(
         switch (outcome)
         {
             case UpstreamOutcome.CredentialsRejected:
-                account.CredentialsRejected(reason, now);
+                account.CredentialsRejected(reason, now, keepRefreshToken: !CredentialRules.CanLogIn(account, provider));
                 return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, outcome.Detail);
             case UpstreamOutcome.AccountInactive:
                 account.BecameInactive(reason, now);

@@ -115,6 +115,28 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Refused_client_credentials_block_the_account_but_keep_its_chain_for_when_an_admin_corrects_them()
+    {
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var key = await _world.ConsumerAsync(account.Name);
+        await _world.Broker.TokenAsync(account.Name, key);
+        _world.Secrets.Add("cs-rotated-upstream");
+        _world.Simulator.AddClient(account.ClientId, "cs-rotated-upstream");
+
+        _world.Clock.Advance(SimulatorState.DefaultAccessLifetime);
+        (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.Conflict);
+        (await _world.AdminAsync(HttpMethod.Get, $"/admin/accounts/{account.Name}"))["attention_reason"]!.GetValue<string>()
+            .ShouldBe("credentials_rejected");
+
+        await _world.AdminAsync(HttpMethod.Patch, $"/admin/accounts/{account.Name}", new { client_secret = "cs-rotated-upstream" });
+        var token = await _world.Broker.TokenAsync(account.Name, key);
+
+        _world.Simulator.IsValidAccessToken(token).ShouldBeTrue();
+        _world.Simulator.Refreshes(account.Username).ShouldBe(2);
+        _world.Simulator.TotalLogins.ShouldBe(0);
+    }
+
+    [Fact]
     public async Task A_refresh_begun_and_never_answered_is_sent_again_within_the_providers_reuse_grace()
     {
         var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro-grace", reuseGraceSeconds: 60));

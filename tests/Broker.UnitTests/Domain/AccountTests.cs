@@ -88,6 +88,18 @@ public sealed class AccountTests
     }
 
     [Fact]
+    public void A_refresh_only_account_whose_client_credentials_are_refused_keeps_its_refresh_token_for_after_the_fix()
+    {
+        var account = LoggedIn();
+
+        account.CredentialsRejected("invalid_client", Now, keepRefreshToken: true);
+
+        account.State.ShouldBe(AccountState.NeedsAttention);
+        account.AccessTokenEncrypted.ShouldBeNull();
+        account.RefreshTokenEncrypted.ShouldBe("refresh-1");
+    }
+
+    [Fact]
     public void A_refresh_only_account_started_afresh_keeps_its_refresh_token()
     {
         var account = LoggedIn();
