@@ -32,6 +32,7 @@ public sealed class SimulatorState
     private TimeSpan _latency = TimeSpan.Zero;
     private bool _simpleJwtRotate = true;
     private TimeSpan? _refreshReuseGrace;
+    private bool _oauth2Rotate = true;
     private Fault _globalFault = Fault.None;
     private int _nextUserId;
     private int _totalFailedLogins, _totalRejectedRefreshes, _totalRequests, _inFlight;
@@ -124,6 +125,16 @@ public sealed class SimulatorState
     {
         get { lock (_gate) return _refreshReuseGrace; }
         set { if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(value)); lock (_gate) _refreshReuseGrace = value; }
+    }
+
+    /// <summary>
+    /// django-oauth-toolkit's <c>ROTATE_REFRESH_TOKEN</c> for oauth2-password (default true). When false a refresh
+    /// answers the same refresh token, which stays usable until it expires.
+    /// </summary>
+    public bool OAuth2RotateRefreshTokens
+    {
+        get { lock (_gate) return _oauth2Rotate; }
+        set { lock (_gate) _oauth2Rotate = value; }
     }
 
     // ---- Users and clients -------------------------------------------------------------------------------
@@ -321,6 +332,7 @@ public sealed class SimulatorState
             _latency = TimeSpan.Zero;
             _simpleJwtRotate = true;
             _refreshReuseGrace = null;
+            _oauth2Rotate = true;
             _nextUserId = 0;
             _totalLogins = _totalFailedLogins = _totalRefreshes = _totalRefreshReuses = _totalGraceRefreshes = 0;
             _totalRejectedRefreshes = _totalRequests = 0;

@@ -115,6 +115,40 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_spent_refresh_token_imported_again_is_a_reuse_the_upstream_refuses_and_the_account_needs_a_reconnect()
+    {
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var spent = _world.Secrets[^1];
+        var key = await _world.ConsumerAsync(account.Name);
+        await _world.Broker.TokenAsync(account.Name, key);
+
+        await _world.AdminAsync(HttpMethod.Put, $"/admin/accounts/{account.Name}/refresh-token", new { refresh_token = spent });
+        (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.Conflict);
+
+        _world.Simulator.RefreshReuses(account.Username).ShouldBe(1);
+        (await _world.AdminAsync(HttpMethod.Get, $"/admin/accounts/{account.Name}"))["attention_reason"]!.GetValue<string>()
+            .ShouldBe("reconnect_required");
+        _world.Simulator.TotalLogins.ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Without_rotation_upstream_the_same_refresh_token_keeps_serving()
+    {
+        _world.Simulator.OAuth2RotateRefreshTokens = false;
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var key = await _world.ConsumerAsync(account.Name);
+
+        for (var expiry = 0; expiry < 3; expiry++)
+        {
+            await _world.Broker.TokenAsync(account.Name, key);
+            _world.Clock.Advance(SimulatorState.DefaultAccessLifetime);
+        }
+
+        _world.Simulator.Refreshes(account.Username).ShouldBe(3);
+        _world.Simulator.RefreshReuses(account.Username).ShouldBe(0);
+    }
+
+    [Fact]
     public async Task Refused_client_credentials_block_the_account_but_keep_its_chain_for_when_an_admin_corrects_them()
     {
         var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
