@@ -19,6 +19,8 @@ public sealed class Account
     public string? Scope { get; set; }
 
     public AccountState State { get; set; } = AccountState.Active;
+    /// <summary>Why the account is blocked; null while it is active.</summary>
+    public AttentionReason? AttentionReason { get; set; }
     public string? LastError { get; set; }
 
     public string? AccessTokenEncrypted { get; set; }
@@ -55,6 +57,7 @@ public sealed class Account
         string? refreshTokenEncrypted, DateTimeOffset? refreshExpiresAt, DateTimeOffset now)
     {
         State = AccountState.Active;
+        AttentionReason = null;
         LoggedIn(accessTokenEncrypted, tokenType, accessExpiresAt, refreshTokenEncrypted, refreshExpiresAt, now);
     }
 
@@ -96,18 +99,48 @@ public sealed class Account
 
     /// <summary>
     /// The upstream refused the credentials: no more logins until an admin acts, since logging in again and again
-    /// could lock the upstream user out.
+    /// could lock the upstream user out. A refresh-only account keeps its refresh token
+    /// (<paramref name="keepRefreshToken"/>): refused client credentials say nothing of it, and once an admin has
+    /// corrected them it is all the account has.
     /// </summary>
-    public void CredentialsRejected(string reason, DateTimeOffset now) => Block(AccountState.NeedsAttention, reason, now);
+    public void CredentialsRejected(string reason, DateTimeOffset now, bool keepRefreshToken = false)
+    {
+        var (refreshToken, refreshExpiresAt) = (RefreshTokenEncrypted, RefreshExpiresAt);
+        Block(AccountState.NeedsAttention, Domain.AttentionReason.CredentialsRejected, reason, now);
+        if (keepRefreshToken) (RefreshTokenEncrypted, RefreshExpiresAt) = (refreshToken, refreshExpiresAt);
+    }
 
     /// <summary>The upstream says the user is inactive.</summary>
-    public void BecameInactive(string reason, DateTimeOffset now) => Block(AccountState.Inactive, reason, now);
+    public void BecameInactive(string reason, DateTimeOffset now) => Block(AccountState.Inactive, Domain.AttentionReason.Inactive, reason, now);
 
     /// <summary>
     /// A secret the dialect logs in with is missing (cleared by a change of destination): no logins, and no tests,
     /// until an admin enters it.
     /// </summary>
-    public void NeedsSecrets(string reason, DateTimeOffset now) => Block(AccountState.NeedsAttention, reason, now);
+    public void NeedsSecrets(string reason, DateTimeOffset now) =>
+        Block(AccountState.NeedsAttention, Domain.AttentionReason.SecretsMissing, reason, now);
+
+    /// <summary>
+    /// The account cannot log in by itself and its refresh token is dead or may be: a person must consent again, and
+    /// an admin import the new refresh token.
+    /// </summary>
+    public void ReconnectRequired(string reason, DateTimeOffset now) =>
+        Block(AccountState.NeedsAttention, Domain.AttentionReason.ReconnectRequired, reason, now);
+
+    /// <summary>
+    /// An admin imported a refresh token (obtained elsewhere, e.g. by a person's consent): the next fetch refreshes
+    /// with it. The stored access token goes, since it may belong to another chain; the account is fine again.
+    /// </summary>
+    public void RefreshTokenImported(string refreshTokenEncrypted, DateTimeOffset? refreshExpiresAt, DateTimeOffset now)
+    {
+        ClearTokens();
+        RefreshTokenEncrypted = refreshTokenEncrypted;
+        RefreshExpiresAt = refreshExpiresAt;
+        State = AccountState.Active;
+        AttentionReason = null;
+        LastError = null;
+        UpdatedAt = now;
+    }
 
     /// <summary>A login or refresh failed without saying anything about the account: its state stays.</summary>
     public void CallFailed(string reason, DateTimeOffset now)
@@ -116,12 +149,19 @@ public sealed class Account
         UpdatedAt = now;
     }
 
-    /// <summary>New credentials or settings are a new start: the admin has acted, and tokens of the old ones must not be served.</summary>
-    public void StartAfresh(DateTimeOffset now)
+    /// <summary>
+    /// New credentials or settings are a new start: the admin has acted, and tokens of the old ones must not be served.
+    /// A refresh-only account keeps its refresh token (<paramref name="keepRefreshToken"/>): it is all it has, and the
+    /// next fetch refreshes with it under the new settings.
+    /// </summary>
+    public void StartAfresh(DateTimeOffset now, bool keepRefreshToken = false)
     {
         State = AccountState.Active;
+        AttentionReason = null;
         LastError = null;
+        var (refreshToken, refreshExpiresAt) = (RefreshTokenEncrypted, RefreshExpiresAt);
         ClearTokens();
+        if (keepRefreshToken) (RefreshTokenEncrypted, RefreshExpiresAt) = (refreshToken, refreshExpiresAt);
         UpdatedAt = now;
     }
 
@@ -132,6 +172,7 @@ public sealed class Account
     public void ReactivateForTest(DateTimeOffset now)
     {
         State = AccountState.Active;
+        AttentionReason = null;
         LastError = null;
         UpdatedAt = now;
     }
@@ -168,9 +209,10 @@ public sealed class Account
         return cleared;
     }
 
-    private void Block(AccountState state, string reason, DateTimeOffset now)
+    private void Block(AccountState state, AttentionReason why, string reason, DateTimeOffset now)
     {
         State = state;
+        AttentionReason = why;
         LastError = reason;
         ClearTokens();
         UpdatedAt = now;

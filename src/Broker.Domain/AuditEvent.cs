@@ -37,6 +37,9 @@ public static class AuditActions
     public const string TokenRefreshed = "token.refreshed";
     public const string TokenFailed = "token.failed";
     public const string TokenRejected = "token.rejected";
+
+    /// <summary>A refresh whose answer was lost was found by the next holder of the lock: retried, or given up (outcome).</summary>
+    public const string TokenRefreshResumed = "token.refresh_resumed";
     public const string ProviderCreated = "provider.created";
     public const string ProviderUpdated = "provider.updated";
     public const string ProviderDeleted = "provider.deleted";
@@ -48,6 +51,7 @@ public static class AuditActions
     public const string AccountConnectStarted = "account.connect_started";
     public const string AccountConnected = "account.connected";
     public const string AccountConnectFailed = "account.connect_failed";
+    public const string AccountRefreshTokenImported = "account.refresh_token_imported";
     public const string ClientCreated = "client.created";
     public const string ClientUpdated = "client.updated";
     public const string ClientKeyRotated = "client.key_rotated";

@@ -24,6 +24,16 @@ public static class CredentialRules
         if (dialect == Dialect.OAuth2ClientCredentials && !present.ClientSecret) yield return "client_secret";
     }
 
+    /// <summary>
+    /// The fields an account must have to be stored: for a dialect that refreshes, only those its refresh request
+    /// sends (the client id of oauth2-password and oauth2-authorization-code); the rest of what a login needs may be left out, and the account is
+    /// then refresh-only (<see cref="CanLogIn"/> false), living on an imported refresh token. A dialect without
+    /// refresh needs everything it logs in with.
+    /// </summary>
+    public static IEnumerable<string> Required(Dialect dialect, CredentialPresence present) => dialect.CanRefresh()
+        ? Missing(dialect, present).Where(field => field == "client_id" && dialect is Dialect.OAuth2Password or Dialect.OAuth2AuthorizationCode)
+        : Missing(dialect, present);
+
     /// <summary>What a stored account has, with the provider's client id and secret as its fallbacks.</summary>
     public static CredentialPresence Of(Account account, bool providerHasClientId, bool providerHasClientSecret) => new(
         !string.IsNullOrEmpty(account.Username),

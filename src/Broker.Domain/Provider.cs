@@ -22,6 +22,13 @@ public sealed class Provider
     public int? DefaultRefreshLifetimeSeconds { get; set; }
     /// <summary>This provider's upstream timeout, when shorter than the global one.</summary>
     public int? TimeoutSeconds { get; set; }
+    /// <summary>
+    /// How long the upstream still accepts a refresh token it has just rotated (null: not at all). Only within it is a
+    /// refresh whose answer was lost sent again (docs/architecture.md, "Crash safety").
+    /// </summary>
+    public int? RefreshReuseGraceSeconds { get; set; }
+
+    public TimeSpan? RefreshReuseGrace => RefreshReuseGraceSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null;
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 

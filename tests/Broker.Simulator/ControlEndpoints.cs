@@ -62,6 +62,8 @@ internal static class ControlEndpoints
         if (body.RefreshLifetimeSeconds is { } refresh) state.RefreshLifetime = TimeSpan.FromSeconds(refresh);
         if (body.LatencyMs is { } latency) state.Latency = TimeSpan.FromMilliseconds(latency);
         if (body.SimplejwtRotateRefreshTokens is { } rotate) state.SimpleJwtRotateRefreshTokens = rotate;
+        if (body.Oauth2RotateRefreshTokens is { } oauth2Rotate) state.OAuth2RotateRefreshTokens = oauth2Rotate;
+        if (body.RefreshReuseGraceSeconds is { } grace) state.RefreshReuseGrace = grace > 0 ? TimeSpan.FromSeconds(grace) : null;
         return TypedResults.Ok(Settings.Of(state));
     }
 
@@ -109,13 +111,17 @@ internal static class ControlEndpoints
 
     private sealed record NewClient(string? ClientId, string? ClientSecret);
 
-    private sealed record SettingsChange(double? AccessLifetimeSeconds, double? RefreshLifetimeSeconds, double? LatencyMs, bool? SimplejwtRotateRefreshTokens);
+    /// <param name="RefreshReuseGraceSeconds">0 for none.</param>
+    private sealed record SettingsChange(double? AccessLifetimeSeconds, double? RefreshLifetimeSeconds, double? LatencyMs, bool? SimplejwtRotateRefreshTokens,
+        double? RefreshReuseGraceSeconds = null, bool? Oauth2RotateRefreshTokens = null);
 
     private sealed record FaultChange(Fault? Fault, string? Username);
 
-    private sealed record Settings(double AccessLifetimeSeconds, double RefreshLifetimeSeconds, double LatencyMs, bool SimplejwtRotateRefreshTokens)
+    private sealed record Settings(double AccessLifetimeSeconds, double RefreshLifetimeSeconds, double LatencyMs, bool SimplejwtRotateRefreshTokens,
+        double RefreshReuseGraceSeconds, bool Oauth2RotateRefreshTokens)
     {
         public static Settings Of(SimulatorState state) => new(
-            state.AccessLifetime.TotalSeconds, state.RefreshLifetime.TotalSeconds, state.Latency.TotalMilliseconds, state.SimpleJwtRotateRefreshTokens);
+            state.AccessLifetime.TotalSeconds, state.RefreshLifetime.TotalSeconds, state.Latency.TotalMilliseconds, state.SimpleJwtRotateRefreshTokens,
+            state.RefreshReuseGrace?.TotalSeconds ?? 0, state.OAuth2RotateRefreshTokens);
     }
 }

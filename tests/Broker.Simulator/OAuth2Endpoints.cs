@@ -89,10 +89,11 @@ internal static class OAuth2Endpoints
         }
 
         // The refresh keeps the scope granted at login, and only the client it was issued to may use it.
-        var check = state.Redeem(token, Dialect.OAuth2Password, client.Id);
-        return check.Status == RefreshStatus.Ok
-            ? Results.Ok(Issue(state, Dialect.OAuth2Password, check.User!.Username, client.Id!, check.Grant!.Scope!, withRefresh: true))
-            : Error(StatusCodes.Status400BadRequest, "invalid_grant");
+        var rotate = state.OAuth2RotateRefreshTokens;
+        var check = state.Redeem(token, Dialect.OAuth2Password, client.Id, spend: rotate);
+        if (check.Status != RefreshStatus.Ok) return Error(StatusCodes.Status400BadRequest, "invalid_grant");
+        var tokens = Issue(state, Dialect.OAuth2Password, check.User!.Username, client.Id!, check.Grant!.Scope!, withRefresh: rotate);
+        return Results.Ok(rotate ? tokens : tokens with { RefreshToken = token }); // without rotation the same token comes back
     }
 
     private static IResult ClientCredentialsGrant(SimulatorState state, IFormCollection form, Client client)

@@ -9,7 +9,8 @@ public sealed record SimulatorCounters(
     int TotalRejectedRefreshes,
     int TotalRequests,
     int InFlight,
-    IReadOnlyDictionary<string, UserCounters> Users);
+    IReadOnlyDictionary<string, UserCounters> Users,
+    int TotalGraceRefreshes = 0);
 
 /// <summary>What one username (or OAuth2 client id, for client credentials) has done.</summary>
 public sealed record UserCounters(int Logins, int FailedLogins, int Refreshes, int RefreshReuses, int RejectedRefreshes);

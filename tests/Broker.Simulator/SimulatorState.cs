@@ -19,7 +19,7 @@ public sealed class SimulatorState
     private readonly Dictionary<string, string?> _clients = new(StringComparer.Ordinal);
     private readonly Dictionary<string, AccessGrant> _access = new(StringComparer.Ordinal);
     private readonly Dictionary<string, RefreshGrant> _refresh = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _spent = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _spent = new(StringComparer.Ordinal); // token → when it was spent
     private readonly Dictionary<string, Fault> _userFaults = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ScriptedAnswer> _scripts = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _scriptedAnswers = new(StringComparer.Ordinal);
@@ -31,10 +31,12 @@ public sealed class SimulatorState
     private TimeSpan _refreshLifetime = DefaultRefreshLifetime;
     private TimeSpan _latency = TimeSpan.Zero;
     private bool _simpleJwtRotate = true;
+    private TimeSpan? _refreshReuseGrace;
+    private bool _oauth2Rotate = true;
     private Fault _globalFault = Fault.None;
     private int _nextUserId;
     private int _totalFailedLogins, _totalRejectedRefreshes, _totalRequests, _inFlight;
-    private int _totalLogins, _totalRefreshes, _totalRefreshReuses;
+    private int _totalLogins, _totalRefreshes, _totalRefreshReuses, _totalGraceRefreshes;
 
     public SimulatorState(TimeProvider? time = null) => _time = time ?? TimeProvider.System;
 
@@ -115,6 +117,27 @@ public sealed class SimulatorState
     {
         get { lock (_gate) return _simpleJwtRotate; }
         set { lock (_gate) _simpleJwtRotate = value; }
+    }
+
+    /// <summary>
+    /// How long a spent refresh token is still accepted (default: not at all), as Okta, Auth0, Keycloak's max reuse
+    /// and django-oauth-toolkit's <c>REFRESH_TOKEN_GRACE_PERIOD_SECONDS</c> do: a client whose answer was lost can
+    /// send it again. Such a refresh counts in <see cref="TotalGraceRefreshes"/>, not as a reuse.
+    /// </summary>
+    public TimeSpan? RefreshReuseGrace
+    {
+        get { lock (_gate) return _refreshReuseGrace; }
+        set { if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(value)); lock (_gate) _refreshReuseGrace = value; }
+    }
+
+    /// <summary>
+    /// django-oauth-toolkit's <c>ROTATE_REFRESH_TOKEN</c> for oauth2-password (default true). When false a refresh
+    /// answers the same refresh token, which stays usable until it expires.
+    /// </summary>
+    public bool OAuth2RotateRefreshTokens
+    {
+        get { lock (_gate) return _oauth2Rotate; }
+        set { lock (_gate) _oauth2Rotate = value; }
     }
 
     // ---- Users and clients -------------------------------------------------------------------------------
@@ -253,6 +276,9 @@ public sealed class SimulatorState
     public int TotalRefreshes { get { lock (_gate) return _totalRefreshes; } }
     public int TotalRefreshReuses { get { lock (_gate) return _totalRefreshReuses; } }
 
+    /// <summary>Refreshes with a spent token accepted within <see cref="RefreshReuseGrace"/> (counted in the refreshes too).</summary>
+    public int TotalGraceRefreshes { get { lock (_gate) return _totalGraceRefreshes; } }
+
     /// <summary>Failed refreshes, including those with a token nobody issued.</summary>
     public int TotalRejectedRefreshes { get { lock (_gate) return _totalRejectedRefreshes; } }
 
@@ -272,7 +298,7 @@ public sealed class SimulatorState
                     pair.Value.RefreshReuses, pair.Value.RejectedRefreshes),
                 StringComparer.Ordinal);
             return new SimulatorCounters(_totalLogins, _totalFailedLogins, _totalRefreshes, _totalRefreshReuses,
-                _totalRejectedRefreshes, _totalRequests, _inFlight, users);
+                _totalRejectedRefreshes, _totalRequests, _inFlight, users, _totalGraceRefreshes);
         }
     }
 
@@ -308,8 +334,10 @@ public sealed class SimulatorState
             _refreshLifetime = DefaultRefreshLifetime;
             _latency = TimeSpan.Zero;
             _simpleJwtRotate = true;
+            _refreshReuseGrace = null;
+            _oauth2Rotate = true;
             _nextUserId = 0;
-            _totalLogins = _totalFailedLogins = _totalRefreshes = _totalRefreshReuses = 0;
+            _totalLogins = _totalFailedLogins = _totalRefreshes = _totalRefreshReuses = _totalGraceRefreshes = 0;
             _totalRejectedRefreshes = _totalRequests = 0;
         }
     }
@@ -345,6 +373,17 @@ public sealed class SimulatorState
     internal void RememberRefresh(string token, RefreshGrant grant)
     {
         lock (_gate) _refresh[token] = grant;
+    }
+
+    /// <summary>
+    /// An OAuth2 refresh token for the user and client, as a consent given elsewhere (an authorization code flow)
+    /// would have produced: what an admin imports into a refresh-only account.
+    /// </summary>
+    public string IssueRefreshToken(string username, string clientId, string scope = "read write")
+    {
+        var token = TokenFactory.Opaque();
+        lock (_gate) _refresh[token] = new RefreshGrant(Dialect.OAuth2Password, username, _time.GetUtcNow() + _refreshLifetime) { ClientId = clientId, Scope = scope };
+        return token;
     }
 
     /// <summary>Who a refresh token belongs to, so a per-user fault can apply before the token is checked.</summary>
@@ -422,8 +461,14 @@ public sealed class SimulatorState
 
             // Real upstreams check expiry before the blacklist, so an expired spent token reads as expired;
             // it still counts as a reuse, because presenting it at all is the broker's mistake.
-            var expired = _time.GetUtcNow() >= grant.ExpiresAt;
-            if (_spent.Contains(token))
+            var now = _time.GetUtcNow();
+            var expired = now >= grant.ExpiresAt;
+            var withinGrace = false;
+            if (_spent.TryGetValue(token, out var spentAt) && !expired && _refreshReuseGrace is { } grace && now < spentAt + grace)
+            {
+                withinGrace = true; // accepted again, not spent again: the grace runs from the first use
+            }
+            else if (_spent.ContainsKey(token))
             {
                 _totalRefreshReuses++;
                 TallyLocked(grant.Username).RefreshReuses++;
@@ -449,7 +494,8 @@ public sealed class SimulatorState
                 return new RefreshCheck(RefreshStatus.NotMember, grant, user.Info);
             }
 
-            if (spend) _spent.Add(token);
+            if (spend && !withinGrace) _spent[token] = now;
+            if (withinGrace) _totalGraceRefreshes++;
             _totalRefreshes++;
             TallyLocked(grant.Username).Refreshes++;
             return new RefreshCheck(RefreshStatus.Ok, grant, user.Info);

@@ -24,7 +24,12 @@ public sealed record AccountRequest(
     public override string ToString() => $"AccountRequest {{ Name = {Name}, Provider = {Provider}, Username = {Username} }}";
 }
 
-/// <summary>An account as admins see it: never a secret, only whether one is set.</summary>
+/// <summary>
+/// An account as admins see it: never a secret, only whether one is set. attention_reason says why it is blocked (null
+/// while active): credentials_rejected, secrets_missing, inactive or reconnect_required (it cannot log in by itself and
+/// its refresh token is dead: import a new one). can_log_in is false for a refresh-only account, which lives on a
+/// refresh token imported with PUT /admin/accounts/{name}/refresh-token.
+/// </summary>
 public sealed record AccountResponse(
     string Name,
     string Provider,
@@ -41,14 +46,17 @@ public sealed record AccountResponse(
     DateTimeOffset? LastLoginAt,
     DateTimeOffset? LastRefreshedAt,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt)
+    DateTimeOffset UpdatedAt,
+    string? AttentionReason = null,
+    bool CanLogIn = true)
 {
-    public static AccountResponse From(Account a, string provider) => new(
-        a.Name, provider, a.Username, a.OrgName, a.ClientId, a.Scope,
+    public static AccountResponse From(Account a, Provider provider) => new(
+        a.Name, provider.Name, a.Username, a.OrgName, a.ClientId, a.Scope,
         a.PasswordEncrypted is not null, a.ClientSecretEncrypted is not null, a.State.ToName(),
         a.AccessTokenEncrypted is null ? null : a.AccessExpiresAt,
         a.RefreshTokenEncrypted is null ? null : a.RefreshExpiresAt,
-        a.LastError, a.LastLoginAt, a.LastRefreshedAt, a.CreatedAt, a.UpdatedAt);
+        a.LastError, a.LastLoginAt, a.LastRefreshedAt, a.CreatedAt, a.UpdatedAt,
+        a.AttentionReason?.ToName(), CredentialRules.CanLogIn(a, provider));
 }
 
 /// <summary>The fields to change; absent (null) fields stay as they are, "" removes one. Secrets are write-only.</summary>
@@ -88,3 +96,11 @@ public sealed record AccountTestResponse(
     string? LastError,
     DateTimeOffset? AccessExpiresAt,
     DateTimeOffset? RefreshExpiresAt);
+
+/// <summary>A refresh token obtained outside the broker (e.g. by a person's consent), for the broker to refresh with.</summary>
+/// <param name="RefreshToken">The refresh token; write-only: never returned, logged or audited.</param>
+/// <param name="RefreshExpiresAt">When it expires, when known (default: the provider's default_refresh_lifetime_seconds from now, else unknown).</param>
+public sealed record RefreshTokenImport(string? RefreshToken, DateTimeOffset? RefreshExpiresAt = null)
+{
+    public override string ToString() => $"RefreshTokenImport {{ RefreshExpiresAt = {RefreshExpiresAt:O} }}";
+}

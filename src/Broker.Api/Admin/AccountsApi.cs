@@ -24,9 +24,11 @@ public static class AccountsApi
             .WithAdminProblems();
 
         group.MapPost("", Create).WithName("CreateAccount").WithSummary("Create an account")
-            .WithDescription("The credentials the dialect of the provider needs are required: username and password (all but " +
-                             "oauth2-client-credentials), org_name (sliderule), client_id (OAuth2 dialects) and client_secret " +
-                             "(oauth2-client-credentials), each on the account or, for the client ones, on its provider. Secrets are write-only.")
+            .WithDescription("oauth2-client-credentials needs client_id and client_secret (on the account or its provider). The " +
+                             "dialects that refresh need only what their refresh sends (client_id for oauth2-password); what they " +
+                             "log in with (username and password, org_name for sliderule) may be left out: the account is then " +
+                             "refresh-only (can_log_in false) and lives on a refresh token imported with PUT " +
+                             "/admin/accounts/{name}/refresh-token. Secrets are write-only.")
             .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("", List).WithName("ListAccounts").WithSummary("List accounts with their state and token expiry");
         group.MapGet("/{name}", Get).WithName("GetAccount").WithSummary("Get an account, its state and last error").ProducesProblem(StatusCodes.Status404NotFound);
@@ -40,7 +42,8 @@ public static class AccountsApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapDelete("/{name}", Delete).WithName("DeleteAccount").WithSummary("Delete an account and its grants").ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{name}/test", Test).WithName("TestAccount").WithSummary("Log in upstream now and report the outcome")
-            .WithDescription("Logs in through the same row lock as a token fetch and stores the new token set. An account that " +
+            .WithDescription("Logs in through the same row lock as a token fetch and stores the new token set (a refresh-only " +
+                             "account, can_log_in false, refreshes instead). An account that " +
                              "needs attention or is inactive is tried again: the test is the admin's say-so. The answer is 200 " +
                              "whatever the upstream said; logged_in, failure and last_error tell the outcome. An account lacking a " +
                              "credential its dialect needs (secrets cleared by a change of destination) is not tried: nothing is sent.")
@@ -49,7 +52,46 @@ public static class AccountsApi
             .WithDescription("The next fetch logs in again. Other broker instances are told to forget the dropped token at once " +
                              "(should that notification be lost, within Broker:Tokens:MemoryCacheMaxAge, 30 s by default); the upstream is not told.")
             .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{name}/refresh-token", ImportRefreshToken).WithName("ImportRefreshToken")
+            .WithSummary("Store a refresh token obtained elsewhere; the next fetch refreshes with it")
+            .WithDescription("For accounts whose dialect refreshes (400 otherwise). The token is write-only: never returned, logged " +
+                             "or audited. The stored access token is dropped, so the next fetch refreshes with this token, and the " +
+                             "account becomes active. This is how a refresh-only account (can_log_in false) is connected, and " +
+                             "reconnected after attention_reason reconnect_required.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return group;
+    }
+
+    public static async Task<Results<Ok<AccountResponse>, ValidationProblem, ProblemHttpResult>> ImportRefreshToken(
+        string name, RefreshTokenImport request, BrokerDbContext db, SecretProtector secrets, CacheInvalidation caches,
+        TimeProvider time, HttpContext http, CancellationToken ct)
+    {
+        var errors = new FieldErrors();
+        if (string.IsNullOrEmpty(request.RefreshToken)) errors.Add("refresh_token", "is required.");
+        // Never quotes the value: it is a secret.
+        else if (!TokenText.IsValid(request.RefreshToken))
+            errors.Add("refresh_token", $"is not a token (RFC 6749: printable ASCII, at most {TokenText.MaxLength} characters).");
+        var now = time.GetUtcNow();
+        if (request.RefreshExpiresAt is { } expires && expires <= now) errors.Add("refresh_expires_at", "is in the past.");
+
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var account = await AccountLocks.LockAccountAsync(db, name, ct);
+        if (account is null) return Problems.NotFoundProblem("account");
+        var provider = account.Provider!;
+        if (!provider.Dialect.CanRefresh())
+            errors.Add("refresh_token", $"the {provider.Dialect.ToName()} dialect has no refresh: its accounts cannot use a refresh token.");
+        if (errors.Any) return Problems.Validation(errors.ToDictionary());
+
+        var refreshExpiresAt = request.RefreshExpiresAt ??
+                               (provider.DefaultRefreshLifetimeSeconds is { } seconds ? now.AddSeconds(seconds) : null);
+        account.RefreshTokenImported(secrets.Protect(SecretKind.RefreshToken, request.RefreshToken!), refreshExpiresAt, now);
+        // A refresh begun with the previous token is history: its record must not speak for the new one.
+        await RefreshAttempts.EndAsync(db, account.Id, ct);
+        AdminAudit.Record(db, http, time, AuditActions.AccountRefreshTokenImported, account.Name, account.Id, provider.Name);
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        await caches.AccountChangedAsync(name); // every instance must stop serving the access token of the old chain
+        return TypedResults.Ok(AccountResponse.From(account, provider));
     }
 
     public static async Task<Results<Created<AccountResponse>, ValidationProblem, ProblemHttpResult>> Create(
@@ -78,16 +120,16 @@ public static class AccountsApi
         AdminAudit.Record(db, http, time, AuditActions.AccountCreated, account.Name, account.Id, provider.Name);
         await db.SaveChangesAsync(ct);
         await caches.ClientsChangedAsync(); // provider-wide grants now include this account
-        return TypedResults.Created($"/admin/accounts/{account.Name}", AccountResponse.From(account, provider.Name));
+        return TypedResults.Created($"/admin/accounts/{account.Name}", AccountResponse.From(account, provider));
     }
 
     public static async Task<Ok<List<AccountResponse>>> List(BrokerDbContext db, CancellationToken ct) =>
         TypedResults.Ok((await db.Accounts.AsNoTracking().Include(a => a.Provider).OrderBy(a => a.Name).ToListAsync(ct))
-            .Select(a => AccountResponse.From(a, a.Provider!.Name)).ToList());
+            .Select(a => AccountResponse.From(a, a.Provider!)).ToList());
 
     public static async Task<Results<Ok<AccountResponse>, ProblemHttpResult>> Get(string name, BrokerDbContext db, CancellationToken ct) =>
         await db.Accounts.AsNoTracking().Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct) is { } account
-            ? TypedResults.Ok(AccountResponse.From(account, account.Provider!.Name))
+            ? TypedResults.Ok(AccountResponse.From(account, account.Provider!))
             : Problems.NotFoundProblem("account");
 
     public static async Task<Results<Ok<AccountResponse>, ValidationProblem, ProblemHttpResult>> Replace(
@@ -131,6 +173,7 @@ public static class AccountsApi
         var account = await AccountLocks.LockAccountAsync(db, name, ct);
         if (account is null) return Problems.NotFoundProblem("account");
         db.Accounts.Remove(account);
+        await RefreshAttempts.EndAsync(db, account.Id, ct);
         AdminAudit.Record(db, http, time, AuditActions.AccountDeleted, account.Name, account.Id, account.Provider!.Name);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
@@ -189,7 +232,7 @@ public static class AccountsApi
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
         await caches.AccountChangedAsync(name);
-        return TypedResults.Ok(AccountResponse.From(account, account.Provider.Name));
+        return TypedResults.Ok(AccountResponse.From(account, account.Provider));
     }
 
     /// <summary>
@@ -231,10 +274,11 @@ public static class AccountsApi
             account.ClientSecretEncrypted = secrets.ProtectOrNull(SecretKind.ClientSecret, Blank(desired.ClientSecret));
             changed.Add("client_secret");
         }
-        if (changed.Count == 0) return TypedResults.Ok(AccountResponse.From(account, provider.Name));
+        if (changed.Count == 0) return TypedResults.Ok(AccountResponse.From(account, provider));
 
         var now = time.GetUtcNow();
-        account.StartAfresh(now);
+        // A refresh-only account keeps its refresh token, unless it moved (a secret goes only where it was entered for).
+        account.StartAfresh(now, keepRefreshToken: !changed.Contains("provider") && !CredentialRules.CanLogIn(account, provider));
         if (cleared.Count > 0)
             account.NeedsSecrets($"secrets cleared: moved from provider {movedFrom} to {provider.Name}; re-enter {string.Join(", ", cleared)}", now);
         AdminAudit.Record(db, http, time, AuditActions.AccountUpdated, account.Name, account.Id, provider.Name,
@@ -243,12 +287,13 @@ public static class AccountsApi
         await tx.CommitAsync(ct);
         // A new provider means provider-wide grants cover the account differently.
         await caches.AccountChangedAsync(account.Name, grantsChanged: changed.Contains("provider"));
-        return TypedResults.Ok(AccountResponse.From(account, provider.Name));
+        return TypedResults.Ok(AccountResponse.From(account, provider));
     }
 
     /// <summary>
     /// Checks every field but the name (create and replace check it differently), and that the account will have
-    /// every credential its provider's dialect logs in with; <paramref name="existing"/> holds the stored secrets.
+    /// the credentials its provider's dialect needs (<see cref="CredentialRules.Required"/>; all it logs in with, when
+    /// it could log in before the change); <paramref name="existing"/> holds the stored secrets.
     /// </summary>
     internal static FieldErrors Validate(AccountRequest request, Provider? provider, Account? existing)
     {
@@ -270,7 +315,9 @@ public static class AccountsApi
             !string.IsNullOrEmpty(request.ClientId) || !string.IsNullOrEmpty(provider.ClientId),
             CredentialRules.SecretAfterWrite(request.ClientSecret, existing?.ClientSecretEncrypted is not null) || provider.ClientSecretEncrypted is not null);
         var dialect = provider.Dialect.ToName();
-        foreach (var missing in CredentialRules.Missing(provider.Dialect, present))
+        // A new account may be refresh-only; a change may not take away what an account that can log in logs in with.
+        var mustLogIn = existing?.Provider is { } before && CredentialRules.CanLogIn(existing, before);
+        foreach (var missing in mustLogIn ? CredentialRules.Missing(provider.Dialect, present) : CredentialRules.Required(provider.Dialect, present))
             errors.Add(missing, missing is "client_id" or "client_secret"
                 ? $"is required for the {dialect} dialect (on the account or its provider)."
                 : $"is required for the {dialect} dialect.");

@@ -19,6 +19,7 @@ public static class AdminExamples
             "https://ps.slideruleearth.io/api/org_token/refresh/", null, false, "basic", null, null, 3600, null, At, At),
         [typeof(AccountRequest)] = new AccountRequest("sliderule-prod", "sliderule", "alice", "change-me", "UofMDTest"),
         [typeof(AccountPatch)] = new AccountPatch(Password: "new-password"),
+        [typeof(RefreshTokenImport)] = new RefreshTokenImport("def50200a1b2c3d4e5f6", At.AddDays(90)),
         [typeof(AccountResponse)] = new AccountResponse("sliderule-prod", "sliderule", "alice", "UofMDTest", null, null, true, false,
             "active", At.AddHours(1), At.AddDays(1), null, At, null, At.AddDays(-30), At),
         [typeof(AccountTestResponse)] = new AccountTestResponse("sliderule-prod", true, null, "active", null, At.AddHours(1), At.AddDays(1)),

@@ -19,6 +19,8 @@ namespace Broker.Api.Admin;
 /// <param name="AuthorizationUrl">oauth2-authorization-code only, and required there: the authorization endpoint a person's browser is sent to.</param>
 /// <param name="AuthorizationParameters">oauth2-authorization-code only: extra parameters of the authorization request (e.g. access_type=offline,
 /// prompt=consent); at most 20, never response_type, client_id, redirect_uri, state, scope or code_challenge*.</param>
+/// <param name="RefreshReuseGraceSeconds">How long the upstream still accepts a refresh token it has just rotated, 1 to 86400 s
+/// (default: not at all). Only within it is a refresh whose answer was lost (the broker died) sent again (docs/providers.md).</param>
 public sealed record ProviderRequest(
     string? Name,
     string? Dialect,
@@ -33,7 +35,8 @@ public sealed record ProviderRequest(
     int? DefaultRefreshLifetimeSeconds = null,
     int? TimeoutSeconds = null,
     string? AuthorizationUrl = null,
-    Dictionary<string, string>? AuthorizationParameters = null)
+    Dictionary<string, string>? AuthorizationParameters = null,
+    int? RefreshReuseGraceSeconds = null)
 {
     public override string ToString() => $"ProviderRequest {{ Name = {Name}, Dialect = {Dialect} }}";
 }
@@ -55,12 +58,13 @@ public sealed record ProviderResponse(
     DateTimeOffset UpdatedAt,
     int? TimeoutSeconds = null,
     string? AuthorizationUrl = null,
-    IReadOnlyDictionary<string, string>? AuthorizationParameters = null)
+    IReadOnlyDictionary<string, string>? AuthorizationParameters = null,
+    int? RefreshReuseGraceSeconds = null)
 {
     public static ProviderResponse From(Provider p) => new(
         p.Name, p.Dialect.ToName(), p.TokenUrl, p.RefreshUrl, RefreshUrls.For(p.ToEndpoint())?.ToString(),
         p.ClientId, p.ClientSecretEncrypted is not null,
         p.ClientAuthentication == Domain.ClientAuthentication.Body ? "body" : "basic",
         p.RefreshTokenField, p.Scope, p.DefaultAccessLifetimeSeconds, p.DefaultRefreshLifetimeSeconds, p.CreatedAt, p.UpdatedAt, p.TimeoutSeconds,
-        p.AuthorizationUrl, p.AuthorizationParameters);
+        p.AuthorizationUrl, p.AuthorizationParameters, p.RefreshReuseGraceSeconds);
 }

@@ -65,6 +65,7 @@ public static class ProvidersApi
             DefaultRefreshLifetimeSeconds = request.DefaultRefreshLifetimeSeconds,
             TimeoutSeconds = request.TimeoutSeconds,
             AuthorizationUrl = Blank(request.AuthorizationUrl), AuthorizationParameters = Parameters(request.AuthorizationParameters),
+            RefreshReuseGraceSeconds = request.RefreshReuseGraceSeconds,
             CreatedAt = now, UpdatedAt = now,
         };
         db.Providers.Add(provider);
@@ -99,8 +100,11 @@ public static class ProvidersApi
         var dialect = DialectNames.Parse(request.Dialect!);
         var clientId = Blank(request.ClientId);
         var hasSecret = CredentialRules.SecretAfterWrite(request.ClientSecret, provider.ClientSecretEncrypted is not null);
+        // A change may not take away what an account logs in with (or refreshes with, for a refresh-only account).
         foreach (var account in accounts)
-        foreach (var missing in CredentialRules.Missing(dialect, CredentialRules.Of(account, clientId is not null, hasSecret)))
+        foreach (var missing in CredentialRules.CanLogIn(account, provider)
+                     ? CredentialRules.Missing(dialect, CredentialRules.Of(account, clientId is not null, hasSecret))
+                     : CredentialRules.Required(dialect, CredentialRules.Of(account, clientId is not null, hasSecret)))
             errors.Add(missing is "client_id" or "client_secret" ? missing : "dialect",
                 $"account '{account.Name}' would have no {missing}, which the {dialect.ToName()} dialect needs.");
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
@@ -138,6 +142,7 @@ public static class ProvidersApi
             provider.AuthorizationParameters = parameters;
             changed.Add("authorization_parameters");
         }
+        Set("refresh_reuse_grace_seconds", provider.RefreshReuseGraceSeconds, request.RefreshReuseGraceSeconds, v => provider.RefreshReuseGraceSeconds = v);
         if (changed.Count == 0) return TypedResults.Ok(ProviderResponse.From(provider));
 
         // A stored secret goes only where it was entered for: secrets not entered with a new destination are cleared.
@@ -156,7 +161,8 @@ public static class ProvidersApi
         var losers = 0;
         foreach (var account in reset)
         {
-            account.StartAfresh(now);
+            // A refresh-only account's refresh token is all it has: it stays unless the destination changed.
+            account.StartAfresh(now, keepRefreshToken: moved.Count == 0 && !CredentialRules.CanLogIn(account, provider));
             if (moved.Count == 0) continue;
             // An account's own secrets cannot be re-entered in a provider request: they always go.
             var gone = account.ClearSecrets();
@@ -227,6 +233,7 @@ public static class ProvidersApi
         errors.Range("default_refresh_lifetime_seconds", request.DefaultRefreshLifetimeSeconds, 1, 31_536_000);
         errors.Range("timeout_seconds", request.TimeoutSeconds, 1, 120);
         ValidateAuthorization(request, name, destinations, errors);
+        errors.Range("refresh_reuse_grace_seconds", request.RefreshReuseGraceSeconds, 1, 86_400);
         return errors;
     }
 

@@ -79,6 +79,7 @@ public sealed class ProblemExamplesFilter : IOperationFilter
     private static (string Field, string Message) InvalidField(string path) => path switch
     {
         _ when path.StartsWith("admin/providers", StringComparison.Ordinal) => ("token_url", "must be an absolute http or https URL."),
+        _ when path.EndsWith("/refresh-token", StringComparison.Ordinal) => ("refresh_token", "is required."),
         _ when path.StartsWith("admin/accounts", StringComparison.Ordinal) => ("provider", "no provider is named 'sliderul'."),
         _ when path.EndsWith("/grants", StringComparison.Ordinal) => ("accounts", "no account is named 'sliderule-prd'."),
         _ when path.EndsWith("/rotate", StringComparison.Ordinal) => ("overlap_seconds", "must be from 0 to 604800."),

@@ -19,6 +19,7 @@ internal sealed class AccountConfiguration : IEntityTypeConfiguration<Account>
         builder.Property(a => a.ClientId).HasMaxLength(Limits.Identifier);
         builder.Property(a => a.Scope).HasMaxLength(Limits.Scope);
         builder.Property(a => a.State).HasConversion(EnumNames.AccountState).HasMaxLength(20);
+        builder.Property(a => a.AttentionReason).HasConversion(EnumNames.AttentionReason).HasMaxLength(40);
         builder.Property(a => a.LastError).HasMaxLength(Limits.Detail);
         builder.Property(a => a.TokenType).HasMaxLength(40);
     }

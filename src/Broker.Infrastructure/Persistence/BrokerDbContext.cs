@@ -9,6 +9,7 @@ public sealed class BrokerDbContext(DbContextOptions<BrokerDbContext> options) :
 {
     public DbSet<Provider> Providers => Set<Provider>();
     public DbSet<Account> Accounts => Set<Account>();
+    public DbSet<RefreshAttempt> RefreshAttempts => Set<RefreshAttempt>();
     public DbSet<Client> Clients => Set<Client>();
     public DbSet<ClientGrant> ClientGrants => Set<ClientGrant>();
     public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();

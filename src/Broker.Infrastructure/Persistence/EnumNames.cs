@@ -12,6 +12,9 @@ internal static class EnumNames
     public static readonly ValueConverter<AccountState, string> AccountState =
         new(s => s.ToName(), s => AccountStateNames.Parse(s));
 
+    public static readonly ValueConverter<AttentionReason, string> AttentionReason =
+        new(r => r.ToName(), s => AttentionReasonNames.Parse(s));
+
     public static readonly ValueConverter<ClientRole, string> ClientRole =
         new(r => r == Domain.ClientRole.Admin ? "admin" : "consumer", s => s == "admin" ? Domain.ClientRole.Admin : Domain.ClientRole.Consumer);
 

@@ -29,5 +29,6 @@ internal sealed class ProviderConfiguration : IEntityTypeConfiguration<Provider>
         builder.Property(p => p.ClientAuthentication).HasConversion(EnumNames.ClientAuthentication).HasMaxLength(10);
         builder.Property(p => p.RefreshTokenField).HasMaxLength(Limits.Name);
         builder.Property(p => p.Scope).HasMaxLength(Limits.Scope);
+        builder.Ignore(p => p.RefreshReuseGrace);
     }
 }

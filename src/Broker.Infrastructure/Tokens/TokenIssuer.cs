@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Observability;
@@ -228,41 +229,101 @@ public sealed partial class TokenIssuer(
     private async Task<TokenResult> RenewLockedAsync(BrokerDbContext db, Account account, Provider provider, Caller caller, bool forceLogin, CancellationToken ct)
     {
         if (account.State != AccountState.Active) return Blocked(account, provider);
-        // Secrets cleared by an admin's change of destination (docs/providers.md, "Where secrets go"): never call
-        // upstream without what the dialect logs in with.
-        if (CredentialRules.Missing(account, provider).ToList() is [_, ..] missing) return LacksCredentials(account, provider, missing);
+        // An account without what its dialect logs in with (a refresh-only account, or secrets cleared by an admin's
+        // change of destination, docs/providers.md) is never sent upstream to log in: it lives on its refresh token.
+        var canLogIn = CredentialRules.CanLogIn(account, provider);
+        var canRefresh = TokenPolicy.CanRefresh(account.StoredTokens(provider.Dialect), time.GetUtcNow(), _options.ClockSkew);
+        if (!canLogIn && !canRefresh)
+            return !provider.Dialect.LogsIn() && account.RefreshTokenEncrypted is null ? NotConnected(account, provider) : CannotRenew(account, provider);
 
         var endpoint = provider.ToEndpoint();
         var credentials = Credentials(account, provider);
 
-        // A dialect without a login (authorization code) is renewed by its refresh token only, even on an admin's test.
-        if ((!forceLogin || !provider.Dialect.LogsIn()) && TokenPolicy.CanRefresh(account.StoredTokens(provider.Dialect), time.GetUtcNow(), _options.ClockSkew))
+        // An admin's test logs in, but an account that cannot log in (refresh-only, or connected in a browser) is tested by a refresh.
+        if (canRefresh && (!forceLogin || !canLogIn))
         {
             var refreshToken = secrets.Unprotect(SecretKind.RefreshToken, account.RefreshTokenEncrypted!);
-            var refreshed = await CallAsync(db, account, provider, caller, AuditActions.TokenRefreshed,
-                () => resilience.RefreshAsync(provider.Id, provider.Name, token => upstream.RefreshAsync(endpoint, credentials, refreshToken, token), ct));
-            switch (refreshed)
+            var (step, interrupted) = await RecoverAsync(db, account, provider, refreshToken, canLogIn, caller, ct);
+            if (step == RecoveryStep.ReconnectRequired) return Reconnect(account, provider, interrupted!);
+            if (step != RecoveryStep.LogIn)
             {
-                case UpstreamOutcome.Granted granted:
-                    return Store(account, provider, granted.Tokens, refreshed: true);
-                case UpstreamOutcome.RefreshRejected:
-                    break; // used, expired or revoked: log in below
-                case UpstreamOutcome.Unavailable:
-                    break; // a refresh that failed midway may have spent the token: never replay it, log in
-                default:
-                    return Fail(account, provider, refreshed);
+                var refreshed = await RefreshAsync(db, account, provider, endpoint, credentials, refreshToken, caller, ct);
+                switch (refreshed)
+                {
+                    case UpstreamOutcome.Granted granted:
+                        return Store(account, provider, granted.Tokens, refreshed: true);
+                    case UpstreamOutcome.RefreshRejected when !canLogIn:
+                        return Reconnect(account, provider, $"the upstream refused the refresh token ({refreshed.Detail}) and the account " +
+                                                            $"cannot log in by itself: {WayBack(provider)}");
+                    case UpstreamOutcome.Unavailable when !canLogIn:
+                        return Fail(account, provider, refreshed); // says nothing of the token: it is kept, and tried again next time
+                    case UpstreamOutcome.RefreshRejected:
+                        break; // used, expired or revoked: log in below
+                    case UpstreamOutcome.Unavailable:
+                        break; // a refresh that failed midway may have spent the token: never replay it, log in
+                    default:
+                        return Fail(account, provider, refreshed);
+                }
             }
-            if (!provider.Dialect.LogsIn())
-                return refreshed is UpstreamOutcome.RefreshRejected ? ReconnectRequired(account, provider, refreshed) : Fail(account, provider, refreshed);
         }
-        // Never a login the dialect does not have: a person connects such an account in a browser.
-        if (!provider.Dialect.LogsIn()) return NotConnected(account, provider);
 
+        // Only an account that can log in gets here: one that cannot has refreshed, or failed, above.
         var loggedIn = await CallAsync(db, account, provider, caller, AuditActions.TokenObtained,
             () => resilience.LogInAsync(provider.Id, provider.Name, token => upstream.LogInAsync(endpoint, credentials, token), ct));
         return loggedIn is UpstreamOutcome.Granted login
             ? Store(account, provider, login.Tokens, refreshed: false)
             : Fail(account, provider, loggedIn);
+    }
+
+    /// <summary>
+    /// A refresh, recorded as begun (and committed) before it is sent and as over in the transaction that stores its
+    /// answer: a process that dies in between leaves the record for the next holder of the lock (<see cref="RecoverAsync"/>).
+    /// </summary>
+    private async Task<UpstreamOutcome> RefreshAsync(BrokerDbContext db, Account account, Provider provider, ProviderEndpoint endpoint,
+        AccountCredentials credentials, string refreshToken, Caller caller, CancellationToken ct)
+    {
+        await RefreshAttempts.BeginAsync(contexts, account.Id, RefreshAttempt.Hash(refreshToken), time.GetUtcNow(), ct);
+        var outcome = await CallAsync(db, account, provider, caller, AuditActions.TokenRefreshed,
+            () => resilience.RefreshAsync(provider.Id, provider.Name, token => upstream.RefreshAsync(endpoint, credentials, refreshToken, token), ct));
+        // An answer came, whatever it says: nothing is lost any more.
+        await RefreshAttempts.EndAsync(db, account.Id, ct);
+        return outcome;
+    }
+
+    /// <summary>
+    /// A refresh with the stored token was begun and its answer never stored (the process holding the lock died): the
+    /// upstream may have rotated the token. Sent again only within the provider's reuse grace; otherwise the account
+    /// logs in, or, when it cannot, needs a person (docs/architecture.md, "Crash safety"). Audited as token.refresh_resumed.
+    /// </summary>
+    private async Task<(RecoveryStep Step, string? Detail)> RecoverAsync(BrokerDbContext db, Account account, Provider provider, string refreshToken, bool canLogIn,
+        Caller caller, CancellationToken ct)
+    {
+        var attempt = await RefreshAttempts.UnfinishedAsync(db, account.Id, ct);
+        var now = time.GetUtcNow();
+        var step = RefreshRecovery.Decide(attempt, RefreshAttempt.Hash(refreshToken), provider.RefreshReuseGrace, canLogIn, now);
+        if (step == RecoveryStep.Refresh) return (step, null); // a record of an older token is overwritten by the refresh
+
+        var grace = provider.RefreshReuseGraceSeconds is { } seconds
+            ? $"the provider's reuse grace of {seconds} s {(step == RecoveryStep.RetryWithinGrace ? "still runs" : "has passed")}"
+            : "the provider has no reuse grace (refresh_reuse_grace_seconds)";
+        var detail = $"a refresh begun at {attempt!.StartedAt:O} was interrupted before its answer was stored, and {grace}: " + step switch
+        {
+            RecoveryStep.RetryWithinGrace => "sending the same refresh token again",
+            RecoveryStep.LogIn => "the refresh token may be spent; logging in instead",
+            _ => $"the refresh token may be spent and the account cannot log in by itself; {WayBack(provider)}",
+        };
+        LogRefreshResumed(account.Name, step);
+        db.AuditEvents.Add(new AuditEvent
+        {
+            At = now, Action = AuditActions.TokenRefreshResumed,
+            Outcome = JsonNamingPolicy.SnakeCaseLower.ConvertName(step.ToString()),
+            ClientId = caller.ClientId, ClientName = caller.ClientName,
+            AccountId = account.Id, AccountName = account.Name, ProviderName = provider.Name,
+            Detail = Truncate(detail), RequestId = caller.RequestId, RemoteIp = caller.RemoteIp,
+        });
+        // A retry's own record replaces this one; otherwise the token is given up, and the record with it.
+        if (step != RecoveryStep.RetryWithinGrace) await RefreshAttempts.EndAsync(db, account.Id, ct);
+        return (step, detail);
     }
 
     private async Task<UpstreamOutcome> CallAsync(BrokerDbContext db, Account account, Provider provider, Caller caller, string action, Func<Task<UpstreamOutcome>> call)
@@ -309,7 +370,7 @@ public sealed partial class TokenIssuer(
         switch (outcome)
         {
             case UpstreamOutcome.CredentialsRejected:
-                account.CredentialsRejected(reason, now);
+                account.CredentialsRejected(reason, now, keepRefreshToken: !CredentialRules.CanLogIn(account, provider));
                 return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, outcome.Detail);
             case UpstreamOutcome.AccountInactive:
                 account.BecameInactive(reason, now);
@@ -348,13 +409,29 @@ public sealed partial class TokenIssuer(
         ? new TokenResult.Failed(account.Id, provider.Name, TokenFailure.Inactive, account.LastError ?? "the account is inactive upstream")
         : new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, account.LastError ?? "the account's credentials need attention");
 
-    private TokenResult LacksCredentials(Account account, Provider provider, List<string> missing)
+    /// <summary>
+    /// Neither a login nor a refresh is possible: what the dialect logs in with is not stored, and there is no refresh
+    /// token that is still alive.
+    /// </summary>
+    private TokenResult CannotRenew(Account account, Provider provider)
     {
-        var reason = Truncate($"no {string.Join(", ", missing)} stored, which the {provider.Dialect.ToName()} dialect needs: an admin must enter it");
+        var missing = string.Join(", ", CredentialRules.Missing(account, provider));
+        if (account.RefreshTokenEncrypted is not null)
+            return Reconnect(account, provider, "the refresh token has expired and the account cannot log in by itself " +
+                                                (provider.Dialect.LogsIn() ? $"(no {missing} stored)" : $"(the {provider.Dialect.ToName()} dialect has no login)") +
+                                                $": {WayBack(provider)}");
+        var reason = Truncate($"no {missing} stored, which the {provider.Dialect.ToName()} dialect needs: an admin must enter it" +
+                              (provider.Dialect.CanRefresh() ? ", or import a refresh token" : ""));
         account.NeedsSecrets(reason, time.GetUtcNow());
         return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, reason);
     }
 
+    /// <summary>What brings back an account whose refresh token is dead and that cannot log in by itself.</summary>
+    private static string WayBack(Provider provider) => provider.Dialect.LogsIn()
+        ? "a person must consent again and an admin import the new refresh token"
+        : "an admin must connect the account again (POST /admin/accounts/{name}/connect)";
+
+    /// <summary>An account of a dialect without a login (authorization code) that was never connected, or whose tokens were dropped.</summary>
     private TokenResult NotConnected(Account account, Provider provider)
     {
         const string reason = "not connected: no usable refresh token, and the broker cannot log in by itself; an admin must connect the account (POST /admin/accounts/{name}/connect)";
@@ -362,10 +439,12 @@ public sealed partial class TokenIssuer(
         return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NotConnected, reason);
     }
 
-    private TokenResult ReconnectRequired(Account account, Provider provider, UpstreamOutcome refused)
+    /// <summary>The account's refresh token is dead, or may be, and it cannot log in by itself: a person must act.</summary>
+    private TokenResult Reconnect(Account account, Provider provider, string reason)
     {
-        account.CredentialsRejected(Truncate($"reconnect_required: {refused.Detail}; a person must connect the account again"), time.GetUtcNow());
-        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, refused.Detail);
+        reason = Truncate(reason);
+        account.ReconnectRequired(reason, time.GetUtcNow());
+        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, reason);
     }
 
     private AccountCredentials Credentials(Account account, Provider provider) => new(
@@ -398,6 +477,9 @@ public sealed partial class TokenIssuer(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Upstream {Kind} for account {Account}: {Outcome} (status {Status}, {ElapsedMs} ms)")]
     private partial void LogUpstreamCall(string account, string kind, string outcome, int? status, long elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A refresh of account {Account} was interrupted before its answer was stored; next: {Step}")]
+    private partial void LogRefreshResumed(string account, RecoveryStep step);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Database fault while fetching a token for account {Account}")]
     private partial void LogDatabaseFault(Exception exception, string account);

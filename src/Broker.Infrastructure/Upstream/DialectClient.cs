@@ -88,24 +88,13 @@ public abstract class DialectClient
         return new Granted(tokens, status);
     }
 
-    /// <summary>Longer than any real token (a JWT full of group claims stays well under 16 KiB): not a token.</summary>
-    internal const int MaxTokenLength = 16 * 1024;
+    private const int MaxTokenLength = TokenText.MaxLength;
 
     /// <summary>
-    /// RFC 6749 Appendix A.12/A.17 define access and refresh tokens as 1*VSCHAR (printable ASCII, 0x20-0x7E), and
-    /// RFC 6750's b64token is narrower still. Anything else (NUL, control characters, lone surrogates, emoji) is
-    /// not a token a resource server would take; stored, it could fail the write, and handed on, it would break the
-    /// consumer's Authorization header. So such an answer is a protocol error, not a grant.
+    /// Anything but RFC 6749 token text is not a token a resource server would take; stored, it could fail the write,
+    /// and handed on, it would break the consumer's Authorization header. So such an answer is a protocol error, not a grant.
     /// </summary>
-    private static bool IsTokenText(string token)
-    {
-        if (token.Length > MaxTokenLength) return false;
-        foreach (var c in token)
-        {
-            if (c is < '\x20' or > '\x7E') return false;
-        }
-        return true;
-    }
+    private static bool IsTokenText(string token) => TokenText.IsValid(token);
 
     // Never quotes the value: it may be (most of) a real token.
     private static ProtocolError NotAToken(int status, string field) =>

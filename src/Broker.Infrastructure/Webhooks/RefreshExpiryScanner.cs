@@ -56,7 +56,7 @@ public sealed partial class RefreshExpiryScanner(
         {
             var eventId = EventId(account.Id, account.RefreshExpiresAt!.Value);
             var payload = WebhookPayload.Build(eventId, WebhookEvents.RefreshTokenExpiring, now, account.Name, account.Provider!.Name,
-                account.State, account.LastError, account.RefreshExpiresAt);
+                account.State, account.AttentionReason, account.LastError, account.RefreshExpiresAt);
             foreach (var webhook in webhooks)
             {
                 enqueued += await db.Database.ExecuteSqlAsync(

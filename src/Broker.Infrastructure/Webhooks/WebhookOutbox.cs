@@ -35,7 +35,7 @@ public static class WebhookOutbox
                 ?? await db.Providers.Where(p => p.Id == account.ProviderId).Select(p => p.Name).FirstAsync(ct);
             var at = account.UpdatedAt;
             var eventId = Guid.CreateVersion7(at);
-            var payload = WebhookPayload.Build(eventId, type!, at, account.Name, provider, account.State, account.LastError);
+            var payload = WebhookPayload.Build(eventId, type!, at, account.Name, provider, account.State, account.AttentionReason, account.LastError);
             foreach (var webhook in subscribed)
             {
                 db.WebhookDeliveries.Add(new WebhookDelivery

@@ -13,7 +13,7 @@ public static class WebhookPayload
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public static string Build(Guid eventId, string type, DateTimeOffset at, string account, string provider, AccountState state,
-        string? lastError, DateTimeOffset? refreshExpiresAt = null) =>
+        AttentionReason? attentionReason, string? lastError, DateTimeOffset? refreshExpiresAt = null) =>
         JsonSerializer.Serialize(new
         {
             Id = eventId,
@@ -24,6 +24,7 @@ public static class WebhookPayload
                 ["account"] = account,
                 ["provider"] = provider,
                 ["state"] = state.ToName(),
+                ["attention_reason"] = attentionReason?.ToName(),
                 ["last_error"] = SafeText.Shorten(lastError, Limits.Detail),
                 ["refresh_expires_at"] = refreshExpiresAt,
             }.Where(e => e.Value is not null || e.Key == "last_error").ToDictionary(),

@@ -94,6 +94,8 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
         ["POST /admin/accounts/{name}/test"] = async () => ($"/admin/accounts/{await AccountAsync()}/test", null),
         ["POST /admin/accounts/{name}/revoke"] = async () => ($"/admin/accounts/{await AccountAsync()}/revoke", null),
         ["POST /admin/accounts/{name}/connect"] = async () => ($"/admin/accounts/{await AuthorizationCodeAccountAsync()}/connect", null),
+        ["PUT /admin/accounts/{name}/refresh-token"] = async () => ($"/admin/accounts/{await AccountAsync()}/refresh-token",
+            new { refresh_token = Secret() }),
         ["POST /admin/clients"] = async () => ("/admin/clients", new { name = Name("c") }),
         ["GET /admin/clients/{name}"] = async () => ($"/admin/clients/{await ClientAsync()}", null),
         ["PUT /admin/clients/{name}/grants"] = async () => ($"/admin/clients/{await ClientAsync()}/grants",

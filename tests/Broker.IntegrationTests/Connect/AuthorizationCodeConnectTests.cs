@@ -202,7 +202,8 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
         _world.Simulator.TotalLogins.ShouldBe(0);
         var after = await ConnectWorld.AccountJsonAsync(_world, account);
         after["state"]!.GetValue<string>().ShouldBe("needs_attention");
-        after["last_error"]!.GetValue<string>().ShouldStartWith("reconnect_required");
+        after["attention_reason"]!.GetValue<string>().ShouldBe("reconnect_required");
+        after["last_error"]!.GetValue<string>().ShouldContain("refused the refresh token");
 
         // Connecting again is the way back.
         var again = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, account), user, password, approve: true);

@@ -52,6 +52,66 @@ public sealed class AccountTests
     }
 
     [Fact]
+    public void Each_block_names_its_reason_and_starting_afresh_clears_it()
+    {
+        var account = LoggedIn();
+        account.CredentialsRejected("bad password", Now);
+        account.AttentionReason.ShouldBe(AttentionReason.CredentialsRejected);
+        account.NeedsSecrets("no password", Now);
+        account.AttentionReason.ShouldBe(AttentionReason.SecretsMissing);
+        account.BecameInactive("inactive", Now);
+        account.AttentionReason.ShouldBe(AttentionReason.Inactive);
+        account.ReconnectRequired("refresh token refused", Now);
+        account.AttentionReason.ShouldBe(AttentionReason.ReconnectRequired);
+        account.State.ShouldBe(AccountState.NeedsAttention);
+
+        account.StartAfresh(Now);
+
+        account.AttentionReason.ShouldBeNull();
+        account.State.ShouldBe(AccountState.Active);
+    }
+
+    [Fact]
+    public void An_imported_refresh_token_reactivates_the_account_and_drops_the_access_token_of_the_old_chain()
+    {
+        var account = LoggedIn();
+        account.ReconnectRequired("refresh token refused", Now);
+
+        account.RefreshTokenImported("refresh-imported", Now.AddDays(30), Now.AddMinutes(1));
+
+        account.State.ShouldBe(AccountState.Active);
+        account.AttentionReason.ShouldBeNull();
+        account.LastError.ShouldBeNull();
+        account.AccessTokenEncrypted.ShouldBeNull();
+        account.RefreshTokenEncrypted.ShouldBe("refresh-imported");
+        account.RefreshExpiresAt.ShouldBe(Now.AddDays(30));
+    }
+
+    [Fact]
+    public void A_refresh_only_account_whose_client_credentials_are_refused_keeps_its_refresh_token_for_after_the_fix()
+    {
+        var account = LoggedIn();
+
+        account.CredentialsRejected("invalid_client", Now, keepRefreshToken: true);
+
+        account.State.ShouldBe(AccountState.NeedsAttention);
+        account.AccessTokenEncrypted.ShouldBeNull();
+        account.RefreshTokenEncrypted.ShouldBe("refresh-1");
+    }
+
+    [Fact]
+    public void A_refresh_only_account_started_afresh_keeps_its_refresh_token()
+    {
+        var account = LoggedIn();
+
+        account.StartAfresh(Now, keepRefreshToken: true);
+
+        account.AccessTokenEncrypted.ShouldBeNull();
+        account.RefreshTokenEncrypted.ShouldBe("refresh-1");
+        account.RefreshExpiresAt.ShouldBe(Now.AddDays(14));
+    }
+
+    [Fact]
     public void A_failed_call_that_says_nothing_about_the_account_keeps_its_state_and_tokens()
     {
         var account = LoggedIn();

@@ -1,0 +1,134 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json.Nodes;
+using Broker.IntegrationTests.Support;
+using Npgsql;
+
+namespace Broker.IntegrationTests.Reliability;
+
+/// <summary>
+/// docs/architecture.md, "Crash safety", for an account that cannot log in: a broker process killed after the
+/// upstream rotated the refresh token but before the answer was stored. With a reuse grace the next holder of the
+/// lock sends the token again and the chain lives on; without one the account says plainly that it needs a person.
+/// </summary>
+[Trait(Slow.Category, Slow.Name)]
+public sealed class RefreshOnlyKillTests : IAsyncLifetime
+{
+    private const int Kills = 20;
+    private BrokerWorld _world = null!;
+    private Dictionary<string, string?> _settings = null!;
+
+    public async Task InitializeAsync()
+    {
+        _world = await BrokerWorld.StartAsync(simulatorClock: TimeProvider.System);
+        _settings = new Dictionary<string, string?>(_world.Settings)
+        {
+            ["Broker:Tokens:FreshTokenWindow"] = "00:00:00", // every fetch with a large min_validity refreshes
+            ["Broker:Upstream:Timeout"] = "00:00:30",
+            ["Broker:Tokens:LockTimeout"] = "00:01:40", // a lock left behind would show as a 503
+        };
+    }
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    [Fact]
+    public async Task Killing_the_broker_mid_refresh_twenty_times_keeps_the_chain_of_an_account_on_a_provider_with_reuse_grace()
+    {
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro-grace", reuseGraceSeconds: 300));
+        _world.Simulator.RefreshReuseGrace = TimeSpan.FromSeconds(300);
+        var key = await _world.ConsumerAsync(account.Name);
+
+        for (var kill = 1; kill <= Kills; kill++)
+        {
+            await using var broker = await BrokerProcess.StartAsync(_settings);
+            await YieldsValidToken(broker, account, key, $"before kill {kill}");
+            await KillMidRefreshAsync(broker, account, key);
+        }
+
+        await using (var last = await BrokerProcess.StartAsync(_settings))
+            await YieldsValidToken(last, account, key, "after the last kill");
+
+        _world.Simulator.TotalGraceRefreshes.ShouldBe(Kills, "each lost answer was recovered by sending the same token within the grace");
+        _world.Simulator.RefreshReuses(account.Username).ShouldBe(0);
+        _world.Simulator.TotalLogins.ShouldBe(0);
+        _world.Simulator.TotalFailedLogins.ShouldBe(0);
+        var shown = await _world.AdminAsync(HttpMethod.Get, $"/admin/accounts/{account.Name}");
+        shown["state"]!.GetValue<string>().ShouldBe("active");
+        shown["attention_reason"].ShouldBeNull();
+        (await ScalarAsync("SELECT count(*) FROM audit_events WHERE action = 'token.refresh_resumed' AND outcome = 'retry_within_grace'"))
+            .ShouldBe(Kills);
+        (await ScalarAsync("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"))
+            .ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Without_a_reuse_grace_a_lost_answer_leaves_the_account_needing_a_reconnect_never_silently_broken()
+    {
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var key = await _world.ConsumerAsync(account.Name);
+
+        await using (var broker = await BrokerProcess.StartAsync(_settings))
+        {
+            await YieldsValidToken(broker, account, key, "before the kill");
+            await KillMidRefreshAsync(broker, account, key);
+        }
+        var requests = _world.Simulator.TotalRequests;
+
+        await using (var next = await BrokerProcess.StartAsync(_settings))
+        {
+            using var response = await Fetch(next, account.Name, key, minValidity: 3600);
+            response.StatusCode.ShouldBe(HttpStatusCode.Conflict, await response.Content.ReadAsStringAsync());
+        }
+
+        _world.Simulator.TotalRequests.ShouldBe(requests, "the maybe-spent token is not sent again");
+        _world.Simulator.RefreshReuses(account.Username).ShouldBe(0);
+        _world.Simulator.TotalLogins.ShouldBe(0);
+        var shown = await _world.AdminAsync(HttpMethod.Get, $"/admin/accounts/{account.Name}");
+        shown["state"]!.GetValue<string>().ShouldBe("needs_attention");
+        shown["attention_reason"]!.GetValue<string>().ShouldBe("reconnect_required");
+        var lastError = shown["last_error"]!.GetValue<string>();
+        lastError.ShouldContain("was interrupted");
+        lastError.ShouldContain("no reuse grace");
+    }
+
+    /// <summary>
+    /// The simulator rotates the refresh token, then holds its answer; the broker is killed while it waits, so the
+    /// rotated token is lost with it.
+    /// </summary>
+    private async Task KillMidRefreshAsync(BrokerProcess broker, RefreshOnlyAccount account, string key)
+    {
+        var refreshes = _world.Simulator.Refreshes(account.Username);
+        var inFlight = _world.Simulator.InFlight;
+        _world.Simulator.HoldAnswers();
+        var refreshing = Fetch(broker, account.Name, key, minValidity: 3600);
+        await _world.Simulator.WaitForInFlightAsync(inFlight + 1, TimeSpan.FromSeconds(60));
+        broker.Kill();
+        await refreshing.ContinueWith(_ => { }); // its connection just broke
+        _world.Simulator.ReleaseAnswers();
+        _world.Simulator.Refreshes(account.Username).ShouldBe(refreshes + 1, "the upstream rotated the token whose answer was lost");
+    }
+
+    /// <summary>A fetch that refreshes (so it first resolves what the last kill left behind) and serves a valid token.</summary>
+    private async Task YieldsValidToken(BrokerProcess broker, RefreshOnlyAccount account, string key, string when)
+    {
+        using var response = await Fetch(broker, account.Name, key, minValidity: 3600);
+        var text = await response.Content.ReadAsStringAsync();
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, $"{when}: {text}");
+        _world.Simulator.IsValidAccessToken(JsonNode.Parse(text)!["access_token"]!.GetValue<string>()).ShouldBeTrue(when);
+    }
+
+    private static Task<HttpResponseMessage> Fetch(BrokerProcess broker, string account, string key, int minValidity)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/accounts/{account}/token?min_validity={minValidity}");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return broker.Http.SendAsync(request);
+    }
+
+    private async Task<long> ScalarAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(_world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+}
