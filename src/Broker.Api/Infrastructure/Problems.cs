@@ -33,12 +33,17 @@ public static class Problems
     public static ProblemHttpResult Create(int status, string type, string title, string? detail = null) =>
         TypedResults.Problem(detail: SafeText.Shorten(detail, Limits.Detail), statusCode: status, title: title, type: TypeBase + type);
 
-    /// <remarks>Field names may come from the body (an unknown property): they are shown as safe text.</remarks>
+    /// <remarks>
+    /// Field names may come from the body (an unknown property): they are shown as safe text. Messages are ours, with
+    /// any caller text in them already cut; their cap is room for a list of every valid value (all audit actions).
+    /// </remarks>
     public static ValidationProblem Validation(IDictionary<string, string[]> errors) =>
         TypedResults.ValidationProblem(
             errors.GroupBy(e => SafeText.Shorten(e.Key, Limits.Name), StringComparer.Ordinal)
-                .ToDictionary(g => g.Key, g => g.SelectMany(e => e.Value).Select(m => SafeText.Shorten(m, Limits.Detail)).ToArray(), StringComparer.Ordinal),
+                .ToDictionary(g => g.Key, g => g.SelectMany(e => e.Value).Select(m => SafeText.Shorten(m, MessageLimit)).ToArray(), StringComparer.Ordinal),
             title: "The request is not valid.", type: TypeBase + BadRequest);
+
+    private const int MessageLimit = 4 * Limits.Detail;
 
     public static ValidationProblem Validation(string field, string message) =>
         Validation(new Dictionary<string, string[]> { [field] = [message] });

@@ -20,7 +20,9 @@ public sealed class RefreshOnlyKillTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _world = await BrokerWorld.StartAsync(simulatorClock: TimeProvider.System);
+        // Webhooks may go to the test's receiver on plain http on loopback.
+        _world = await BrokerWorld.StartAsync(simulatorClock: TimeProvider.System,
+            settings: new Dictionary<string, string?> { ["Broker:Webhooks:AllowPlainHttp"] = "true" });
         _settings = new Dictionary<string, string?>(_world.Settings)
         {
             ["Broker:Tokens:FreshTokenWindow"] = "00:00:00", // every fetch with a large min_validity refreshes
@@ -62,10 +64,13 @@ public sealed class RefreshOnlyKillTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Without_a_reuse_grace_a_lost_answer_leaves_the_account_needing_a_reconnect_never_silently_broken()
+    public async Task Without_a_reuse_grace_a_lost_answer_leaves_the_account_needing_a_reconnect_never_silently_broken_and_a_webhook_says_so()
     {
         var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
         var key = await _world.ConsumerAsync(account.Name);
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await _world.AdminAsync(HttpMethod.Post, "/admin/webhooks",
+            new { url = receiver.Url("/hooks/broker"), events = new[] { "account.needs_attention" } }, HttpStatusCode.Created);
 
         await using (var broker = await BrokerProcess.StartAsync(_settings))
         {
@@ -89,6 +94,12 @@ public sealed class RefreshOnlyKillTests : IAsyncLifetime
         var lastError = shown["last_error"]!.GetValue<string>();
         lastError.ShouldContain("was interrupted");
         lastError.ShouldContain("no reuse grace");
+
+        var said = (await receiver.WaitForAsync(r => r.Any(w => w.Event == "account.needs_attention")))
+            .Single(w => w.Event == "account.needs_attention").Json["data"]!;
+        said["account"]!.GetValue<string>().ShouldBe(account.Name);
+        said["attention_reason"]!.GetValue<string>().ShouldBe("reconnect_required");
+        said["last_error"]!.GetValue<string>().ShouldContain("was interrupted");
     }
 
     /// <summary>
