@@ -15,8 +15,9 @@ ours() { find "$tmp" -maxdepth 1 -type d -name "broker-test-pg-*-$BROKER_TEST_RU
 leftover_clusters() {
   local status=$?
   local left
-  # The test host's watchers remove its clusters moments after it exits: give them that moment.
-  for _ in $(seq 1 30); do
+  # The test host's watchers remove its clusters after it exits: a moment on a quiet machine, but deleting a few GB
+  # of databases takes longer on a busy one (seen: over 30 s under stress-ng). Give them up to three minutes.
+  for _ in $(seq 1 180); do
     [ -z "$(ours)" ] && break
     sleep 1
   done
