@@ -20,8 +20,11 @@ public sealed class BrokerWorld : IAsyncDisposable
     private readonly Dictionary<string, string> _providers = new();
     private int _accounts;
 
-    private BrokerWorld(string connectionString, ManualTimeProvider clock, SimulatorHost simulator, LogSink logs, Dictionary<string, string?> settings)
+    private readonly PostgresServer _server;
+
+    private BrokerWorld(PostgresServer server, string connectionString, ManualTimeProvider clock, SimulatorHost simulator, LogSink logs, Dictionary<string, string?> settings)
     {
+        _server = server;
         ConnectionString = connectionString;
         Clock = clock;
         SimulatorHost = simulator;
@@ -71,7 +74,7 @@ public sealed class BrokerWorld : IAsyncDisposable
             else all[key] = value;
         }
 
-        var world = new BrokerWorld(connectionString, clock, simulator, new LogSink(), all);
+        var world = new BrokerWorld(server, connectionString, clock, simulator, new LogSink(), all);
         for (var i = 0; i < brokers; i++) await world.AddBrokerAsync();
         return world;
     }
@@ -186,6 +189,7 @@ public sealed class BrokerWorld : IAsyncDisposable
     {
         foreach (var broker in Brokers) await broker.DisposeAsync();
         await SimulatorHost.DisposeAsync();
+        _server.DropDatabaseLater(ConnectionString);
         // Every test that uses a world is also a scan of its admin responses for the secrets it handed over.
         var leaked = SecretsInAdminResponses();
         if (leaked.Count > 0)
