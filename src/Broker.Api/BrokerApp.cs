@@ -93,9 +93,12 @@ public static class BrokerApp
 
         // The benchmark's ceiling: the same Kestrel, the same key check, no token work. Off unless asked for.
         if (app.Configuration.GetValue<bool>("Broker:Benchmark:CeilingEndpoint"))
-            app.MapGet("/v1/ping", () => TypedResults.Ok(new { ok = true })).RequireAuthorization().ExcludeFromDescription();
+            app.MapGet("/v1/ping", () => TypedResults.Ok(new Pong(Ok: true))).RequireAuthorization().ExcludeFromDescription();
         app.MapAuditTrail();
         app.MapReports();
         return app;
     }
 }
+
+/// <summary>The benchmark ceiling's answer.</summary>
+public sealed record Pong(bool Ok);
