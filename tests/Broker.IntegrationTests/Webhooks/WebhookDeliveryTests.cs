@@ -149,17 +149,30 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
             await update.ExecuteNonQueryAsync();
         }
 
+        // The host's own first scan may be the one that finds it (on a busy machine it can run this late): what
+        // counts is that however many scans, on however many instances, it is one event.
         var scanner = world.Broker.Services.GetRequiredService<RefreshExpiryScanner>();
-        (await scanner.ScanAsync(CancellationToken.None)).ShouldBe(1);
+        var enqueued = await scanner.ScanAsync(CancellationToken.None);
         var received = await _receiver.WaitForCountAsync(1);
         received[0].Event.ShouldBe(WebhookEvents.RefreshTokenExpiring);
         received[0].Json["data"]!["account"]!.GetValue<string>().ShouldBe(stuck.Name);
         received[0].Json["data"]!["refresh_expires_at"].ShouldNotBeNull();
 
-        (await scanner.ScanAsync(CancellationToken.None)).ShouldBe(0);
+        enqueued += await scanner.ScanAsync(CancellationToken.None);
         (await scanner.PruneAsync(CancellationToken.None)).ShouldBe(0); // young enough to stay in the log
         var another = await world.AddBrokerAsync();
-        (await another.Services.GetRequiredService<RefreshExpiryScanner>().ScanAsync(CancellationToken.None)).ShouldBe(0);
+        enqueued += await another.Services.GetRequiredService<RefreshExpiryScanner>().ScanAsync(CancellationToken.None);
+        enqueued.ShouldBeLessThanOrEqualTo(1);
+        (await DeliveriesAsync(world)).ShouldBe(1);
+        _receiver.Received.Count.ShouldBe(1);
+    }
+
+    private static async Task<long> DeliveriesAsync(BrokerWorld world)
+    {
+        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        await connection.OpenAsync();
+        await using var query = new NpgsqlCommand("SELECT count(*) FROM webhook_deliveries", connection);
+        return (long)(await query.ExecuteScalarAsync())!;
     }
 
     [Fact]
@@ -183,7 +196,8 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
             await update.ExecuteNonQueryAsync();
         }
 
-        (await world.Broker.Services.GetRequiredService<RefreshExpiryScanner>().ScanAsync(CancellationToken.None)).ShouldBe(1);
+        // The restarted host's own first scan may run after the update and enqueue the event before this one does.
+        await world.Broker.Services.GetRequiredService<RefreshExpiryScanner>().ScanAsync(CancellationToken.None);
 
         (await outcome.Task.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe("failed");
         var item = (await world.AdminAsync(HttpMethod.Get, $"/admin/webhooks/{webhook}/deliveries"))["items"]!.AsArray().ShouldHaveSingleItem()!;
