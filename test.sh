@@ -10,7 +10,8 @@ tmp="${TMPDIR:-/tmp}"
 BROKER_TEST_RUN=$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 12)
 export BROKER_TEST_RUN
 
-ours() { find "$tmp" -maxdepth 1 -type d -name "broker-test-pg-*-$BROKER_TEST_RUN-*" 2>/dev/null || true; }
+# Clusters live in /dev/shm when it has room (see PostgresServer), else in the temp folder.
+ours() { find /dev/shm "$tmp" -maxdepth 1 -type d -name "broker-test-pg-*-$BROKER_TEST_RUN-*" 2>/dev/null || true; }
 
 leftover_clusters() {
   local status=$?
