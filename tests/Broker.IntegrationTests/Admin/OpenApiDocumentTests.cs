@@ -6,22 +6,27 @@ using Broker.IntegrationTests.Support;
 namespace Broker.IntegrationTests.Admin;
 
 /// <summary>The OpenAPI document at /swagger/v1/swagger.json, which the Swagger UI is built from.</summary>
-public sealed partial class OpenApiDocumentTests : IAsyncLifetime
+public sealed partial class OpenApiDocumentTests(OpenApiDocumentTests.Served served) : IClassFixture<OpenApiDocumentTests.Served>
 {
-    private BrokerWorld _world = null!;
-    private JsonObject _document = null!;
-
-    public async Task InitializeAsync()
+    /// <summary>The document as a broker serves it, fetched once for every test of the class (it reads it only).</summary>
+    public sealed class Served : IAsyncLifetime
     {
-        _world = await BrokerWorld.StartAsync();
-        using var response = await _world.Broker.GetAsync("/swagger/v1/swagger.json", null);
-        response.StatusCode.ShouldBe(HttpStatusCode.OK);
-        var text = await response.Content.ReadAsStringAsync();
-        File.WriteAllText(Path.Combine(AppContext.BaseDirectory, "swagger.json"), text);
-        _document = JsonNode.Parse(text)!.AsObject();
+        public JsonObject Document { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            await using var world = await BrokerWorld.StartAsync();
+            using var response = await world.Broker.GetAsync("/swagger/v1/swagger.json", null);
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+            var text = await response.Content.ReadAsStringAsync();
+            File.WriteAllText(Path.Combine(AppContext.BaseDirectory, "swagger.json"), text);
+            Document = JsonNode.Parse(text)!.AsObject();
+        }
+
+        public Task DisposeAsync() => Task.CompletedTask;
     }
 
-    public async Task DisposeAsync() => await _world.DisposeAsync();
+    private readonly JsonObject _document = served.Document;
 
     private IEnumerable<(string Path, string Method, JsonObject Operation)> Operations() =>
         from path in _document["paths"]!.AsObject()

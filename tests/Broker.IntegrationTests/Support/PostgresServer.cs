@@ -111,7 +111,7 @@ public sealed class PostgresServer : IAsyncDisposable
         name ??= $"broker_test_{Environment.ProcessId}_{Interlocked.Increment(ref _databases)}_{Guid.NewGuid():N}"[..50];
         await using var connection = new NpgsqlConnection(AdminConnectionString);
         await connection.OpenAsync();
-        var sql = template is null ? $"CREATE DATABASE \"{name}\"" : $"CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"";
+        var sql = template is null ? $"CREATE DATABASE \"{name}\"" : $"CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY";
         await using (var create = new NpgsqlCommand(sql, connection))
             await create.ExecuteNonQueryAsync();
         return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, Pooling = true, MaxPoolSize = 50 }.ConnectionString;
