@@ -4,13 +4,9 @@ using Broker.IntegrationTests.Support;
 namespace Broker.IntegrationTests.Admin;
 
 /// <summary>Bodies that are not what the endpoint reads get a 400 problem naming the field, never echoing a value.</summary>
-public sealed class RequestBodyTests : IAsyncLifetime
+public sealed class RequestBodyTests(SharedWorld shared) : IClassFixture<SharedWorld>
 {
-    private BrokerWorld _world = null!;
-
-    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
+    private readonly BrokerWorld _world = shared.World;
 
     [Theory]
     [InlineData("/admin/providers", """{"name":"p","dialect":"simplejwt","token_url":"https://x.example/t","tokenUrl":"https://x.example/t"}""", "tokenUrl",

@@ -121,9 +121,20 @@ public sealed class BrokerWorld : IAsyncDisposable
     }
 
     /// <summary>The provider of a dialect on the simulator, created on first use.</summary>
-    public async Task<string> ProviderAsync(string dialect, object? extra = null)
+    public async Task<string> ProviderAsync(string dialect)
     {
         if (_providers.TryGetValue(dialect, out var existing)) return existing;
+        _providers[dialect] = await NewProviderAsync(dialect, $"sim-{dialect}");
+        return _providers[dialect];
+    }
+
+    /// <summary>
+    /// A provider of the dialect of its own (its own circuit breaker), for a test that makes the upstream fail in a
+    /// world that other tests share.
+    /// </summary>
+    public async Task<string> NewProviderAsync(string dialect, string? name = null)
+    {
+        name ??= $"sim-{dialect}-{Interlocked.Increment(ref _accounts)}";
         var path = dialect switch
         {
             "sliderule" => "api/org_token/",
@@ -131,17 +142,16 @@ public sealed class BrokerWorld : IAsyncDisposable
             "keycloak" => "get-token",
             _ => "o/token/",
         };
-        var name = $"sim-{dialect}";
         await AdminAsync(HttpMethod.Post, "/admin/providers",
             new { name, dialect, token_url = new Uri(SimulatorHost.BaseAddress, path).ToString() }, HttpStatusCode.Created);
-        _providers[dialect] = name;
         return name;
     }
 
     /// <summary>A new upstream user on the simulator and a broker account for it. Returns the account name.</summary>
-    public async Task<TestAccount> AccountAsync(string dialect)
+    /// <param name="provider">The provider to use (<see cref="NewProviderAsync"/>); the dialect's shared one when null.</param>
+    public async Task<TestAccount> AccountAsync(string dialect, string? provider = null)
     {
-        var provider = await ProviderAsync(dialect);
+        provider ??= await ProviderAsync(dialect);
         var n = Interlocked.Increment(ref _accounts);
         var account = new TestAccount($"{dialect}-{n}", $"user-{dialect}-{n}", $"pw-{Guid.NewGuid():N}", dialect);
         Secrets.Add(account.Password);

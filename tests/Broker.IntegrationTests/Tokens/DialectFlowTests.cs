@@ -11,13 +11,9 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Broker.IntegrationTests.Tokens;
 
 /// <summary>Every dialect, against the simulator over real HTTP: log in, serve from memory, refresh, fall back to login.</summary>
-public sealed class DialectFlowTests : IAsyncLifetime
+public sealed class DialectFlowTests(SharedWorld shared) : IClassFixture<SharedWorld>
 {
-    private BrokerWorld _world = null!;
-
-    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
+    private readonly BrokerWorld _world = shared.World;
 
     // The dialects the broker logs in with; oauth2-authorization-code accounts are connected by a person (Connect/).
     public static TheoryData<string> AllDialects => new(DialectNames.All.Where(d => DialectNames.Parse(d).LogsIn()));
