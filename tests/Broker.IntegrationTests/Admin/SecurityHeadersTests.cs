@@ -5,13 +5,9 @@ using Broker.IntegrationTests.Support;
 namespace Broker.IntegrationTests.Admin;
 
 /// <summary>The headers a security review looks for, and Swagger served in Production only when configured.</summary>
-public sealed partial class SecurityHeadersTests : IAsyncLifetime
+public sealed partial class SecurityHeadersTests(SharedWorld shared) : IClassFixture<SharedWorld>
 {
-    private BrokerWorld _world = null!;
-
-    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
+    private readonly BrokerWorld _world = shared.World;
 
     [Theory]
     [InlineData("/v1/accounts/x/token")]

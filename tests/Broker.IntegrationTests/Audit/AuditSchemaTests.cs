@@ -9,13 +9,9 @@ using Npgsql;
 namespace Broker.IntegrationTests.Audit;
 
 /// <summary>The audit table itself: append-only, in step with the EF model, and indexed for the report queries.</summary>
-public sealed class AuditSchemaTests : IAsyncLifetime
+public sealed class AuditSchemaTests(SharedWorld shared) : IClassFixture<SharedWorld>
 {
-    private BrokerWorld _world = null!;
-
-    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
+    private readonly BrokerWorld _world = shared.World;
 
     [Theory]
     [InlineData("UPDATE audit_events SET outcome = 'forged'")]

@@ -6,13 +6,9 @@ using Microsoft.Extensions.Options;
 namespace Broker.IntegrationTests.Client;
 
 /// <summary>Broker.Client's typed client for fetching tokens directly, against a real broker, and its settings checks.</summary>
-public sealed class BrokerTokenClientTests : IAsyncLifetime
+public sealed class BrokerTokenClientTests(SharedWorld shared) : IClassFixture<SharedWorld>
 {
-    private BrokerWorld _world = null!;
-
-    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
+    private readonly BrokerWorld _world = shared.World;
 
     private ServiceProvider Services(string key)
     {

@@ -36,7 +36,7 @@ public sealed class RefreshOnlyKillTests : IAsyncLifetime
     [Fact]
     public async Task Killing_the_broker_mid_refresh_twenty_times_keeps_the_chain_of_an_account_on_a_provider_with_reuse_grace()
     {
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro-grace", reuseGraceSeconds: 300));
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: 300));
         _world.Simulator.RefreshReuseGrace = TimeSpan.FromSeconds(300);
         var key = await _world.ConsumerAsync(account.Name);
 
@@ -66,7 +66,7 @@ public sealed class RefreshOnlyKillTests : IAsyncLifetime
     [Fact]
     public async Task Without_a_reuse_grace_a_lost_answer_leaves_the_account_needing_a_reconnect_never_silently_broken_and_a_webhook_says_so()
     {
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: null));
         var key = await _world.ConsumerAsync(account.Name);
         await using var receiver = await WebhookReceiver.StartAsync();
         await _world.AdminAsync(HttpMethod.Post, "/admin/webhooks",

@@ -7,9 +7,10 @@ public sealed record RefreshOnlyAccount(string Name, string Username, string Cli
 
 public static class RefreshOnlyAccounts
 {
-    /// <summary>An oauth2-password provider on the simulator with the given reuse grace (null: none).</summary>
-    public static async Task<string> RefreshOnlyProviderAsync(this BrokerWorld world, string name, int? reuseGraceSeconds)
+    /// <summary>A new oauth2-password provider on the simulator with the given reuse grace (null: none). Returns its name.</summary>
+    public static async Task<string> RefreshOnlyProviderAsync(this BrokerWorld world, int? reuseGraceSeconds)
     {
+        var name = $"ro-provider-{Guid.NewGuid().ToString("N")[..10]}";
         await world.AdminAsync(HttpMethod.Post, "/admin/providers", new
         {
             name, dialect = "oauth2-password", token_url = new Uri(world.SimulatorHost.BaseAddress, "o/token/").ToString(),

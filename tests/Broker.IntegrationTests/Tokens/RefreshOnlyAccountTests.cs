@@ -13,18 +13,18 @@ namespace Broker.IntegrationTests.Tokens;
 /// accounts"): the token is write-only, the chain survives upstream outages, a refused refresh asks for a person
 /// and never for a login, and a refresh whose answer was lost is resumed only within the provider's reuse grace.
 /// </summary>
-public sealed class RefreshOnlyAccountTests : IAsyncLifetime
+public sealed class RefreshOnlyAccountTests(SharedWorld shared) : IClassFixture<SharedWorld>
 {
-    private BrokerWorld _world = null!;
+    private readonly BrokerWorld _world = shared.World;
 
-    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
+    // The simulator's totals when this test began: the class's tests share the world and run one after another.
+    private readonly (int Logins, int FailedLogins, int RejectedRefreshes) _before =
+        (shared.World.Simulator.TotalLogins, shared.World.Simulator.TotalFailedLogins, shared.World.Simulator.TotalRejectedRefreshes);
 
     [Fact]
     public async Task An_imported_refresh_token_is_write_only_and_an_account_without_password_is_served_through_it()
     {
-        var provider = await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null);
+        var provider = await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: null);
         var account = await _world.RefreshOnlyAccountAsync(provider);
         var imported = _world.Secrets[^1];
         var key = await _world.ConsumerAsync(account.Name);
@@ -40,8 +40,8 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
 
         _world.Simulator.IsValidAccessToken(token).ShouldBeTrue();
         _world.Simulator.Refreshes(account.Username).ShouldBe(1);
-        _world.Simulator.TotalLogins.ShouldBe(0);
-        _world.Simulator.TotalFailedLogins.ShouldBe(0);
+        (_world.Simulator.TotalLogins - _before.Logins).ShouldBe(0);
+        (_world.Simulator.TotalFailedLogins - _before.FailedLogins).ShouldBe(0);
         (await _world.CountAsync("action = 'account.refresh_token_imported' AND account_name = $1", account.Name)).ShouldBe(1);
         (await _world.CountAsync("strpos(coalesce(detail, ''), $1) > 0", imported)).ShouldBe(0);
         _world.Logs.Lines.Where(line => line.Contains(imported, StringComparison.Ordinal)).ShouldBeEmpty();
@@ -55,7 +55,7 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
         (await _world.SendAsync(HttpMethod.Put, $"/admin/accounts/{clientCredentials.Name}/refresh-token", body: new { refresh_token = "abc" }))
             .ShouldNameBadFields("refresh_token");
 
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: null));
         foreach (var bad in new[] { "", "line\nbreak", "caf\u00e9", new string('a', TokenText.MaxLength + 1) })
             (await _world.SendAsync(HttpMethod.Put, $"/admin/accounts/{account.Name}/refresh-token", body: new { refresh_token = bad }))
                 .ShouldNameBadFields("refresh_token");
@@ -66,7 +66,7 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
     [Fact]
     public async Task A_transient_failure_keeps_the_refresh_token_and_the_next_refresh_continues_the_chain()
     {
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: null));
         var key = await _world.ConsumerAsync(account.Name);
         await _world.Broker.TokenAsync(account.Name, key);
 
@@ -83,14 +83,14 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
         _world.Simulator.IsValidAccessToken(token).ShouldBeTrue();
         _world.Simulator.Refreshes(account.Username).ShouldBe(2);
         _world.Simulator.RefreshReuses(account.Username).ShouldBe(0);
-        _world.Simulator.TotalLogins.ShouldBe(0);
-        _world.Simulator.TotalFailedLogins.ShouldBe(0);
+        (_world.Simulator.TotalLogins - _before.Logins).ShouldBe(0);
+        (_world.Simulator.TotalFailedLogins - _before.FailedLogins).ShouldBe(0);
     }
 
     [Fact]
     public async Task A_refused_refresh_needs_a_reconnect_and_no_login_is_tried_and_a_new_token_reconnects()
     {
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: null));
         var key = await _world.ConsumerAsync(account.Name);
         await _world.Broker.TokenAsync(account.Name, key);
         _world.Secrets.Add("refresh-token-nobody-issued");
@@ -103,9 +103,9 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
         blocked["attention_reason"]!.GetValue<string>().ShouldBe("reconnect_required");
         blocked["last_error"]!.GetValue<string>().ShouldContain("cannot log in by itself");
         (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.Conflict); // and no further call
-        _world.Simulator.TotalLogins.ShouldBe(0);
-        _world.Simulator.TotalFailedLogins.ShouldBe(0);
-        _world.Simulator.TotalRejectedRefreshes.ShouldBe(1);
+        (_world.Simulator.TotalLogins - _before.Logins).ShouldBe(0);
+        (_world.Simulator.TotalFailedLogins - _before.FailedLogins).ShouldBe(0);
+        (_world.Simulator.TotalRejectedRefreshes - _before.RejectedRefreshes).ShouldBe(1);
 
         await _world.ImportRefreshTokenAsync(account);
         await _world.Broker.TokenAsync(account.Name, key);
@@ -117,7 +117,7 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
     [Fact]
     public async Task A_spent_refresh_token_imported_again_is_a_reuse_the_upstream_refuses_and_the_account_needs_a_reconnect()
     {
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: null));
         var spent = _world.Secrets[^1];
         var key = await _world.ConsumerAsync(account.Name);
         await _world.Broker.TokenAsync(account.Name, key);
@@ -128,30 +128,37 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
         _world.Simulator.RefreshReuses(account.Username).ShouldBe(1);
         (await _world.AdminAsync(HttpMethod.Get, $"/admin/accounts/{account.Name}"))["attention_reason"]!.GetValue<string>()
             .ShouldBe("reconnect_required");
-        _world.Simulator.TotalLogins.ShouldBe(0);
+        (_world.Simulator.TotalLogins - _before.Logins).ShouldBe(0);
     }
 
     [Fact]
     public async Task Without_rotation_upstream_the_same_refresh_token_keeps_serving()
     {
-        _world.Simulator.OAuth2RotateRefreshTokens = false;
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
-        var key = await _world.ConsumerAsync(account.Name);
-
-        for (var expiry = 0; expiry < 3; expiry++)
+        _world.Simulator.OAuth2RotateRefreshTokens = false; // for the whole simulator: set back for the next tests
+        try
         {
-            await _world.Broker.TokenAsync(account.Name, key);
-            _world.Clock.Advance(SimulatorState.DefaultAccessLifetime);
-        }
+            var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: null));
+            var key = await _world.ConsumerAsync(account.Name);
 
-        _world.Simulator.Refreshes(account.Username).ShouldBe(3);
-        _world.Simulator.RefreshReuses(account.Username).ShouldBe(0);
+            for (var expiry = 0; expiry < 3; expiry++)
+            {
+                await _world.Broker.TokenAsync(account.Name, key);
+                _world.Clock.Advance(SimulatorState.DefaultAccessLifetime);
+            }
+
+            _world.Simulator.Refreshes(account.Username).ShouldBe(3);
+            _world.Simulator.RefreshReuses(account.Username).ShouldBe(0);
+        }
+        finally
+        {
+            _world.Simulator.OAuth2RotateRefreshTokens = true;
+        }
     }
 
     [Fact]
     public async Task Refused_client_credentials_block_the_account_but_keep_its_chain_for_when_an_admin_corrects_them()
     {
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: null));
         var key = await _world.ConsumerAsync(account.Name);
         await _world.Broker.TokenAsync(account.Name, key);
         _world.Secrets.Add("cs-rotated-upstream");
@@ -167,13 +174,13 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
 
         _world.Simulator.IsValidAccessToken(token).ShouldBeTrue();
         _world.Simulator.Refreshes(account.Username).ShouldBe(2);
-        _world.Simulator.TotalLogins.ShouldBe(0);
+        (_world.Simulator.TotalLogins - _before.Logins).ShouldBe(0);
     }
 
     [Fact]
     public async Task A_refresh_begun_and_never_answered_is_sent_again_within_the_providers_reuse_grace()
     {
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro-grace", reuseGraceSeconds: 60));
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: 60));
         var key = await _world.ConsumerAsync(account.Name);
         await RecordUnfinishedRefreshAsync(account.Name, _world.Secrets[^1], _world.Clock.GetUtcNow().AddSeconds(-30));
 
@@ -187,7 +194,7 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
     [Fact]
     public async Task A_refresh_begun_and_never_answered_once_the_reuse_grace_has_passed_needs_a_reconnect_and_sends_nothing()
     {
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro-grace", reuseGraceSeconds: 60));
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: 60));
         var key = await _world.ConsumerAsync(account.Name);
         var now = _world.Clock.GetUtcNow();
         var startedAt = new DateTimeOffset(now.UtcTicks - now.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero).AddSeconds(-61); // the grace has passed
@@ -217,7 +224,7 @@ public sealed class RefreshOnlyAccountTests : IAsyncLifetime
         await _world.Broker.TokenAsync(account.Name, key);
 
         _world.Simulator.Logins(account.Username).ShouldBe(1);
-        _world.Simulator.TotalRejectedRefreshes.ShouldBe(0, "the maybe-spent token is not sent");
+        (_world.Simulator.TotalRejectedRefreshes - _before.RejectedRefreshes).ShouldBe(0, "the maybe-spent token is not sent");
         (await _world.CountAsync("action = 'token.refresh_resumed' AND outcome = 'log_in' AND account_name = $1", account.Name)).ShouldBe(1);
     }
 

@@ -24,7 +24,7 @@ public sealed class RefreshOnlyStormTests : IAsyncLifetime
     [Fact]
     public async Task Concurrent_fetches_on_three_hosts_at_expiry_of_a_refresh_only_account_refresh_exactly_once()
     {
-        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync("ro", reuseGraceSeconds: null));
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: null));
         var key = await _world.ConsumerAsync(account.Name);
         await _world.Broker.TokenAsync(account.Name, key);
         // A slow upstream widens the window in which a second refresh could slip in.
