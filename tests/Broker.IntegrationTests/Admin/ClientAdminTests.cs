@@ -4,14 +4,13 @@ using Broker.IntegrationTests.Support;
 
 namespace Broker.IntegrationTests.Admin;
 
-/// <summary>Clients through the admin API: keys shown once, rotation with overlap, revocation, grants, roles.</summary>
-public sealed class ClientAdminTests : IAsyncLifetime
+/// <summary>
+/// Clients through the admin API: keys shown once, rotation with overlap, revocation, grants, roles. What needs the
+/// bootstrap admin to be the only admin, or revokes it, is in <see cref="LastAdminTests"/>.
+/// </summary>
+public sealed class ClientAdminTests(SharedWorld shared) : IClassFixture<SharedWorld>
 {
-    private BrokerWorld _world = null!;
-
-    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
+    private readonly BrokerWorld _world = shared.World;
 
     private async Task<string> ClientAsync(string name, string role = "consumer", string[]? accounts = null, string[]? providers = null)
     {
@@ -27,10 +26,10 @@ public sealed class ClientAdminTests : IAsyncLifetime
     public async Task Api_key_is_in_the_create_answer_and_in_no_read()
     {
         var account = await _world.AccountAsync(DialectNames.SimpleJwt);
-        var key = await ClientAsync("svc", accounts: [account.Name]);
+        var key = await ClientAsync("svc-shown-once", accounts: [account.Name]);
 
         key.ShouldStartWith("brk_");
-        var read = await _world.AdminAsync(HttpMethod.Get, "/admin/clients/svc");
+        var read = await _world.AdminAsync(HttpMethod.Get, "/admin/clients/svc-shown-once");
         read.ContainsKey("api_key").ShouldBeFalse();
         read["key_prefix"]!.GetValue<string>().ShouldBe(key[..12]);
         read["role"]!.GetValue<string>().ShouldBe("consumer");
@@ -52,17 +51,17 @@ public sealed class ClientAdminTests : IAsyncLifetime
     [Fact]
     public async Task Duplicate_name_is_409()
     {
-        await ClientAsync("svc");
-        (await _world.SendAsync(HttpMethod.Post, "/admin/clients", body: new { name = "svc" })).ShouldBeProblem(HttpStatusCode.Conflict, "conflict");
+        await ClientAsync("svc-duplicated");
+        (await _world.SendAsync(HttpMethod.Post, "/admin/clients", body: new { name = "svc-duplicated" })).ShouldBeProblem(HttpStatusCode.Conflict, "conflict");
     }
 
     [Fact]
     public async Task Rotated_key_replaces_the_old_one_at_once_by_default()
     {
-        var old = await ClientAsync("ops", role: "admin");
+        var old = await ClientAsync("ops-rotated", role: "admin");
         (await StatusWithKeyAsync(old)).ShouldBe(HttpStatusCode.OK);
 
-        var rotated = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/ops/rotate");
+        var rotated = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/ops-rotated/rotate");
         var fresh = rotated["api_key"]!.GetValue<string>();
         _world.Secrets.Add(fresh);
 
@@ -70,17 +69,17 @@ public sealed class ClientAdminTests : IAsyncLifetime
         rotated["previous_key_expires_at"].ShouldBeNull();
         (await StatusWithKeyAsync(old)).ShouldBe(HttpStatusCode.Unauthorized);
         (await StatusWithKeyAsync(fresh)).ShouldBe(HttpStatusCode.OK);
-        (await _world.AdminAsync(HttpMethod.Get, "/admin/clients/ops")).ContainsKey("api_key").ShouldBeFalse();
+        (await _world.AdminAsync(HttpMethod.Get, "/admin/clients/ops-rotated")).ContainsKey("api_key").ShouldBeFalse();
     }
 
     [Fact]
     public async Task Old_key_keeps_working_for_the_overlap_and_not_a_second_longer()
     {
         var account = await _world.AccountAsync(DialectNames.SimpleJwt);
-        var old = await ClientAsync("svc", accounts: [account.Name]);
+        var old = await ClientAsync("svc-overlap", accounts: [account.Name]);
         (await _world.Broker.FetchAsync(account.Name, old)).Status.ShouldBe(HttpStatusCode.OK);
 
-        var rotated = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc/rotate", new { overlap_seconds = 120 });
+        var rotated = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc-overlap/rotate", new { overlap_seconds = 120 });
         var fresh = rotated["api_key"]!.GetValue<string>();
         _world.Secrets.Add(fresh);
         rotated["previous_key_expires_at"]!.GetValue<DateTimeOffset>().ShouldBe(_world.Clock.GetUtcNow().AddSeconds(120), TimeSpan.FromSeconds(1));
@@ -102,60 +101,24 @@ public sealed class ClientAdminTests : IAsyncLifetime
     [InlineData(604_801)]
     public async Task Overlap_out_of_range_is_named(int overlap)
     {
-        await ClientAsync("svc");
-        (await _world.SendAsync(HttpMethod.Post, "/admin/clients/svc/rotate", body: new { overlap_seconds = overlap })).ShouldNameBadFields("overlap_seconds");
+        var name = $"svc-overlap-of-{overlap}";
+        await ClientAsync(name);
+        (await _world.SendAsync(HttpMethod.Post, $"/admin/clients/{name}/rotate", body: new { overlap_seconds = overlap })).ShouldNameBadFields("overlap_seconds");
     }
 
     [Fact]
     public async Task Revoked_key_is_refused_at_once_and_cannot_be_rotated()
     {
         var account = await _world.AccountAsync(DialectNames.SimpleJwt);
-        var key = await ClientAsync("svc", accounts: [account.Name]);
+        var key = await ClientAsync("svc-revoked", accounts: [account.Name]);
         (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.OK);
 
-        var revoked = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc/revoke");
+        var revoked = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc-revoked/revoke");
 
         revoked["revoked"]!.GetValue<bool>().ShouldBeTrue();
         (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.Unauthorized);
-        (await _world.SendAsync(HttpMethod.Post, "/admin/clients/svc/rotate")).ShouldBeProblem(HttpStatusCode.Conflict, "conflict");
-        (await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc/revoke"))["revoked"]!.GetValue<bool>().ShouldBeTrue(); // idempotent
-    }
-
-    [Fact]
-    public async Task Last_active_admin_can_be_neither_revoked_nor_deleted()
-    {
-        (await _world.SendAsync(HttpMethod.Post, "/admin/clients/bootstrap-admin/revoke")).ShouldBeProblem(HttpStatusCode.Conflict, "conflict");
-        (await _world.SendAsync(HttpMethod.Delete, "/admin/clients/bootstrap-admin")).ShouldBeProblem(HttpStatusCode.Conflict, "conflict");
-        (await StatusWithKeyAsync(BrokerWorld.AdminKey)).ShouldBe(HttpStatusCode.OK);
-    }
-
-    [Fact]
-    public async Task Bootstrap_admin_can_revoke_itself_once_another_admin_exists()
-    {
-        var second = await ClientAsync("second-admin", role: "admin");
-
-        await _world.AdminAsync(HttpMethod.Post, "/admin/clients/bootstrap-admin/revoke");
-
-        (await StatusWithKeyAsync(BrokerWorld.AdminKey)).ShouldBe(HttpStatusCode.Unauthorized);
-        (await StatusWithKeyAsync(second)).ShouldBe(HttpStatusCode.OK);
-        using var refused = await _world.Broker.SendAsync(_world.Broker.Request(HttpMethod.Post, "/admin/clients/second-admin/revoke", second));
-        refused.StatusCode.ShouldBe(HttpStatusCode.Conflict); // and now it is the last one
-    }
-
-    [Fact]
-    public async Task Two_admins_revoking_each_other_at_once_leave_one_standing()
-    {
-        var other = await ClientAsync("other-admin", role: "admin");
-
-        var answers = await Task.WhenAll(
-            _world.Broker.SendAsync(_world.Broker.Request(HttpMethod.Post, "/admin/clients/other-admin/revoke", BrokerWorld.AdminKey)),
-            _world.Broker.SendAsync(_world.Broker.Request(HttpMethod.Post, "/admin/clients/bootstrap-admin/revoke", other)));
-
-        answers.Count(a => a.StatusCode == HttpStatusCode.OK).ShouldBe(1);
-        var working = 0;
-        foreach (var key in new[] { BrokerWorld.AdminKey, other })
-            if (await StatusWithKeyAsync(key) == HttpStatusCode.OK) working++;
-        working.ShouldBe(1);
+        (await _world.SendAsync(HttpMethod.Post, "/admin/clients/svc-revoked/rotate")).ShouldBeProblem(HttpStatusCode.Conflict, "conflict");
+        (await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc-revoked/revoke"))["revoked"]!.GetValue<bool>().ShouldBeTrue(); // idempotent
     }
 
     [Fact]
@@ -171,20 +134,20 @@ public sealed class ClientAdminTests : IAsyncLifetime
     public async Task Provider_grant_covers_its_accounts_including_later_ones_and_replacing_grants_takes_it_away()
     {
         var first = await _world.AccountAsync(DialectNames.SimpleJwt);
-        var key = await ClientAsync("svc");
+        var key = await ClientAsync("svc-provider-grant");
         (await _world.Broker.FetchAsync(first.Name, key)).Status.ShouldBe(HttpStatusCode.Forbidden);
 
-        var granted = await _world.AdminAsync(HttpMethod.Put, "/admin/clients/svc/grants", new { providers = new[] { "sim-simplejwt" } });
+        var granted = await _world.AdminAsync(HttpMethod.Put, "/admin/clients/svc-provider-grant/grants", new { providers = new[] { "sim-simplejwt" } });
         granted["providers"]!.AsArray().Select(p => p!.GetValue<string>()).ShouldBe(["sim-simplejwt"]);
         var later = await _world.AccountAsync(DialectNames.SimpleJwt);
         (await _world.Broker.FetchAsync(first.Name, key)).Status.ShouldBe(HttpStatusCode.OK);
         (await _world.Broker.FetchAsync(later.Name, key)).Status.ShouldBe(HttpStatusCode.OK);
 
-        await _world.AdminAsync(HttpMethod.Put, "/admin/clients/svc/grants", new { accounts = new[] { later.Name } });
+        await _world.AdminAsync(HttpMethod.Put, "/admin/clients/svc-provider-grant/grants", new { accounts = new[] { later.Name } });
         (await _world.Broker.FetchAsync(first.Name, key)).Status.ShouldBe(HttpStatusCode.Forbidden);
         (await _world.Broker.FetchAsync(later.Name, key)).Status.ShouldBe(HttpStatusCode.OK);
 
-        (await _world.SendAsync(HttpMethod.Put, "/admin/clients/svc/grants", body: new { accounts = new[] { "nope" } })).ShouldNameBadFields("accounts");
+        (await _world.SendAsync(HttpMethod.Put, "/admin/clients/svc-provider-grant/grants", body: new { accounts = new[] { "nope" } })).ShouldNameBadFields("accounts");
         (await _world.SendAsync(HttpMethod.Put, "/admin/clients/nope/grants", body: new { accounts = Array.Empty<string>() }))
             .ShouldBeProblem(HttpStatusCode.NotFound, "not-found");
     }
@@ -205,12 +168,13 @@ public sealed class ClientAdminTests : IAsyncLifetime
     [Fact]
     public async Task Client_changes_are_audited_by_name_without_keys()
     {
-        var key = await ClientAsync("svc");
-        await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc/rotate", new { overlap_seconds = 60 });
-        await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc/revoke");
-        await _world.AdminAsync(HttpMethod.Delete, "/admin/clients/svc", expect: HttpStatusCode.NoContent);
+        var key = await ClientAsync("svc-audited");
+        await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc-audited/rotate", new { overlap_seconds = 60 });
+        await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc-audited/revoke");
+        await _world.AdminAsync(HttpMethod.Delete, "/admin/clients/svc-audited", expect: HttpStatusCode.NoContent);
 
-        var rows = (await AuditRows.ReadAsync(_world, "client.%")).Where(r => r.Detail?.StartsWith("client svc") == true).ToList();
+        var rows = (await AuditRows.ReadAsync(_world, "client.%"))
+            .Where(r => r.Detail == "client svc-audited" || r.Detail?.StartsWith("client svc-audited;") == true).ToList();
         rows.Select(r => r.Action).ShouldBe(["client.created", "client.key_rotated", "client.revoked", "client.deleted"]);
         var keyBody = key[4..];
         rows.ShouldAllBe(r => r.Client == "bootstrap-admin" && !r.Detail!.Contains(keyBody));

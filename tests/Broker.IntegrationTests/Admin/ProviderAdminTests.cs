@@ -5,13 +5,10 @@ using Broker.IntegrationTests.Support;
 namespace Broker.IntegrationTests.Admin;
 
 /// <summary>Providers through the admin API: create, read, replace, delete, and every validation rule.</summary>
-public sealed class ProviderAdminTests : IAsyncLifetime
+public sealed class ProviderAdminTests(SharedWorld shared) : IClassFixture<SharedWorld>
 {
-    private BrokerWorld _world = null!;
-
-    public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync();
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
+    // Tests that change or delete a provider do it to one of their own, never to a dialect's shared one.
+    private readonly BrokerWorld _world = shared.World;
 
     private string SimUrl(string path = "api/v3/accounts/token/obtain/") => new Uri(_world.SimulatorHost.BaseAddress, path).ToString();
 
@@ -21,11 +18,11 @@ public sealed class ProviderAdminTests : IAsyncLifetime
         _world.Secrets.Add("provider-secret-1");
         await _world.AdminAsync(HttpMethod.Post, "/admin/providers", new
         {
-            name = "idp", dialect = "oauth2-password", token_url = "https://idp.example/o/token/", client_id = "app",
+            name = "idp-read-back", dialect = "oauth2-password", token_url = "https://idp.example/o/token/", client_id = "app",
             client_secret = "provider-secret-1", client_authentication = "body", scope = "read",
         }, HttpStatusCode.Created);
 
-        var read = await _world.AdminAsync(HttpMethod.Get, "/admin/providers/idp");
+        var read = await _world.AdminAsync(HttpMethod.Get, "/admin/providers/idp-read-back");
 
         read["dialect"]!.GetValue<string>().ShouldBe("oauth2-password");
         read["effective_refresh_url"]!.GetValue<string>().ShouldBe("https://idp.example/o/token/");
@@ -33,7 +30,9 @@ public sealed class ProviderAdminTests : IAsyncLifetime
         read["client_authentication"]!.GetValue<string>().ShouldBe("body");
         read.ContainsKey("client_secret").ShouldBeFalse();
         var list = await _world.AdminAsync(HttpMethod.Get, "/admin/providers");
-        list["items"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).ShouldBe(["idp"]);
+        var listed = list["items"]!.AsArray().Where(p => p!["name"]!.GetValue<string>() == "idp-read-back").ShouldHaveSingleItem()!.AsObject();
+        listed["has_client_secret"]!.GetValue<bool>().ShouldBeTrue();
+        listed.ContainsKey("client_secret").ShouldBeFalse();
     }
 
     [Fact]
@@ -48,7 +47,7 @@ public sealed class ProviderAdminTests : IAsyncLifetime
     [Fact]
     public async Task Unknown_dialect_is_named()
     {
-        var answer = await _world.SendAsync(HttpMethod.Post, "/admin/providers", body: new { name = "p", dialect = "saml", token_url = SimUrl() });
+        var answer = await _world.SendAsync(HttpMethod.Post, "/admin/providers", body: new { name = "saml-provider", dialect = "saml", token_url = SimUrl() });
         answer.ShouldNameBadFields("dialect");
         answer.Json["errors"]!["dialect"]![0]!.GetValue<string>().ShouldContain("sliderule");
     }
@@ -62,7 +61,7 @@ public sealed class ProviderAdminTests : IAsyncLifetime
     public async Task Malformed_or_non_http_urls_are_named(string url)
     {
         var answer = await _world.SendAsync(HttpMethod.Post, "/admin/providers",
-            body: new { name = "p", dialect = "simplejwt", token_url = url, refresh_url = url });
+            body: new { name = "bad-url", dialect = "simplejwt", token_url = url, refresh_url = url });
         answer.ShouldNameBadFields("refresh_url", "token_url");
     }
 
@@ -71,7 +70,7 @@ public sealed class ProviderAdminTests : IAsyncLifetime
     {
         _world.Secrets.Add("hunter2-in-url");
         var answer = await _world.SendAsync(HttpMethod.Post, "/admin/providers",
-            body: new { name = "p", dialect = "simplejwt", token_url = "https://admin:hunter2-in-url@idp.example/token" });
+            body: new { name = "url-with-user-info", dialect = "simplejwt", token_url = "https://admin:hunter2-in-url@idp.example/token" });
         answer.ShouldNameBadFields("token_url");
         answer.Text.ShouldContain("credentials");
     }
@@ -110,8 +109,8 @@ public sealed class ProviderAdminTests : IAsyncLifetime
     [Fact]
     public async Task Duplicate_name_is_409()
     {
-        await _world.ProviderAsync(DialectNames.SimpleJwt);
-        (await _world.SendAsync(HttpMethod.Post, "/admin/providers", body: new { name = "sim-simplejwt", dialect = "keycloak", token_url = SimUrl() }))
+        var existing = await _world.NewProviderAsync(DialectNames.SimpleJwt, "duplicated");
+        (await _world.SendAsync(HttpMethod.Post, "/admin/providers", body: new { name = existing, dialect = "keycloak", token_url = SimUrl() }))
             .ShouldBeProblem(HttpStatusCode.Conflict, "conflict");
     }
 
@@ -120,10 +119,10 @@ public sealed class ProviderAdminTests : IAsyncLifetime
     {
         _world.Secrets.Add("kept-secret");
         await _world.AdminAsync(HttpMethod.Post, "/admin/providers",
-            new { name = "idp", dialect = "oauth2-client-credentials", token_url = SimUrl("o/token/"), client_id = "a", client_secret = "kept-secret", scope = "read" },
+            new { name = "idp-replaced", dialect = "oauth2-client-credentials", token_url = SimUrl("o/token/"), client_id = "a", client_secret = "kept-secret", scope = "read" },
             HttpStatusCode.Created);
 
-        var replaced = await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp",
+        var replaced = await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp-replaced",
             new { dialect = "oauth2-client-credentials", token_url = SimUrl("o/token/"), client_id = "b" });
 
         replaced["client_id"]!.GetValue<string>().ShouldBe("b");
@@ -131,12 +130,12 @@ public sealed class ProviderAdminTests : IAsyncLifetime
         replaced["has_client_secret"]!.GetValue<bool>().ShouldBeTrue(); // ...but a write-only secret is kept when not given
 
         // A new destination without the secret re-entered clears it (docs/providers.md, "Where secrets go").
-        var moved = await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp",
+        var moved = await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp-replaced",
             new { dialect = "oauth2-client-credentials", token_url = SimUrl("o/token2/"), client_id = "b" });
         moved["token_url"]!.GetValue<string>().ShouldEndWith("/o/token2/");
         moved["has_client_secret"]!.GetValue<bool>().ShouldBeFalse();
 
-        var removed = await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp",
+        var removed = await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp-replaced",
             new { dialect = "oauth2-password", token_url = SimUrl("o/token2/"), client_id = "b", client_secret = "" });
         removed["has_client_secret"]!.GetValue<bool>().ShouldBeFalse();
     }
@@ -144,34 +143,36 @@ public sealed class ProviderAdminTests : IAsyncLifetime
     [Fact]
     public async Task Put_cannot_rename()
     {
-        await _world.ProviderAsync(DialectNames.SimpleJwt);
-        (await _world.SendAsync(HttpMethod.Put, "/admin/providers/sim-simplejwt", body: new { name = "other", dialect = "simplejwt", token_url = SimUrl() }))
+        var provider = await _world.NewProviderAsync(DialectNames.SimpleJwt, "not-renamed");
+        (await _world.SendAsync(HttpMethod.Put, $"/admin/providers/{provider}", body: new { name = "other", dialect = "simplejwt", token_url = SimUrl() }))
             .ShouldNameBadFields("name");
     }
 
     [Fact]
     public async Task Put_that_would_leave_an_account_without_a_credential_its_dialect_needs_names_it()
     {
-        var account = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var provider = await _world.NewProviderAsync(DialectNames.SimpleJwt, "kept-simplejwt");
+        var account = await _world.AccountAsync(DialectNames.SimpleJwt, provider);
 
         // sliderule also needs org_name, which this account does not have.
-        var answer = await _world.SendAsync(HttpMethod.Put, "/admin/providers/sim-simplejwt",
+        var answer = await _world.SendAsync(HttpMethod.Put, $"/admin/providers/{provider}",
             body: new { dialect = "sliderule", token_url = SimUrl("api/org_token/") });
 
         answer.ShouldNameBadFields("dialect");
         answer.Text.ShouldContain(account.Name);
         answer.Text.ShouldContain("org_name");
-        (await _world.AdminAsync(HttpMethod.Get, "/admin/providers/sim-simplejwt"))["dialect"]!.GetValue<string>().ShouldBe("simplejwt");
+        (await _world.AdminAsync(HttpMethod.Get, $"/admin/providers/{provider}"))["dialect"]!.GetValue<string>().ShouldBe("simplejwt");
     }
 
     [Fact]
     public async Task Changing_how_accounts_log_in_drops_their_tokens_and_the_next_fetch_logs_in_again()
     {
-        var account = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var provider = await _world.NewProviderAsync(DialectNames.SimpleJwt, "scope-changed");
+        var account = await _world.AccountAsync(DialectNames.SimpleJwt, provider);
         var key = await _world.ConsumerAsync(account.Name);
         var before = await _world.Broker.TokenAsync(account.Name, key);
 
-        await _world.AdminAsync(HttpMethod.Put, "/admin/providers/sim-simplejwt",
+        await _world.AdminAsync(HttpMethod.Put, $"/admin/providers/{provider}",
             new { dialect = "simplejwt", token_url = SimUrl("api/v3/accounts/token/obtain/"), scope = "read" });
 
         (await _world.AdminAsync(HttpMethod.Get, $"/admin/accounts/{account.Name}"))["access_expires_at"].ShouldBeNull();
@@ -183,11 +184,12 @@ public sealed class ProviderAdminTests : IAsyncLifetime
     [Fact]
     public async Task Put_that_changes_only_lifetimes_keeps_the_accounts_tokens()
     {
-        var account = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var provider = await _world.NewProviderAsync(DialectNames.SimpleJwt, "lifetimes-changed");
+        var account = await _world.AccountAsync(DialectNames.SimpleJwt, provider);
         var key = await _world.ConsumerAsync(account.Name);
         var before = await _world.Broker.TokenAsync(account.Name, key);
 
-        await _world.AdminAsync(HttpMethod.Put, "/admin/providers/sim-simplejwt",
+        await _world.AdminAsync(HttpMethod.Put, $"/admin/providers/{provider}",
             new { dialect = "simplejwt", token_url = SimUrl(), default_access_lifetime_seconds = 600 });
 
         (await _world.Broker.TokenAsync(account.Name, key)).ShouldBe(before);
@@ -197,17 +199,18 @@ public sealed class ProviderAdminTests : IAsyncLifetime
     [Fact]
     public async Task Delete_is_refused_while_an_account_uses_the_provider()
     {
-        var account = await _world.AccountAsync(DialectNames.Keycloak);
+        var provider = await _world.NewProviderAsync(DialectNames.Keycloak, "keycloak-in-use");
+        var account = await _world.AccountAsync(DialectNames.Keycloak, provider);
 
-        var refused = await _world.SendAsync(HttpMethod.Delete, "/admin/providers/sim-keycloak");
+        var refused = await _world.SendAsync(HttpMethod.Delete, $"/admin/providers/{provider}");
 
         refused.ShouldBeProblem(HttpStatusCode.Conflict, "conflict");
         refused.Text.ShouldContain(account.Name);
-        await _world.AdminAsync(HttpMethod.Get, "/admin/providers/sim-keycloak");
+        await _world.AdminAsync(HttpMethod.Get, $"/admin/providers/{provider}");
 
         await _world.AdminAsync(HttpMethod.Delete, $"/admin/accounts/{account.Name}", expect: HttpStatusCode.NoContent);
-        await _world.AdminAsync(HttpMethod.Delete, "/admin/providers/sim-keycloak", expect: HttpStatusCode.NoContent);
-        (await _world.SendAsync(HttpMethod.Get, "/admin/providers/sim-keycloak")).Status.ShouldBe(HttpStatusCode.NotFound);
+        await _world.AdminAsync(HttpMethod.Delete, $"/admin/providers/{provider}", expect: HttpStatusCode.NoContent);
+        (await _world.SendAsync(HttpMethod.Get, $"/admin/providers/{provider}")).Status.ShouldBe(HttpStatusCode.NotFound);
     }
 
     [Fact]
@@ -215,14 +218,14 @@ public sealed class ProviderAdminTests : IAsyncLifetime
     {
         _world.Secrets.Add("audited-secret");
         await _world.AdminAsync(HttpMethod.Post, "/admin/providers",
-            new { name = "idp", dialect = "oauth2-password", token_url = SimUrl("o/token/"), client_id = "a" }, HttpStatusCode.Created);
-        await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp",
+            new { name = "idp-audited", dialect = "oauth2-password", token_url = SimUrl("o/token/"), client_id = "a" }, HttpStatusCode.Created);
+        await _world.AdminAsync(HttpMethod.Put, "/admin/providers/idp-audited",
             new { dialect = "oauth2-password", token_url = SimUrl("o/token/"), client_id = "a", client_secret = "audited-secret", scope = "read" });
-        await _world.AdminAsync(HttpMethod.Delete, "/admin/providers/idp", expect: HttpStatusCode.NoContent);
+        await _world.AdminAsync(HttpMethod.Delete, "/admin/providers/idp-audited", expect: HttpStatusCode.NoContent);
 
-        var rows = await AuditRows.ReadAsync(_world, "provider.%");
+        var rows = (await AuditRows.ReadAsync(_world, "provider.%")).Where(r => r.Provider == "idp-audited").ToList();
         rows.Select(r => r.Action).ShouldBe(["provider.created", "provider.updated", "provider.deleted"]);
-        rows.ShouldAllBe(r => r.Client == "bootstrap-admin" && r.Provider == "idp");
+        rows.ShouldAllBe(r => r.Client == "bootstrap-admin");
         rows[1].Detail.ShouldBe("changed: client_secret, scope");
         rows.ShouldAllBe(r => r.Detail == null || !r.Detail.Contains("audited-secret"));
     }
