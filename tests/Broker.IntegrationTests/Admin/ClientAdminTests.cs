@@ -12,21 +12,13 @@ public sealed class ClientAdminTests(SharedWorld shared) : IClassFixture<SharedW
 {
     private readonly BrokerWorld _world = shared.World;
 
-    private async Task<string> ClientAsync(string name, string role = "consumer", string[]? accounts = null, string[]? providers = null)
-    {
-        var created = await _world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name, role, accounts, providers }, HttpStatusCode.Created);
-        var key = created["api_key"]!.GetValue<string>();
-        _world.Secrets.Add(key); // shown in the create answer (which the scan allows), and in no other answer
-        return key;
-    }
-
     private async Task<HttpStatusCode> StatusWithKeyAsync(string key) => (await _world.Broker.GetAsync("/admin/clients", key)).StatusCode;
 
     [Fact]
     public async Task Api_key_is_in_the_create_answer_and_in_no_read()
     {
         var account = await _world.AccountAsync(DialectNames.SimpleJwt);
-        var key = await ClientAsync("svc-shown-once", accounts: [account.Name]);
+        var key = await _world.ClientAsync("svc-shown-once", accounts: [account.Name]);
 
         key.ShouldStartWith("brk_");
         var read = await _world.AdminAsync(HttpMethod.Get, "/admin/clients/svc-shown-once");
@@ -51,14 +43,14 @@ public sealed class ClientAdminTests(SharedWorld shared) : IClassFixture<SharedW
     [Fact]
     public async Task Duplicate_name_is_409()
     {
-        await ClientAsync("svc-duplicated");
+        await _world.ClientAsync("svc-duplicated");
         (await _world.SendAsync(HttpMethod.Post, "/admin/clients", body: new { name = "svc-duplicated" })).ShouldBeProblem(HttpStatusCode.Conflict, "conflict");
     }
 
     [Fact]
     public async Task Rotated_key_replaces_the_old_one_at_once_by_default()
     {
-        var old = await ClientAsync("ops-rotated", role: "admin");
+        var old = await _world.ClientAsync("ops-rotated", role: "admin");
         (await StatusWithKeyAsync(old)).ShouldBe(HttpStatusCode.OK);
 
         var rotated = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/ops-rotated/rotate");
@@ -76,7 +68,7 @@ public sealed class ClientAdminTests(SharedWorld shared) : IClassFixture<SharedW
     public async Task Old_key_keeps_working_for_the_overlap_and_not_a_second_longer()
     {
         var account = await _world.AccountAsync(DialectNames.SimpleJwt);
-        var old = await ClientAsync("svc-overlap", accounts: [account.Name]);
+        var old = await _world.ClientAsync("svc-overlap", accounts: [account.Name]);
         (await _world.Broker.FetchAsync(account.Name, old)).Status.ShouldBe(HttpStatusCode.OK);
 
         var rotated = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc-overlap/rotate", new { overlap_seconds = 120 });
@@ -102,7 +94,7 @@ public sealed class ClientAdminTests(SharedWorld shared) : IClassFixture<SharedW
     public async Task Overlap_out_of_range_is_named(int overlap)
     {
         var name = $"svc-overlap-of-{overlap}";
-        await ClientAsync(name);
+        await _world.ClientAsync(name);
         (await _world.SendAsync(HttpMethod.Post, $"/admin/clients/{name}/rotate", body: new { overlap_seconds = overlap })).ShouldNameBadFields("overlap_seconds");
     }
 
@@ -110,7 +102,7 @@ public sealed class ClientAdminTests(SharedWorld shared) : IClassFixture<SharedW
     public async Task Revoked_key_is_refused_at_once_and_cannot_be_rotated()
     {
         var account = await _world.AccountAsync(DialectNames.SimpleJwt);
-        var key = await ClientAsync("svc-revoked", accounts: [account.Name]);
+        var key = await _world.ClientAsync("svc-revoked", accounts: [account.Name]);
         (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.OK);
 
         var revoked = await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc-revoked/revoke");
@@ -124,7 +116,7 @@ public sealed class ClientAdminTests(SharedWorld shared) : IClassFixture<SharedW
     [Fact]
     public async Task Deleted_client_key_is_refused()
     {
-        var key = await ClientAsync("gone", role: "admin");
+        var key = await _world.ClientAsync("gone", role: "admin");
         await _world.AdminAsync(HttpMethod.Delete, "/admin/clients/gone", expect: HttpStatusCode.NoContent);
         (await StatusWithKeyAsync(key)).ShouldBe(HttpStatusCode.Unauthorized);
         (await _world.SendAsync(HttpMethod.Get, "/admin/clients/gone")).ShouldBeProblem(HttpStatusCode.NotFound, "not-found");
@@ -134,7 +126,7 @@ public sealed class ClientAdminTests(SharedWorld shared) : IClassFixture<SharedW
     public async Task Provider_grant_covers_its_accounts_including_later_ones_and_replacing_grants_takes_it_away()
     {
         var first = await _world.AccountAsync(DialectNames.SimpleJwt);
-        var key = await ClientAsync("svc-provider-grant");
+        var key = await _world.ClientAsync("svc-provider-grant");
         (await _world.Broker.FetchAsync(first.Name, key)).Status.ShouldBe(HttpStatusCode.Forbidden);
 
         var granted = await _world.AdminAsync(HttpMethod.Put, "/admin/clients/svc-provider-grant/grants", new { providers = new[] { "sim-simplejwt" } });
@@ -168,7 +160,7 @@ public sealed class ClientAdminTests(SharedWorld shared) : IClassFixture<SharedW
     [Fact]
     public async Task Client_changes_are_audited_by_name_without_keys()
     {
-        var key = await ClientAsync("svc-audited");
+        var key = await _world.ClientAsync("svc-audited");
         await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc-audited/rotate", new { overlap_seconds = 60 });
         await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc-audited/revoke");
         await _world.AdminAsync(HttpMethod.Delete, "/admin/clients/svc-audited", expect: HttpStatusCode.NoContent);

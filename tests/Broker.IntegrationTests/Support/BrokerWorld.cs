@@ -188,6 +188,18 @@ public sealed class BrokerWorld : IAsyncDisposable
         return created["api_key"]!.GetValue<string>();
     }
 
+    /// <summary>
+    /// A client with the given role and grants. Returns its API key, which is kept among <see cref="Secrets"/>: it is
+    /// shown in the create answer (which the scan allows) and in no other answer.
+    /// </summary>
+    public async Task<string> ClientAsync(string name, string role = "consumer", string[]? accounts = null, string[]? providers = null)
+    {
+        var created = await AdminAsync(HttpMethod.Post, "/admin/clients", new { name, role, accounts, providers }, HttpStatusCode.Created);
+        var key = created["api_key"]!.GetValue<string>();
+        Secrets.Add(key);
+        return key;
+    }
+
     /// <summary>Every /admin response body of this test, from every broker host.</summary>
     public IEnumerable<string> AdminResponses => Brokers.SelectMany(b => b.AdminResponses);
 
