@@ -61,23 +61,7 @@ public static class DependencyInjection
         services.AddSingleton<SecretReencryption>();
 
         services.AddSingleton<UpstreamDestinations>();
-        services.AddHttpClient(UpstreamClient.HttpClientName, http => http.Timeout = Timeout.InfiniteTimeSpan) // UpstreamClient times each call itself
-            .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
-            {
-                // Token endpoints should not redirect; a redirect would replay credentials to another URL.
-                AllowAutoRedirect = false,
-                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-                // The one place that decides which addresses credentials may be sent to (docs/providers.md, "Where
-                // secrets go"): it resolves the host itself and connects only to an allowed address.
-                ConnectCallback = sp.GetRequiredService<UpstreamDestinations>().ConnectAsync,
-                // Through a proxy the callback would check the proxy's address, not the upstream's.
-                UseProxy = false,
-            })
-            // The handler renews its connections itself (PooledConnectionLifetime), so the one client UpstreamClient
-            // keeps for the host's life never needs the factory to swap handlers under it.
-            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
-            // The factory's logging names method, URL (query redacted) and status; header values could be credentials.
-            .RedactLoggedHeaders(_ => true);
+        services.AddOutboundClient(UpstreamClient.HttpClientName); // UpstreamClient times each call itself
         // No resilience handler here: retries and the circuit breaker are UpstreamResilience's, a refresh is never replayed.
         services.AddSingleton(sp => new UpstreamClient(
             sp.GetRequiredService<IHttpClientFactory>().CreateClient(UpstreamClient.HttpClientName),
@@ -109,21 +93,35 @@ public static class DependencyInjection
     /// <summary>Webhook deliveries go out like upstream calls: only to allowed addresses, no proxy, no redirects.</summary>
     private static void AddWebhooks(this IServiceCollection services)
     {
-        services.AddHttpClient(WebhookDispatcher.HttpClientName, http => http.Timeout = Timeout.InfiniteTimeSpan) // timed per delivery
-            .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
-            {
-                AllowAutoRedirect = false,
-                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-                ConnectCallback = sp.GetRequiredService<UpstreamDestinations>().ConnectAsync,
-                UseProxy = false,
-            })
-            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
-            .RedactLoggedHeaders(_ => true);
+        services.AddOutboundClient(WebhookDispatcher.HttpClientName); // timed per delivery
         services.AddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.AddSingleton<RefreshExpiryScanner>();
         services.AddHostedService(sp => sp.GetRequiredService<RefreshExpiryScanner>());
     }
+
+    /// <summary>
+    /// A named client for calls that leave the broker (upstreams, webhooks), with no timeout of its own: the caller
+    /// times each call.
+    /// </summary>
+    private static void AddOutboundClient(this IServiceCollection services, string name) =>
+        services.AddHttpClient(name, http => http.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
+            {
+                // A redirect would send the request (credentials, a signed event) on to another URL.
+                AllowAutoRedirect = false,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                // The one place that decides which addresses credentials may be sent to (docs/providers.md, "Where
+                // secrets go"): it resolves the host itself and connects only to an allowed address.
+                ConnectCallback = sp.GetRequiredService<UpstreamDestinations>().ConnectAsync,
+                // Through a proxy the callback would check the proxy's address, not the upstream's.
+                UseProxy = false,
+            })
+            // The handler renews its connections itself (PooledConnectionLifetime), so a client kept for the host's
+            // life never needs the factory to swap handlers under it.
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            // The factory's logging names method, URL (query redacted) and status; header values could be credentials.
+            .RedactLoggedHeaders(_ => true);
 
     /// <summary>
     /// The row lock is held across the upstream call; a waiter must be willing to wait longer than that call
