@@ -21,6 +21,8 @@ public static class Problems
     public const string CredentialsRejected = "upstream-credentials-rejected";
     public const string AccountInactive = "account-inactive";
     public const string AccountNotConnected = "account-not-connected";
+    public const string CredentialsMissing = "account-credentials-missing";
+    public const string ReconnectRequired = "account-reconnect-required";
     public const string UpstreamUnavailable = "upstream-unavailable";
     public const string UpstreamTimeout = "upstream-timeout";
     public const string UpstreamProtocolError = "upstream-protocol-error";

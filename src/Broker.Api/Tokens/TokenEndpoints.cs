@@ -151,8 +151,16 @@ public static class TokenEndpoints
             http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         return failed.Failure switch
         {
-            TokenFailure.NeedsAttention => Problems.Create(StatusCodes.Status409Conflict, Problems.CredentialsRejected,
-                "The upstream rejected this account's credentials; an admin must update them.", ForAdmins),
+            TokenFailure.NeedsAttention => failed.Attention switch
+            {
+                AttentionReason.SecretsMissing => Problems.Create(StatusCodes.Status409Conflict, Problems.CredentialsMissing,
+                    "The broker holds no credentials to log this account in with; an admin must enter them or import a refresh token.", ForAdmins),
+                AttentionReason.ReconnectRequired => Problems.Create(StatusCodes.Status409Conflict, Problems.ReconnectRequired,
+                    "This account's refresh token can no longer be used and the broker cannot log it in by itself; a person must connect it again.",
+                    ForAdmins),
+                _ => Problems.Create(StatusCodes.Status409Conflict, Problems.CredentialsRejected,
+                    "The upstream rejected this account's credentials; an admin must update them.", ForAdmins),
+            },
             TokenFailure.Inactive => Problems.Create(StatusCodes.Status409Conflict, Problems.AccountInactive,
                 "The upstream says this account is no longer active.", ForAdmins),
             TokenFailure.NotConnected => Problems.Create(StatusCodes.Status409Conflict, Problems.AccountNotConnected,

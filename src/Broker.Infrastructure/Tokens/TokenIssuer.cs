@@ -371,7 +371,7 @@ public sealed partial class TokenIssuer(
         {
             case UpstreamOutcome.CredentialsRejected:
                 account.CredentialsRejected(reason, now, keepRefreshToken: !CredentialRules.CanLogIn(account, provider));
-                return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, outcome.Detail);
+                return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, outcome.Detail) { Attention = account.AttentionReason };
             case UpstreamOutcome.AccountInactive:
                 account.BecameInactive(reason, now);
                 return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.Inactive, outcome.Detail);
@@ -407,7 +407,10 @@ public sealed partial class TokenIssuer(
 
     private static TokenResult Blocked(Account account, Provider provider) => account.State == AccountState.Inactive
         ? new TokenResult.Failed(account.Id, provider.Name, TokenFailure.Inactive, account.LastError ?? "the account is inactive upstream")
-        : new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, account.LastError ?? "the account's credentials need attention");
+        : new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, account.LastError ?? "the account's credentials need attention")
+        {
+            Attention = account.AttentionReason,
+        };
 
     /// <summary>
     /// Neither a login nor a refresh is possible: what the dialect logs in with is not stored, and there is no refresh
@@ -423,7 +426,7 @@ public sealed partial class TokenIssuer(
         var reason = Truncate($"no {missing} stored, which the {provider.Dialect.ToName()} dialect needs: an admin must enter it" +
                               (provider.Dialect.CanRefresh() ? ", or import a refresh token" : ""));
         account.NeedsSecrets(reason, time.GetUtcNow());
-        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, reason);
+        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, reason) { Attention = account.AttentionReason };
     }
 
     /// <summary>What brings back an account whose refresh token is dead and that cannot log in by itself.</summary>
@@ -444,7 +447,7 @@ public sealed partial class TokenIssuer(
     {
         reason = Truncate(reason);
         account.ReconnectRequired(reason, time.GetUtcNow());
-        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, reason);
+        return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, reason) { Attention = account.AttentionReason };
     }
 
     private AccountCredentials Credentials(Account account, Provider provider) => new(

@@ -1,3 +1,5 @@
+using Broker.Domain;
+
 namespace Broker.Infrastructure.Tokens;
 
 /// <summary>What a fetch gives the caller: a token, or a failure the API turns into a problem response.</summary>
@@ -12,12 +14,16 @@ public abstract record TokenResult
 
     public sealed record NotFound : TokenResult;
 
-    public sealed record Failed(Guid AccountId, string ProviderName, TokenFailure Failure, string Detail, TimeSpan? RetryAfter = null) : TokenResult;
+    public sealed record Failed(Guid AccountId, string ProviderName, TokenFailure Failure, string Detail, TimeSpan? RetryAfter = null) : TokenResult
+    {
+        /// <summary>With <see cref="TokenFailure.NeedsAttention"/>: why, so a consumer is told what kind of help the account needs.</summary>
+        public AttentionReason? Attention { get; init; }
+    }
 }
 
 public enum TokenFailure
 {
-    /// <summary>The upstream rejected the stored credentials; an admin must update them.</summary>
+    /// <summary>The account needs a person (<see cref="TokenResult.Failed.Attention"/> says why): credentials rejected or missing, or a dead refresh token.</summary>
     NeedsAttention,
 
     /// <summary>The upstream says the account is no longer active.</summary>

@@ -236,7 +236,7 @@ public sealed class SecretExfiltrationTests : IAsyncLifetime
 
             var (status, body, _) = await _world.Broker.FetchAsync(account, _key);
             status.ShouldBe(HttpStatusCode.Conflict, body.ToJsonString());
-            body["type"]!.GetValue<string>().ShouldBe("https://broker.dev/errors/upstream-credentials-rejected");
+            body["type"]!.GetValue<string>().ShouldBe("https://broker.dev/errors/account-credentials-missing");
             body["detail"]!.GetValue<string>().ShouldNotContain("secrets cleared"); // why is for admins (last_error)
         }
     }

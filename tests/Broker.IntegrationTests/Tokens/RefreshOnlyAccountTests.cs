@@ -96,13 +96,17 @@ public sealed class RefreshOnlyAccountTests(SharedWorld shared) : IClassFixture<
         _world.Secrets.Add("refresh-token-nobody-issued");
         await _world.AdminAsync(HttpMethod.Put, $"/admin/accounts/{account.Name}/refresh-token", new { refresh_token = "refresh-token-nobody-issued" });
 
-        (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.Conflict);
+        var (status, body, _) = await _world.Broker.FetchAsync(account.Name, key);
+        status.ShouldBe(HttpStatusCode.Conflict);
+        body["type"]!.GetValue<string>().ShouldEndWith("/errors/account-reconnect-required"); // the consumer is told what kind of help
 
         var blocked = await _world.AdminAsync(HttpMethod.Get, $"/admin/accounts/{account.Name}");
         blocked["state"]!.GetValue<string>().ShouldBe("needs_attention");
         blocked["attention_reason"]!.GetValue<string>().ShouldBe("reconnect_required");
         blocked["last_error"]!.GetValue<string>().ShouldContain("cannot log in by itself");
-        (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.Conflict); // and no further call
+        var again = await _world.Broker.FetchAsync(account.Name, key); // and no further call
+        again.Status.ShouldBe(HttpStatusCode.Conflict);
+        again.Body["type"]!.GetValue<string>().ShouldEndWith("/errors/account-reconnect-required");
         (_world.Simulator.TotalLogins - _before.Logins).ShouldBe(0);
         (_world.Simulator.TotalFailedLogins - _before.FailedLogins).ShouldBe(0);
         (_world.Simulator.TotalRejectedRefreshes - _before.RejectedRefreshes).ShouldBe(1);
@@ -165,7 +169,9 @@ public sealed class RefreshOnlyAccountTests(SharedWorld shared) : IClassFixture<
         _world.Simulator.AddClient(account.ClientId, "cs-rotated-upstream");
 
         _world.Clock.Advance(SimulatorState.DefaultAccessLifetime);
-        (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.Conflict);
+        var (status, body, _) = await _world.Broker.FetchAsync(account.Name, key);
+        status.ShouldBe(HttpStatusCode.Conflict);
+        body["type"]!.GetValue<string>().ShouldEndWith("/errors/upstream-credentials-rejected");
         (await _world.AdminAsync(HttpMethod.Get, $"/admin/accounts/{account.Name}"))["attention_reason"]!.GetValue<string>()
             .ShouldBe("credentials_rejected");
 
