@@ -1,6 +1,4 @@
-using System.Net;
 using Broker.IntegrationTests.Support;
-using Broker.Simulator;
 
 namespace Broker.IntegrationTests.Tokens;
 
@@ -26,30 +24,7 @@ public sealed class RefreshOnlyStormTests : IAsyncLifetime
     {
         var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: null));
         var key = await _world.ConsumerAsync(account.Name);
-        await _world.Broker.TokenAsync(account.Name, key);
-        // A slow upstream widens the window in which a second refresh could slip in.
-        _world.Simulator.Latency = TimeSpan.FromMilliseconds(50);
-
-        for (var round = 1; round <= Rounds; round++)
-        {
-            var refreshesBefore = _world.Simulator.Refreshes(account.Username);
-            _world.Clock.Advance(SimulatorState.DefaultAccessLifetime);
-
-            var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var fetches = Enumerable.Range(0, Callers).Select(i => Task.Run(async () =>
-            {
-                await start.Task;
-                return await _world.Brokers[i % Hosts].FetchAsync(account.Name, key);
-            })).ToList();
-            start.SetResult();
-            var results = await Task.WhenAll(fetches);
-
-            results.Where(r => r.Status != HttpStatusCode.OK).Select(r => r.Body.ToJsonString()).ShouldBeEmpty($"round {round}");
-            var tokens = results.Select(r => r.Body["access_token"]!.GetValue<string>()).Distinct().ToList();
-            tokens.Count.ShouldBe(1, $"round {round}: every caller gets the one new token");
-            _world.Simulator.IsValidAccessToken(tokens[0]).ShouldBeTrue();
-            (_world.Simulator.Refreshes(account.Username) - refreshesBefore).ShouldBe(1, $"round {round}: one upstream refresh");
-        }
+        await ExpiryStorm.RunAsync(_world, account.Name, account.Username, key, Callers, Rounds);
 
         _world.Simulator.RefreshReuses(account.Username).ShouldBe(0);
         _world.Simulator.RejectedRefreshes(account.Username).ShouldBe(0);

@@ -1,7 +1,5 @@
-using System.Net;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;
-using Broker.Simulator;
 
 namespace Broker.IntegrationTests.Tokens;
 
@@ -28,30 +26,7 @@ public sealed class RefreshStormTests : IAsyncLifetime
     {
         var account = await _world.AccountAsync(dialect);
         var key = await _world.ConsumerAsync(account.Name);
-        await _world.Broker.TokenAsync(account.Name, key);
-        // A slow upstream widens the window in which a second refresh could slip in.
-        _world.Simulator.Latency = TimeSpan.FromMilliseconds(50);
-
-        for (var round = 1; round <= Rounds; round++)
-        {
-            var refreshesBefore = _world.Simulator.Refreshes(account.UpstreamUser);
-            _world.Clock.Advance(SimulatorState.DefaultAccessLifetime);
-
-            var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var fetches = Enumerable.Range(0, Callers).Select(i => Task.Run(async () =>
-            {
-                await start.Task;
-                return await _world.Brokers[i % Hosts].FetchAsync(account.Name, key);
-            })).ToList();
-            start.SetResult();
-            var results = await Task.WhenAll(fetches);
-
-            results.Where(r => r.Status != HttpStatusCode.OK).Select(r => r.Body.ToJsonString()).ShouldBeEmpty($"round {round}");
-            var tokens = results.Select(r => r.Body["access_token"]!.GetValue<string>()).Distinct().ToList();
-            tokens.Count.ShouldBe(1, $"round {round}: every caller gets the one new token");
-            _world.Simulator.IsValidAccessToken(tokens[0]).ShouldBeTrue();
-            (_world.Simulator.Refreshes(account.UpstreamUser) - refreshesBefore).ShouldBe(1, $"round {round}: one upstream refresh");
-        }
+        await ExpiryStorm.RunAsync(_world, account.Name, account.UpstreamUser, key, Callers, Rounds);
 
         _world.Simulator.Logins(account.UpstreamUser).ShouldBe(1);
         _world.Simulator.RefreshReuses(account.UpstreamUser).ShouldBe(0);
