@@ -38,8 +38,7 @@ public sealed class AuthorizationCodeBrowserTests : IAsyncLifetime
         await page.Locator("#username").FillAsync(user);
         await page.Locator("#password").FillAsync(password);
         await page.Locator("#approve").ClickAsync();
-        await page.WaitForURLAsync(url => url.StartsWith(ConnectWorld.CallbackUrl(_world), StringComparison.Ordinal));
-        (await page.Locator("h1").TextContentAsync()).ShouldBe("Account connected");
+        await WaitForCallbackPageAsync(page, "Account connected");
         (await page.Locator("#message").TextContentAsync())!.ShouldContain(account);
 
         var first = await _world.Broker.TokenAsync(account, key);
@@ -64,13 +63,23 @@ public sealed class AuthorizationCodeBrowserTests : IAsyncLifetime
         page.SetDefaultTimeout(30_000);
         await page.GotoAsync(authorizationUrl);
         await page.Locator("#deny").ClickAsync();
-        await page.WaitForURLAsync(url => url.StartsWith(ConnectWorld.CallbackUrl(_world), StringComparison.Ordinal));
-        (await page.Locator("h1").TextContentAsync()).ShouldBe("Access denied");
+        await WaitForCallbackPageAsync(page, "Access denied");
         (await page.Locator("#message").TextContentAsync())!.ShouldContain(account);
 
         var (status, body, _) = await _world.Broker.FetchAsync(account, await _world.ConsumerAsync(account));
         status.ShouldBe(HttpStatusCode.Conflict);
         body["type"]!.GetValue<string>().ShouldEndWith("/account-not-connected");
         _world.Simulator.AuthorizationCodes.CodesIssued.ShouldBe(0);
+    }
+
+    /// <summary>
+    /// The consent page redirects to the broker's callback. Waiting for the URL and then for the page's text, rather
+    /// than for the navigation's load event: once, in CI, the wait for the load event hung until its timeout.
+    /// </summary>
+    private async Task WaitForCallbackPageAsync(IPage page, string title)
+    {
+        await page.WaitForURLAsync(url => url.StartsWith(ConnectWorld.CallbackUrl(_world), StringComparison.Ordinal),
+            new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync(title);
     }
 }
