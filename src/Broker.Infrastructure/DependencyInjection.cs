@@ -1,5 +1,6 @@
 using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Observability;
+using Broker.Infrastructure.Outbound;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Tokens;
@@ -60,7 +61,7 @@ public static class DependencyInjection
         services.AddSingleton<KeyRingRewrap>();
         services.AddSingleton<SecretReencryption>();
 
-        services.AddSingleton<UpstreamDestinations>();
+        services.AddSingleton<OutboundDestinations>();
         services.AddOutboundClient(UpstreamClient.HttpClientName); // UpstreamClient times each call itself
         // No resilience handler here: retries and the circuit breaker are UpstreamResilience's, a refresh is never replayed.
         services.AddSingleton(sp => new UpstreamClient(
@@ -113,7 +114,7 @@ public static class DependencyInjection
                 PooledConnectionLifetime = TimeSpan.FromMinutes(5),
                 // The one place that decides which addresses credentials may be sent to (docs/providers.md, "Where
                 // secrets go"): it resolves the host itself and connects only to an allowed address.
-                ConnectCallback = sp.GetRequiredService<UpstreamDestinations>().ConnectAsync,
+                ConnectCallback = sp.GetRequiredService<OutboundDestinations>().ConnectAsync,
                 // Through a proxy the callback would check the proxy's address, not the upstream's.
                 UseProxy = false,
             })

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Broker.Api.Auth;
-using Broker.Api.Infrastructure;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
@@ -21,7 +23,7 @@ public static class AccountsApi
     public static RouteGroupBuilder MapAccounts(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/admin/accounts").WithTags("Accounts").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
-            .WithAdminProblems();
+            .WithNameRuleAndAdminProblems();
 
         group.MapPost("", Create).WithName("CreateAccount").WithSummary("Create an account")
             .WithDescription("oauth2-client-credentials needs client_id and client_secret (on the account or its provider). The " +

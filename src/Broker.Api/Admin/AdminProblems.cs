@@ -1,4 +1,6 @@
-using Broker.Api.Infrastructure;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 
 namespace Broker.Api.Admin;
 
@@ -9,7 +11,7 @@ public static class AdminProblems
     /// that is not an admin's (403), and the database being down (503). A name in the route that breaks the name
     /// rules is a 404 at once (<see cref="NameRoutes"/>).
     /// </summary>
-    public static RouteGroupBuilder WithAdminProblems(this RouteGroupBuilder group)
+    public static RouteGroupBuilder WithNameRuleAndAdminProblems(this RouteGroupBuilder group)
     {
         group.RejectImpossibleNames(() => Problems.Create(StatusCodes.Status404NotFound, Problems.NotFound, "Nothing has that name."));
         group.ProducesProblem(StatusCodes.Status401Unauthorized)

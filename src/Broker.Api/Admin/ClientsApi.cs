@@ -1,5 +1,7 @@
 using Broker.Api.Auth;
-using Broker.Api.Infrastructure;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
@@ -16,7 +18,7 @@ public static class ClientsApi
     public static RouteGroupBuilder MapClients(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/admin/clients").WithTags("Clients").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
-            .WithAdminProblems();
+            .WithNameRuleAndAdminProblems();
 
         group.MapPost("", Create).WithName("CreateClient").WithSummary("Create a client; its API key is in this answer only")
             .WithDescription("role is consumer (default) or admin. Grants name accounts, or providers to grant all their accounts. " +

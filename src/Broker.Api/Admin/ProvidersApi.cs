@@ -1,9 +1,12 @@
 using Broker.Api.Auth;
-using Broker.Api.Infrastructure;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 using Broker.Domain;
+using Broker.Infrastructure.Outbound;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
-using Broker.Infrastructure.Upstream;
+using Broker.Infrastructure.Upstream.Dialects;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
@@ -19,7 +22,7 @@ public static class ProvidersApi
     public static RouteGroupBuilder MapProviders(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/admin/providers").WithTags("Providers").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
-            .WithAdminProblems();
+            .WithNameRuleAndAdminProblems();
 
         group.MapPost("", Create).WithName("CreateProvider").WithSummary("Create a provider")
             .WithDescription("A provider is an upstream token endpoint and the dialect it speaks. client_secret is write-only." + DestinationRule)
@@ -44,7 +47,7 @@ public static class ProvidersApi
     }
 
     public static async Task<Results<Created<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Create(
-        ProviderRequest request, BrokerDbContext db, SecretProtector secrets, UpstreamDestinations destinations, TimeProvider time,
+        ProviderRequest request, BrokerDbContext db, SecretProtector secrets, OutboundDestinations destinations, TimeProvider time,
         HttpContext http, CancellationToken ct)
     {
         var errors = Validate(request, request.Name, destinations);
@@ -83,7 +86,7 @@ public static class ProvidersApi
             : Problems.NotFoundProblem("provider");
 
     public static async Task<Results<Ok<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Replace(
-        string name, ProviderRequest request, BrokerDbContext db, SecretProtector secrets, UpstreamDestinations destinations,
+        string name, ProviderRequest request, BrokerDbContext db, SecretProtector secrets, OutboundDestinations destinations,
         CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
@@ -211,7 +214,7 @@ public static class ProvidersApi
     private static readonly HashSet<string> DestinationSettings = ["dialect", "token_url", "refresh_url", "client_authentication"];
 
     /// <summary>Every field but the name, which create and replace check differently.</summary>
-    internal static FieldErrors Validate(ProviderRequest request, string? name, UpstreamDestinations destinations)
+    internal static FieldErrors Validate(ProviderRequest request, string? name, OutboundDestinations destinations)
     {
         var errors = new FieldErrors();
         if (string.IsNullOrEmpty(request.Dialect)) errors.Add("dialect", "is required.");
@@ -243,7 +246,7 @@ public static class ProvidersApi
 
     internal const int MaxAuthorizationParameters = 20;
 
-    private static void ValidateAuthorization(ProviderRequest request, string? name, UpstreamDestinations destinations, FieldErrors errors)
+    private static void ValidateAuthorization(ProviderRequest request, string? name, OutboundDestinations destinations, FieldErrors errors)
     {
         var authorizationCode = request.Dialect == DialectNames.OAuth2AuthorizationCode;
         errors.Url("authorization_url", request.AuthorizationUrl, required: authorizationCode);

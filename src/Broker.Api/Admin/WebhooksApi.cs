@@ -1,9 +1,12 @@
 using Broker.Api.Auth;
-using Broker.Api.Infrastructure;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 using Broker.Domain;
+using Broker.Infrastructure.Outbound;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
-using Broker.Infrastructure.Upstream;
+using Broker.Infrastructure.Upstream.Dialects;
 using Broker.Infrastructure.Webhooks;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -19,7 +22,7 @@ public static class WebhooksApi
     public static RouteGroupBuilder MapWebhooks(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/admin/webhooks").WithTags("Webhooks").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
-            .WithAdminProblems();
+            .WithNameRuleAndAdminProblems();
 
         group.MapPost("", Create).WithName("CreateWebhook").WithSummary("Create a webhook; a secret the broker made is in this answer only")
             .WithDescription("Events: " + string.Join(", ", WebhookEvents.All) + ". Each delivery is signed with the secret " +
@@ -40,7 +43,7 @@ public static class WebhooksApi
     }
 
     public static async Task<Results<Created<WebhookResponse>, ValidationProblem>> Create(
-        WebhookRequest request, BrokerDbContext db, SecretProtector secrets, UpstreamDestinations destinations,
+        WebhookRequest request, BrokerDbContext db, SecretProtector secrets, OutboundDestinations destinations,
         IOptions<WebhookOptions> options, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         var errors = new FieldErrors();
@@ -72,7 +75,7 @@ public static class WebhooksApi
             : Problems.NotFoundProblem("webhook");
 
     public static async Task<Results<Ok<WebhookResponse>, ValidationProblem, ProblemHttpResult>> Patch(
-        string id, WebhookPatch patch, BrokerDbContext db, SecretProtector secrets, UpstreamDestinations destinations,
+        string id, WebhookPatch patch, BrokerDbContext db, SecretProtector secrets, OutboundDestinations destinations,
         IOptions<WebhookOptions> options, TimeProvider time, HttpContext http, CancellationToken ct)
     {
         var webhook = await FindAsync(db, id, ct);
@@ -141,7 +144,7 @@ public static class WebhooksApi
     private static async Task<Webhook?> FindAsync(BrokerDbContext db, string id, CancellationToken ct) =>
         Guid.TryParse(id, out var key) ? await db.Webhooks.FirstOrDefaultAsync(w => w.Id == key, ct) : null;
 
-    private static void ValidateUrl(FieldErrors errors, string? url, bool required, UpstreamDestinations destinations, WebhookOptions options)
+    private static void ValidateUrl(FieldErrors errors, string? url, bool required, OutboundDestinations destinations, WebhookOptions options)
     {
         errors.Url("url", url, required);
         if (errors.Has("url") || string.IsNullOrEmpty(url)) return;

@@ -1,7 +1,8 @@
 using System.Globalization;
 using Broker.Api.Admin;
 using Broker.Api.Auth;
-using Broker.Api.Infrastructure;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Persistence;
@@ -22,7 +23,7 @@ public static class AuditApi
     public static RouteGroupBuilder MapAuditTrail(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/admin/audit").WithTags(SwaggerSetup.AuditTag).RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
-            .WithAdminProblems();
+            .WithNameRuleAndAdminProblems();
 
         group.MapGet("", List).WithName("ListAuditEvents")
             .WithSummary("List audit events, newest first")

@@ -2,7 +2,8 @@ using System.Globalization;
 using System.Text;
 using Broker.Api.Admin;
 using Broker.Api.Auth;
-using Broker.Api.Infrastructure;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Persistence;
@@ -38,7 +39,7 @@ public static class ReportsApi
     public static RouteGroupBuilder MapReports(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/admin/reports").WithTags(SwaggerSetup.AuditTag).RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
-            .WithAdminProblems();
+            .WithNameRuleAndAdminProblems();
 
         group.MapGet("/usage", Usage).WithName("GetUsageReport")
             .WithSummary("Which service used which account how often: tokens served, upstream logins, refreshes and failures")

@@ -1,8 +1,10 @@
 using System.Runtime.CompilerServices;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
-using Broker.Api.Audit;
-using Broker.Api.Infrastructure;
+using Broker.Api.Audit.Recording;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Security;
 using Microsoft.AspNetCore.Authentication;

@@ -1,5 +1,6 @@
 using Broker.Api.Admin;
-using Broker.Api.Infrastructure;
+using Broker.Api.Hosting;
+using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net;
-using Broker.Api.Infrastructure;
+using Broker.Api.Hosting;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 using Broker.Infrastructure.Security;
 using Microsoft.Extensions.Options;
 

@@ -1,6 +1,8 @@
 using Broker.Api.Admin;
 using Broker.Api.Auth;
-using Broker.Api.Infrastructure;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Connect;
@@ -30,7 +32,7 @@ public static partial class ConnectEndpoints
 
     public static IEndpointRouteBuilder MapConnect(this IEndpointRouteBuilder routes)
     {
-        routes.MapGroup("/admin/accounts").WithTags("Accounts").RequireAuthorization(ApiKeyAuthentication.AdminPolicy).WithAdminProblems()
+        routes.MapGroup("/admin/accounts").WithTags("Accounts").RequireAuthorization(ApiKeyAuthentication.AdminPolicy).WithNameRuleAndAdminProblems()
             .MapPost("/{name}/connect", Start).WithName("ConnectAccount").WithSummary("Begin connecting an account in a browser")
             .WithDescription("oauth2-authorization-code accounts only. Answers the upstream's authorization URL (with a fresh single-use " +
                              "state and a PKCE S256 challenge) for a person to open in a browser before expires_at (Broker:Connect:StateLifetime, " +

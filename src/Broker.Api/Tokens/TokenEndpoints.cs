@@ -1,7 +1,9 @@
 using System.Globalization;
-using Broker.Api.Audit;
+using Broker.Api.Audit.Recording;
 using Broker.Api.Auth;
-using Broker.Api.Infrastructure;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Observability;

@@ -1,6 +1,5 @@
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;

@@ -1,6 +1,8 @@
 using System.Net.Http.Headers;
 using System.Text;
 using Broker.Domain;
+using Broker.Infrastructure.Outbound;
+using Broker.Infrastructure.Upstream.Dialects;
 using Microsoft.Extensions.Options;
 using static Broker.Domain.UpstreamOutcome;
 
@@ -78,7 +80,7 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
         CancellationToken ct)
     {
         using var _ = request;
-        if (UpstreamDestinations.PlainHttpProblem(request.RequestUri!, provider.Name, options.Value) is { } plainHttp)
+        if (OutboundDestinations.PlainHttpProblem(request.RequestUri!, provider.Name, options.Value) is { } plainHttp)
             return new DestinationRefused(plainHttp);
         // A provider may have a shorter timeout; never a longer one: the global one bounds how long a lock is held.
         var timeout = provider.Timeout is { } own && own < options.Value.Timeout ? own : options.Value.Timeout;
@@ -104,7 +106,7 @@ public sealed class UpstreamClient(HttpClient http, TimeProvider time, IOptions<
             outcome = new Unavailable(null, $"the upstream did not answer within {timeout.TotalSeconds:0.###} s", TimedOut: true);
         }
         // Our own connect callback's refusal: its message is ours, and names the address and the setting to change.
-        catch (HttpRequestException e) when (e.InnerException is UpstreamDestinationRefusedException refused)
+        catch (HttpRequestException e) when (e.InnerException is OutboundDestinationRefusedException refused)
         {
             outcome = new DestinationRefused(refused.Message);
         }

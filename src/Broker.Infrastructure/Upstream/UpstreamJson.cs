@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Broker.Domain;
+using Broker.Infrastructure.Upstream.Dialects;
 
 namespace Broker.Infrastructure.Upstream;
 

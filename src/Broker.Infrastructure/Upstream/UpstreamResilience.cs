@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Broker.Domain;
+using Broker.Infrastructure.Upstream.Dialects;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Broker.Domain;
+using Broker.Infrastructure.Upstream.Dialects;
 
 namespace Broker.Infrastructure.Upstream;
 

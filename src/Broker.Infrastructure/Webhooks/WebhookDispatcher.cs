@@ -2,9 +2,10 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
 using Broker.Domain;
+using Broker.Infrastructure.Outbound;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
-using Broker.Infrastructure.Upstream;
+using Broker.Infrastructure.Upstream.Dialects;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -198,10 +199,10 @@ public sealed partial class WebhookDispatcher(
         }
     }
 
-    private static UpstreamDestinationRefusedException? Refused(Exception e)
+    private static OutboundDestinationRefusedException? Refused(Exception e)
     {
         for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-            if (inner is UpstreamDestinationRefusedException refused) return refused;
+            if (inner is OutboundDestinationRefusedException refused) return refused;
         return null;
     }
 

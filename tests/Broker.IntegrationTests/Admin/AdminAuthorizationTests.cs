@@ -1,7 +1,6 @@
 using System.Net;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;
-using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 

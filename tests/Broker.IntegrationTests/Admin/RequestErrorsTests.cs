@@ -1,4 +1,6 @@
-using Broker.Api.Infrastructure;
+using Broker.Api.Errors;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;

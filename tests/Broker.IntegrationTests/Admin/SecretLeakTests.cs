@@ -1,7 +1,6 @@
 using System.Net;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;
-using Broker.Simulator;
 
 namespace Broker.IntegrationTests.Admin;
 

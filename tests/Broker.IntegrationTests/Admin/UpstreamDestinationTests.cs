@@ -1,5 +1,6 @@
 using System.Net;
-using Broker.Infrastructure.Upstream;
+using Broker.Infrastructure.Outbound;
+using Broker.Infrastructure.Upstream.Dialects;
 using Broker.IntegrationTests.Support;
 
 namespace Broker.IntegrationTests.Admin;
@@ -25,7 +26,7 @@ public sealed class UpstreamDestinationTests
         var host = Dns.GetHostName();
         var addresses = await Dns.GetHostAddressesAsync(host);
         addresses.ShouldContain(IPAddress.Loopback, $"{host} should resolve to loopback on a test machine");
-        addresses.ShouldAllBe(a => UpstreamDestinations.RefusedNetwork(a) != null, $"{host} should resolve to internal addresses only");
+        addresses.ShouldAllBe(a => OutboundDestinations.RefusedNetwork(a) != null, $"{host} should resolve to internal addresses only");
         return host;
     }
 

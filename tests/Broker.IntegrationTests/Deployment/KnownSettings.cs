@@ -1,7 +1,9 @@
 using System.Collections;
 using System.Reflection;
 using Broker.Api.Auth;
-using Broker.Api.Infrastructure;
+using Broker.Api.Hosting;
+using Broker.Api.OpenApi;
+using Broker.Api.Pipeline;
 using Broker.Infrastructure;
 using Broker.Infrastructure.Tokens;
 

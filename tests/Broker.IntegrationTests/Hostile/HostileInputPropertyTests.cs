@@ -1,12 +1,10 @@
 using System.Diagnostics;
-using System.Net;
 using System.Reflection;
 using System.Text;
 using System.Text.Json;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Persistence;
-using Broker.IntegrationTests.Audit;
 using Broker.IntegrationTests.Support;
 using Broker.UnitTests.Support;
 using CsCheck;

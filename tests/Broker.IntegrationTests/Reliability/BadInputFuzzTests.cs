@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;

@@ -10,7 +10,6 @@ using Broker.IntegrationTests.Support;
 using Broker.Simulator;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
-using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;
 using Npgsql;

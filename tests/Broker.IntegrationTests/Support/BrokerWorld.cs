@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Broker.Simulator;
-using Broker.UnitTests.Support;
 
 namespace Broker.IntegrationTests.Support;
 

@@ -1,5 +1,6 @@
 using Broker.Domain;
 using Broker.Infrastructure.Upstream;
+using Broker.Infrastructure.Upstream.Dialects;
 
 namespace Broker.UnitTests.Dialects;
 

@@ -1,5 +1,6 @@
 using Broker.Domain;
 using Broker.Infrastructure.Upstream;
+using Broker.Infrastructure.Upstream.Dialects;
 using static Broker.Domain.UpstreamOutcome;
 
 namespace Broker.UnitTests.Dialects;

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using Broker.Domain;
+using Broker.Infrastructure.Outbound;
 using Broker.Infrastructure.Upstream;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -305,7 +306,7 @@ public class UpstreamClientTests
     public async Task Refused_address_from_the_connect_callback_is_destination_refused_not_unavailable()
     {
         _handler.Answer(_ => throw new HttpRequestException(HttpRequestError.ConnectionError, "wrapped (10.1.2.3:443)",
-            new UpstreamDestinationRefusedException("the upstream's address 10.1.2.3 is in a network the broker may not call (private)")));
+            new OutboundDestinationRefusedException("the upstream's address 10.1.2.3 is in a network the broker may not call (private)")));
 
         var outcome = await Client().LogInAsync(Providers.OAuth2Password(), ConfidentialClient, CancellationToken.None);
 

@@ -1,0 +1,20 @@
+using Broker.Api.Hosting;
+using Broker.Api.Pipeline;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.OpenApi;
+using Swashbuckle.AspNetCore.SwaggerGen;
+
+namespace Broker.Api.OpenApi;
+
+/// <summary>
+/// The document requires the bearer key everywhere; an endpoint that needs none (the OAuth callback, which its
+/// state authenticates) says so, or Swagger UI would send a key the browser of a consenting user never has.
+/// </summary>
+public sealed class AnonymousOperationFilter : IOperationFilter
+{
+    public void Apply(OpenApiOperation operation, OperationFilterContext context)
+    {
+        if (context.ApiDescription.ActionDescriptor.EndpointMetadata.OfType<IAllowAnonymous>().Any())
+            operation.Security = [];
+    }
+}
