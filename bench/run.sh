@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark, in one command: builds in Release, starts a private PostgreSQL (separate from run.sh's),
 # the simulator and the broker as real processes, drives them with wrk, hey and a C# client, prints a table
-# and writes docs/benchmarks.md.   bench/run.sh [--quick | --storm-only | --cached-only | --many-only]; BENCH_VERBOSE=1 prints per-instance timings and upstream calls,
+# and writes docs/benchmarks.md.   bench/run.sh [--quick | --storm-only | --cached-only | --ceiling-only | --many-only]; BENCH_VERBOSE=1 prints per-instance timings and upstream calls,
 # BENCH_LOG_DIR=dir keeps every process's output, BENCH_BROKER_DLL=path measures another build of the broker (e.g. a ReadyToRun publish)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +11,7 @@ for tool in wrk hey; do
 done
 dotnet build Broker.sln -c Release -v q -nologo >/dev/null
 dotnet build bench/Broker.Bench -c Release -v q -nologo >/dev/null
+dotnet build bench/Broker.Bench.Ceiling -c Release -v q -nologo >/dev/null
 # The compiler and MSBuild servers stay resident after a build; stopped, they cannot take CPU from the runs.
 dotnet build-server shutdown >/dev/null 2>&1 || true
 

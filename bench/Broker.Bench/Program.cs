@@ -1,7 +1,7 @@
 using System.Globalization;
 using Broker.Bench;
 
-// Usage: Broker.Bench <repo root> <connection string> <docs/benchmarks.md> [--quick | --storm-only | --cached-only]
+// Usage: Broker.Bench <repo root> <connection string> <docs/benchmarks.md> [--quick | --storm-only | --cached-only | --ceiling-only | --many-only]
 // bench/run.sh builds everything, starts a private PostgreSQL and calls this.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var root = args[0];
@@ -33,6 +33,13 @@ if (args.Contains("--many-only"))
     return 0;
 }
 
+if (args.Contains("--ceiling-only"))
+{
+    foreach (var round in await Scenarios.SeparateCeilingAsync(stack, seconds: quick ? 3 : 8))
+        Console.WriteLine($"broker {round.Broker.RequestsPerSecond:0}/s (p99 {round.Broker.P99Ms:0.00} ms), separate ceiling {round.Ceiling.RequestsPerSecond:0}/s (p99 {round.Ceiling.P99Ms:0.00} ms): {round.Ratio:P0}");
+    return 0;
+}
+
 if (args.Contains("--cached-only"))
 {
     var only = await Scenarios.CachedFetchAsync(stack, seconds);
@@ -45,6 +52,7 @@ if (args.Contains("--cached-only"))
 
 Console.WriteLine("1/4 cached fetch ...");
 var cached = await Scenarios.CachedFetchAsync(stack, seconds);
+var separate = await Scenarios.SeparateCeilingAsync(stack, seconds: quick ? 3 : 8);
 Console.WriteLine("2/4 refresh storm ...");
 var storms = await Scenarios.RefreshStormAsync(stack, latencyMs: 50, expiries: quick ? 1 : 3);
 var coldStorm = await Scenarios.ColdStormAsync(stack, hosts: 3, callers: 100, rounds: quick ? 1 : 3, latencyMs: 50);
@@ -53,7 +61,7 @@ var many = await Scenarios.ManyAccountsAsync(stack, quick ? 1000 : 10_000, secon
 Console.WriteLine("4/4 versus no broker ...");
 var versus = await Scenarios.VersusNoBrokerAsync(stack, services: 50, expiries: 3);
 
-var report = Report.Markdown(cached, storms, coldStorm, many, versus, quick);
+var report = Report.Markdown(cached, separate, storms, coldStorm, many, versus, quick);
 Console.WriteLine();
 Console.WriteLine(report);
 // Other sections of the file (e.g. audit ingestion) are written by other tools: replace only ours.

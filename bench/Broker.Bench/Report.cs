@@ -5,7 +5,7 @@ namespace Broker.Bench;
 
 public static class Report
 {
-    public static string Markdown(Scenarios.CachedFetchResult cached, List<Scenarios.StormResult> storms, Scenarios.ColdStormResult cold,
+    public static string Markdown(Scenarios.CachedFetchResult cached, List<Scenarios.CeilingRound> separate, List<Scenarios.StormResult> storms, Scenarios.ColdStormResult cold,
         Scenarios.ManyAccountsResult many, Scenarios.VersusResult versus, bool quick)
     {
         var md = new StringBuilder();
@@ -29,6 +29,14 @@ public static class Report
         md.AppendLine($"Ratio to the ceiling: 1 account {Ratio(cached.OneAccount, cached.Ceiling):P0}, 100 accounts {Ratio(cached.HundredAccounts, cached.Ceiling):P0} (target ≥ 90 %). " +
                       $"p99 at half the maximum throughput: {Median(cached.HalfRate).P99Ms:0.00} ms (target ≤ 2 ms; the three runs: {P99s(cached.HalfRate)} ms); " +
                       $"the bare endpoint at that rate: {P99s(cached.CeilingHalfRate)} ms.");
+        md.AppendLine();
+        md.AppendLine("Against a separate minimal ASP.NET Core app on the same machine (`bench/Broker.Bench.Ceiling`: the key's SHA-256 checked in");
+        md.AppendLine("constant time, the same JSON answer, no broker pipeline), both warmed, then measured interleaved with `wrk -t1 -c32`:");
+        md.AppendLine();
+        md.AppendLine("| round | broker requests/s | broker p99 ms | separate ceiling requests/s | ceiling p99 ms | ratio |");
+        md.AppendLine("|---:|---:|---:|---:|---:|---:|");
+        for (var i = 0; i < separate.Count; i++)
+            md.AppendLine($"| {i + 1} | {separate[i].Broker.RequestsPerSecond:N0} | {separate[i].Broker.P99Ms:0.00} | {separate[i].Ceiling.RequestsPerSecond:N0} | {separate[i].Ceiling.P99Ms:0.00} | {separate[i].Ratio:P0} |");
         md.AppendLine();
         md.AppendLine("Where the machine's CPU went during the two full-speed runs (share of all cores):");
         md.AppendLine();

@@ -73,6 +73,40 @@ public static class Scenarios
         return new CachedFetchResult(ceiling, one, hundred, half, ceilingHalf, target, CpuShare.Between(before, middle), CpuShare.Between(middle, after), stored);
     }
 
+    public sealed record CeilingRound(LoadTools.LoadResult Broker, LoadTools.LoadResult Ceiling)
+    {
+        public double Ratio => Ceiling.RequestsPerSecond == 0 ? 0 : Broker.RequestsPerSecond / Ceiling.RequestsPerSecond;
+    }
+
+    /// <summary>
+    /// 1b. The cached fetch against a separate minimal ASP.NET Core app on the same machine (bench/Broker.Bench.Ceiling:
+    /// the bearer key's SHA-256 checked in constant time, the same JSON shape): what a user's service could get with no
+    /// broker pipeline at all. Both warmed first, then measured interleaved (broker, ceiling, broker, ceiling) with the
+    /// same load tool and settings, so that the machine's drift falls on both alike.
+    /// </summary>
+    public static async Task<List<CeilingRound>> SeparateCeilingAsync(Stack stack, int seconds, int rounds = 2)
+    {
+        var broker = await stack.StartBrokerAsync(new());
+        await Seeding.ProviderAsync(stack);
+        await Seeding.AccountsAsync(stack, "ceiling-", 1);
+        var key = await Seeding.ConsumerAsync(stack, "bench-ceiling");
+        await Seeding.WarmAsync(stack, broker, "ceiling-", 1, key);
+        var ceiling = await stack.StartCeilingAsync(key);
+        const string Path = "/v1/accounts/ceiling-0/token";
+        await LoadTools.WrkAsync(broker, key, Path, connections: 32, seconds: 3);
+        await LoadTools.WrkAsync(ceiling, key, Path, connections: 32, seconds: 3);
+        var results = new List<CeilingRound>();
+        for (var round = 0; round < rounds; round++)
+        {
+            var b = await LoadTools.WrkAsync(broker, key, Path, connections: 32, seconds: seconds);
+            var c = await LoadTools.WrkAsync(ceiling, key, Path, connections: 32, seconds: seconds);
+            results.Add(new CeilingRound(b, c));
+        }
+        await stack.StopCeilingAsync();
+        await stack.StopBrokersAsync();
+        return results;
+    }
+
     public sealed record StormResult(int Hosts, int Callers, int Expiries, int MaxRefreshesPerExpiry, int TotalRefreshes, int Logins, int Reuses, int Errors, double P50Ms, double P99Ms);
 
     /// <summary>2. N callers over 1 or 3 instances released at the moment the token expires.</summary>

@@ -17,6 +17,7 @@ public sealed class Stack : IAsyncDisposable
     private readonly string _root;
     private readonly string _connectionString;
     private Process? _simulator;
+    private Process? _ceiling;
 
     public Stack(string root, string connectionString)
     {
@@ -67,6 +68,24 @@ public sealed class Stack : IAsyncDisposable
         Brokers.Add(uri);
         await WaitReadyAsync(new Uri(uri, "/health/ready"));
         return uri;
+    }
+
+    /// <summary>The separate minimal app the cached fetch is compared with (bench/Broker.Bench.Ceiling), accepting one key.</summary>
+    public async Task<Uri> StartCeilingAsync(string key)
+    {
+        var port = FreePort();
+        _ceiling = Start(Path.Combine(_root, "bench/Broker.Bench.Ceiling/bin/Release/net10.0/Broker.Bench.Ceiling.dll"), port, new() { ["CEILING_KEY"] = key });
+        var uri = new Uri($"http://127.0.0.1:{port}");
+        await WaitReadyAsync(new Uri(uri, "/health/ready"));
+        return uri;
+    }
+
+    public async Task StopCeilingAsync()
+    {
+        if (_ceiling is null) return;
+        _ceiling.Kill(entireProcessTree: true);
+        await _ceiling.WaitForExitAsync();
+        _ceiling = null;
     }
 
     public async Task StopBrokersAsync()
@@ -161,6 +180,7 @@ public sealed class Stack : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopBrokersAsync();
+        await StopCeilingAsync();
         if (_simulator is { HasExited: false }) _simulator.Kill(entireProcessTree: true);
         Http.Dispose();
     }
