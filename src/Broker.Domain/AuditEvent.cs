@@ -27,6 +27,11 @@ public sealed class AuditEvent
     public string? RemoteIp { get; set; }
     /// <summary>HMAC-SHA256 (hex) of the access token served or obtained, for correlation; never the token.</summary>
     public string? TokenHmac { get; set; }
+    /// <summary>
+    /// For a served-token rollup, the start of the period it merges into: every instance's windows of that period add
+    /// their counts to one row per (client, account, token, address, hit/miss). Null for every other row.
+    /// </summary>
+    public DateTimeOffset? PeriodStart { get; set; }
 }
 
 /// <summary>The action names of <see cref="AuditEvent.Action"/>; stable, reports group on them.</summary>

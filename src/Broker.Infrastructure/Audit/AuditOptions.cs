@@ -29,6 +29,15 @@ public sealed class AuditOptions
     public TimeSpan RollupWindow { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// The period served-token rollups merge into: each window's counts are added to the period's one row per (client,
+    /// account, token, address, hit/miss), so the trail grows with distinct facts per period, not with windows or
+    /// instances. Periods are aligned on UTC multiples of their length. A usage report attributes a row to its last
+    /// fetch, so its time ranges are exact to this period; a longer one (an hour) writes fewer rows.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RollupPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
     /// The most distinct rollups one window holds; beyond it a served token is written as a row of its own, so the
     /// memory stays bounded and nothing is lost.
     /// </summary>

@@ -237,6 +237,59 @@ public sealed partial class AuditWriter(
     private async Task CopyAsync(IReadOnlyList<AuditEvent> events, CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
+        // Rollups and events in one transaction: a retry after a failure writes neither twice.
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        if (events.Any(e => e.PeriodStart is null)) await CopyEventsAsync(connection, events.Where(e => e.PeriodStart is null), ct);
+        if (events.Any(e => e.PeriodStart is not null)) await MergeRollupsAsync(connection, [.. events.Where(e => e.PeriodStart is not null)], ct);
+        await transaction.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// Adds served-token rollups to their period's rows (<see cref="AuditOptions.RollupPeriod"/>): one row per (period,
+    /// client, account, token, address, hit/miss) however many windows and instances counted into it. The append-only
+    /// trigger lets exactly this change through: a rollup row's count grows and its first and last times widen, under
+    /// the transaction-local setting broker.audit_rollup, and nothing else of any row changes (migration 0013).
+    /// </summary>
+    private static async Task MergeRollupsAsync(NpgsqlConnection connection, List<AuditEvent> rollups, CancellationToken ct)
+    {
+        const string Merge = """
+            INSERT INTO audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name,
+                                      request_id, remote_ip, token_hmac, count, first_at, period_start)
+            SELECT max(w.at), 'token.served', w.outcome, w.client_id, min(w.client_name), w.account_id, min(w.account_name),
+                   min(w.provider_name), min(w.request_id), w.remote_ip, w.token_hmac, sum(w.count)::integer, min(w.first_at), w.period_start
+              FROM unnest($1::timestamptz[], $2::varchar[], $3::uuid[], $4::varchar[], $5::uuid[], $6::varchar[], $7::varchar[],
+                          $8::varchar[], $9::varchar[], $10::varchar[], $11::integer[], $12::timestamptz[], $13::timestamptz[])
+                   AS w(at, outcome, client_id, client_name, account_id, account_name, provider_name, request_id, remote_ip,
+                        token_hmac, count, first_at, period_start)
+             GROUP BY w.period_start, w.client_id, w.account_id, w.token_hmac, w.outcome, w.remote_ip
+            ON CONFLICT (period_start, client_id, account_id, token_hmac, outcome, coalesce(remote_ip, ''))
+               WHERE period_start IS NOT NULL
+            DO UPDATE SET count = audit_events.count + excluded.count,
+                          at = greatest(audit_events.at, excluded.at),
+                          first_at = least(audit_events.first_at, excluded.first_at)
+            """;
+        await using var batch = new NpgsqlBatch(connection);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('broker.audit_rollup', 'on', true)"));
+        var merge = new NpgsqlBatchCommand(Merge);
+        merge.Parameters.Add(new() { Value = rollups.Select(e => e.At).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => Text(e.Outcome, 40)).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => e.ClientId).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => Text(e.ClientName, Limits.Name)).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => e.AccountId).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => Text(e.AccountName, Limits.Name)).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => Text(e.ProviderName, Limits.Name)).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => Text(e.RequestId, 100)).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => Text(e.RemoteIp, 64)).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => Text(e.TokenHmac, 64)).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => e.Count).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => e.FirstAt).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => e.PeriodStart).ToArray() });
+        batch.BatchCommands.Add(merge);
+        await batch.ExecuteNonQueryAsync(ct);
+    }
+
+    private static async Task CopyEventsAsync(NpgsqlConnection connection, IEnumerable<AuditEvent> events, CancellationToken ct)
+    {
         await using var importer = await connection.BeginBinaryImportAsync(Copy, ct);
         foreach (var e in events)
         {

@@ -15,7 +15,8 @@ public readonly record struct ServedToken(
 /// hmac, address, hit/miss) and window, with its count and its first and last time. A row per fetch cost ~500 bytes
 /// and a share of the database's CPU for what is mostly "service S was handed token T again"; the trail's questions
 /// (who was handed T, which clients used which accounts how often, from where, first and last) need only the counts.
-/// <see cref="AuditWriter"/> takes the window when it ends and on shutdown, so a crash loses at most the open window.
+/// <see cref="AuditWriter"/> takes the window when it ends and on shutdown, so a crash loses at most the open window, and
+/// adds its counts to the rows of the window's period (<see cref="AuditOptions.RollupPeriod"/>), shared by every instance.
 /// </summary>
 /// <remarks>
 /// Counting is exact without a lock: a flush removes a tally from the map and then seals it; a fetch that found the
@@ -26,6 +27,7 @@ public sealed class ServedTokenRollups(IOptions<AuditOptions> options)
 {
     private readonly ConcurrentDictionary<ServedToken, Tally> _open = new();
     private readonly int _maxKeys = options.Value.MaxRollupKeys;
+    private readonly long _periodTicks = options.Value.RollupPeriod.Ticks;
     private int _keys;
     private volatile bool _closed;
 
@@ -68,6 +70,7 @@ public sealed class ServedTokenRollups(IOptions<AuditOptions> options)
                 ClientId = served.ClientId, ClientName = served.ClientName,
                 AccountId = served.AccountId, AccountName = served.AccountName, ProviderName = served.ProviderName,
                 TokenHmac = served.TokenHmac, RemoteIp = served.RemoteIp?.ToString(), RequestId = tally.FirstRequestId,
+                PeriodStart = new DateTimeOffset(first.UtcTicks - first.UtcTicks % _periodTicks, TimeSpan.Zero),
             });
         }
         return rows;

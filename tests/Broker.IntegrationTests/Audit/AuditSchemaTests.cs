@@ -48,6 +48,37 @@ public sealed class AuditSchemaTests(SharedWorld shared) : IClassFixture<SharedW
             "BEGIN; SET LOCAL broker.audit_retention = 'on'; COMMIT; DELETE FROM audit_events;"));
     }
 
+    [Theory]
+    [InlineData("UPDATE audit_events SET count = count + 1, outcome = 'forged' WHERE action = 'test.rollup'")]
+    [InlineData("UPDATE audit_events SET count = count - 1 WHERE action = 'test.rollup'")]
+    [InlineData("UPDATE audit_events SET at = at - interval '1 hour' WHERE action = 'test.rollup'")]
+    [InlineData("UPDATE audit_events SET count = count + 1 WHERE action = 'test.single'")]
+    [InlineData("DELETE FROM audit_events WHERE action = 'test.rollup'")]
+    public async Task Under_the_rollup_setting_only_a_rollup_rows_count_and_times_may_grow(string change)
+    {
+        await _world.ExecuteAsync("""
+            INSERT INTO audit_events (at, action, outcome, count, first_at, period_start) VALUES (now(), 'test.rollup', 'hit', 5, now(), date_trunc('minute', now()));
+            INSERT INTO audit_events (at, action, outcome) VALUES (now(), 'test.single', 'ok');
+            """);
+        try
+        {
+            var refused = await Should.ThrowAsync<PostgresException>(() => _world.ExecuteAsync(
+                $"BEGIN; SET LOCAL broker.audit_rollup = 'on'; {change}; COMMIT;"));
+            refused.SqlState.ShouldBe(PostgresErrorCodes.InsufficientPrivilege);
+
+            // What the audit writer's merge does passes, and only then.
+            (await _world.ExecuteAsync(
+                "BEGIN; SET LOCAL broker.audit_rollup = 'on'; UPDATE audit_events SET count = count + 2, at = at + interval '1 second' WHERE action = 'test.rollup'; COMMIT;"))
+                .ShouldBe(1);
+            await Should.ThrowAsync<PostgresException>(() => _world.ExecuteAsync("UPDATE audit_events SET count = count + 2 WHERE action = 'test.rollup'"));
+            (await _world.CountAsync("action = 'test.rollup' AND count = 7 AND outcome = 'hit'")).ShouldBe(1);
+        }
+        finally
+        {
+            await _world.ExecuteAsync("BEGIN; SET LOCAL broker.audit_retention = 'on'; DELETE FROM audit_events WHERE action IN ('test.rollup', 'test.single'); COMMIT;");
+        }
+    }
+
     [Fact]
     public async Task The_ef_model_of_audit_events_matches_the_migrated_table()
     {

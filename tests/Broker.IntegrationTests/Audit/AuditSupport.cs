@@ -48,6 +48,15 @@ public static class AuditSupport
         return await command.ExecuteNonQueryAsync();
     }
 
+    public static async Task<T> ScalarAsync<T>(this BrokerWorld world, string sql, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var p in parameters) command.Parameters.Add(new() { Value = p });
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
     public static async Task<List<string>> DetailsAsync(this BrokerWorld world, string action)
     {
         await using var connection = new NpgsqlConnection(world.ConnectionString);

@@ -15,9 +15,10 @@ public sealed class ServedTokenRollupTests : IAsyncDisposable
     private static readonly string[] Addresses = ["10.0.0.1", "10.0.0.2", "192.0.2.7", "2001:db8::5"];
     private BrokerWorld _world = null!;
 
-    private async Task StartAsync(int brokers, string rollupWindow) => _world = await BrokerWorld.StartAsync(brokers, new Dictionary<string, string?>
+    private async Task StartAsync(int brokers, string rollupWindow, string rollupPeriod = "00:01:00") => _world = await BrokerWorld.StartAsync(brokers, new Dictionary<string, string?>
     {
         ["Broker:Audit:RollupWindow"] = rollupWindow,
+        ["Broker:Audit:RollupPeriod"] = rollupPeriod,
         // The test's loopback address is a proxy whose X-Forwarded-For names the caller.
         ["Broker:ForwardedHeaders:KnownProxies:0"] = "127.0.0.1",
         ["Broker:ForwardedHeaders:KnownProxies:1"] = "::1",
@@ -124,6 +125,40 @@ public sealed class ServedTokenRollupTests : IAsyncDisposable
 
         var rows = (await _world.AuditItemsAsync("action=token.served")).Select(r => $"{r["outcome"]} {r["remote_ip"]} {r["count"]}").Order();
         rows.ShouldBe(["hit 10.0.0.1 25", "hit 10.0.0.2 25", "miss 127.0.0.1 1"]);
+    }
+
+    [Fact]
+    public async Task Windows_of_many_accounts_on_several_instances_merge_into_one_row_per_key_and_period()
+    {
+        // Short windows, a long period: every window of the test, on both instances, adds to the same rows.
+        await StartAsync(brokers: 2, rollupWindow: "00:00:00.050", rollupPeriod: "1.00:00:00");
+        var accounts = new List<string>();
+        for (var i = 0; i < 12; i++) accounts.Add((await _world.AccountAsync(DialectNames.SimpleJwt)).Name);
+        var key = await _world.ConsumerAsync([.. accounts]);
+
+        var served = 0;
+        for (var round = 0; round < 3; round++)
+        {
+            foreach (var broker in _world.Brokers)
+                foreach (var account in accounts)
+                {
+                    await broker.TokenAsync(account, key);
+                    served++;
+                }
+            // Each round is written (its windows ended) before the next begins: the next adds to the same rows.
+            await Poll.UntilAsync(async () => await _world.EventsAsync("action = 'token.served'") == served);
+        }
+        await _world.DrainAsync();
+
+        (await _world.EventsAsync("action = 'token.served'")).ShouldBe(served);
+        (await _world.CountAsync("action = 'token.served' AND period_start IS NULL")).ShouldBe(0);
+        // One miss (the login) and one hit row per account and period: not a row per window, nor per instance.
+        var periods = await _world.ScalarAsync<long>("SELECT count(DISTINCT period_start) FROM audit_events WHERE action = 'token.served'");
+        (await _world.CountAsync("action = 'token.served'")).ShouldBeLessThanOrEqualTo(accounts.Count * 2 * periods);
+        (await _world.ScalarAsync<long>("""
+            SELECT count(*) FROM (SELECT 1 FROM audit_events WHERE action = 'token.served'
+                                   GROUP BY period_start, client_id, account_id, token_hmac, outcome, remote_ip HAVING count(*) > 1) d
+            """)).ShouldBe(0);
     }
 
     [Fact]
