@@ -20,42 +20,12 @@ public static class AuditSupport
         await world.AddBrokerAsync();
     }
 
-    public static async Task<long> CountAsync(this BrokerWorld world, string where, params object[] parameters)
-    {
-        await using var connection = new NpgsqlConnection(world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"SELECT count(*) FROM audit_events WHERE {where}", connection);
-        foreach (var p in parameters) command.Parameters.Add(new() { Value = p });
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+    public static Task<long> CountAsync(this BrokerWorld world, string where, params object[] parameters) =>
+        world.ScalarAsync<long>($"SELECT count(*) FROM audit_events WHERE {where}", parameters);
 
     /// <summary>How many events the matching rows stand for (a rollup row stands for its count).</summary>
-    public static async Task<long> EventsAsync(this BrokerWorld world, string where, params object[] parameters)
-    {
-        await using var connection = new NpgsqlConnection(world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"SELECT coalesce(sum(count), 0)::bigint FROM audit_events WHERE {where}", connection);
-        foreach (var p in parameters) command.Parameters.Add(new() { Value = p });
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
-
-    public static async Task<int> ExecuteAsync(this BrokerWorld world, string sql, params object[] parameters)
-    {
-        await using var connection = new NpgsqlConnection(world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        foreach (var p in parameters) command.Parameters.Add(new() { Value = p });
-        return await command.ExecuteNonQueryAsync();
-    }
-
-    public static async Task<T> ScalarAsync<T>(this BrokerWorld world, string sql, params object[] parameters)
-    {
-        await using var connection = new NpgsqlConnection(world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        foreach (var p in parameters) command.Parameters.Add(new() { Value = p });
-        return (T)(await command.ExecuteScalarAsync())!;
-    }
+    public static Task<long> EventsAsync(this BrokerWorld world, string where, params object[] parameters) =>
+        world.ScalarAsync<long>($"SELECT coalesce(sum(count), 0)::bigint FROM audit_events WHERE {where}", parameters);
 
     public static async Task<List<string>> DetailsAsync(this BrokerWorld world, string action)
     {

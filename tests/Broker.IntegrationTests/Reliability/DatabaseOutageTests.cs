@@ -51,15 +51,15 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
             }
         })).ToList();
 
-        await WaitForAsync(() => results.Count > 50);
+        await Poll.UntilAsync(() => results.Count > 50);
         Volatile.Write(ref phase, "down");
         _server.Stop();
         var downFrom = results.Count;
-        await WaitForAsync(() => results.Count > downFrom + 100);
+        await Poll.UntilAsync(() => results.Count > downFrom + 100);
 
         Volatile.Write(ref phase, "restarting");
         _server.Start();
-        await WaitForAsync(() => results.Reverse().TakeWhile(r => r.Phase == "restarting" && r.Status == HttpStatusCode.OK).Count() >= 50);
+        await Poll.UntilAsync(() => results.Reverse().TakeWhile(r => r.Phase == "restarting" && r.Status == HttpStatusCode.OK).Count() >= 50);
         stop.Cancel();
         await Task.WhenAll(load);
 
@@ -75,13 +75,4 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
 
     private sealed record Result(HttpStatusCode Status, TimeSpan Took, TimeSpan At, string Phase);
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (deadline.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException("condition not met in 60 s");
-            await Task.Delay(20);
-        }
-    }
 }

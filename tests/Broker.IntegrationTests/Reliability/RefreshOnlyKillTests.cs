@@ -138,11 +138,5 @@ public sealed class RefreshOnlyKillTests : IAsyncLifetime
         return broker.Http.SendAsync(request);
     }
 
-    private async Task<long> ScalarAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<long> ScalarAsync(string sql) => _world.ScalarAsync<long>(sql);
 }

@@ -244,12 +244,5 @@ public sealed class RefreshOnlyAccountTests(SharedWorld shared) : IClassFixture<
     private Task<string> StoredRefreshTokenAsync(string account) =>
         ScalarAsync<string>("SELECT refresh_token_encrypted FROM accounts WHERE name = $1", account);
 
-    private async Task<T> ScalarAsync<T>(string sql, params object[] parameters)
-    {
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        foreach (var p in parameters) command.Parameters.Add(new() { Value = p });
-        return (T)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<T> ScalarAsync<T>(string sql, params object[] parameters) => _world.ScalarAsync<T>(sql, parameters);
 }

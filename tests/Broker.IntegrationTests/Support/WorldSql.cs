@@ -1,0 +1,31 @@
+using Npgsql;
+
+namespace Broker.IntegrationTests.Support;
+
+/// <summary>Plain SQL against a world's database, for what a test reads or sets up beside the broker.</summary>
+public static class WorldSql
+{
+    public static async Task<T> ScalarAsync<T>(this BrokerWorld world, string sql, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = Command(sql, connection, parameters);
+        var value = await command.ExecuteScalarAsync();
+        return value is T typed ? typed : (T)Convert.ChangeType(value, typeof(T), System.Globalization.CultureInfo.InvariantCulture)!;
+    }
+
+    public static async Task<int> ExecuteAsync(this BrokerWorld world, string sql, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = Command(sql, connection, parameters);
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    private static NpgsqlCommand Command(string sql, NpgsqlConnection connection, object[] parameters)
+    {
+        var command = new NpgsqlCommand(sql, connection);
+        foreach (var p in parameters) command.Parameters.Add(new() { Value = p });
+        return command;
+    }
+}
