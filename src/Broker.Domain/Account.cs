@@ -36,6 +36,14 @@ public sealed class Account
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 
+    // Where the account sets none, its provider's client id, client secret and scope apply: one rule, for the
+    // token path's calls, the connect flow's authorization URL and its code exchange.
+    public string? ClientIdOn(Provider provider) => ClientId ?? provider.ClientId;
+
+    public string? ClientSecretEncryptedOn(Provider provider) => ClientSecretEncrypted ?? provider.ClientSecretEncrypted;
+
+    public string? ScopeOn(Provider provider) => Scope ?? provider.Scope;
+
     public StoredTokenState StoredTokens(Dialect dialect) => new(
         dialect, State, AccessExpiresAt, RefreshTokenEncrypted is not null, RefreshExpiresAt);
 

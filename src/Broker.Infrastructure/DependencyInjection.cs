@@ -74,6 +74,7 @@ public static class DependencyInjection
         services.AddSingleton<TokenCache>();
         services.AddSingleton<CacheInvalidation>();
         services.AddHostedService<CacheInvalidationListener>();
+        services.AddSingleton<AccountRenewal>();
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<AuditQueue>();
         services.AddSingleton<ServedTokenRollups>();

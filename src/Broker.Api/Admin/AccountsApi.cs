@@ -203,7 +203,7 @@ public static class AccountsApi
 
         var client = http.Client();
         var caller = new Caller(client?.Id, client?.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
-        var result = await issuer.RenewAsync(name, caller, loginOnly: true, ct);
+        var result = await issuer.RenewAsync(name, caller, ct);
         var after = await db.Accounts.AsNoTracking().Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
         if (result is TokenResult.NotFound || after is null) return Problems.NotFoundProblem("account");
 
@@ -212,7 +212,7 @@ public static class AccountsApi
         var loggedIn = result is TokenResult.Served && after.LastError is null;
         var failure = result switch
         {
-            TokenResult.Failed failed => JsonNamingPolicy.SnakeCaseLower.ConvertName(failed.Failure.ToString()),
+            TokenResult.Failed failed => failed.Failure.ToName(),
             _ when !loggedIn => "login_failed",
             _ => null,
         };

@@ -89,13 +89,13 @@ public static partial class ConnectEndpoints
         var parameters = new List<KeyValuePair<string, string>>
         {
             new("response_type", "code"),
-            new("client_id", account.ClientId ?? provider.ClientId ?? ""),
+            new("client_id", account.ClientIdOn(provider) ?? ""),
             new("redirect_uri", redirectUri),
             new("state", state),
             new("code_challenge", Pkce.Challenge(verifier)),
             new("code_challenge_method", "S256"),
         };
-        if ((account.Scope ?? provider.Scope) is { Length: > 0 } scope) parameters.Add(new("scope", scope));
+        if (account.ScopeOn(provider) is { Length: > 0 } scope) parameters.Add(new("scope", scope));
         foreach (var (key, value) in provider.AuthorizationParameters ?? []) parameters.Add(new(key, value));
         var url = provider.AuthorizationUrl!;
         var query = string.Join('&', parameters.Select(p => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(p.Value)}"));
@@ -157,8 +157,7 @@ public static partial class ConnectEndpoints
             return ConnectPage.UpstreamError(account.Name, "no code", null);
         }
 
-        var credentials = new AccountCredentials(null, null, null, account.ClientId ?? provider.ClientId,
-            secrets.UnprotectOrNull(SecretKind.ClientSecret, account.ClientSecretEncrypted ?? provider.ClientSecretEncrypted), null);
+        var credentials = UpstreamCredentials.For(account, provider, secrets);
         var verifier = secrets.Unprotect(SecretKind.PkceVerifier, attempt.VerifierEncrypted);
         var outcome = await upstream.ExchangeCodeAsync(provider.ToEndpoint(), credentials, code, attempt.RedirectUri, verifier, ct);
         now = time.GetUtcNow();
