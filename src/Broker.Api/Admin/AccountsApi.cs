@@ -250,11 +250,8 @@ public static class AccountsApi
         var movedFrom = account.Provider?.Name;
         if (account.ProviderId != provider.Id)
         {
-            account.ProviderId = provider.Id;
-            account.Provider = provider;
             changed.Add("provider");
-            // A stored secret goes only where it was entered for: those not re-entered now are cleared.
-            cleared = account.ClearSecrets(password: desired.Password is null, clientSecret: desired.ClientSecret is null);
+            cleared = account.MoveTo(provider, passwordReentered: desired.Password is not null, clientSecretReentered: desired.ClientSecret is not null);
         }
         void Set(string field, string? current, string? next, Action<string?> apply)
         {
@@ -278,11 +275,7 @@ public static class AccountsApi
         }
         if (changed.Count == 0) return TypedResults.Ok(AccountResponse.From(account, provider));
 
-        var now = time.GetUtcNow();
-        // A refresh-only account keeps its refresh token, unless it moved (a secret goes only where it was entered for).
-        account.StartAfresh(now, keepRefreshToken: !changed.Contains("provider") && !CredentialRules.CanLogIn(account, provider));
-        if (cleared.Count > 0)
-            account.NeedsSecrets($"secrets cleared: moved from provider {movedFrom} to {provider.Name}; re-enter {string.Join(", ", cleared)}", now);
+        account.SettingsChanged(provider, changed.Contains("provider") ? movedFrom : null, cleared, time.GetUtcNow());
         AdminAudit.Record(db, http, time, AuditActions.AccountUpdated, account.Name, account.Id, provider.Name,
             "changed: " + string.Join(", ", changed) + (cleared.Count > 0 ? "; cleared: " + string.Join(", ", cleared) : ""));
         await db.SaveChangesAsync(ct);
