@@ -31,7 +31,6 @@ public sealed class Account
     public DateTimeOffset? TokensObtainedAt { get; private set; }
     public DateTimeOffset? LastLoginAt { get; private set; }
     public DateTimeOffset? LastRefreshedAt { get; private set; }
-    public DateTimeOffset? LastUsedAt { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
@@ -45,7 +44,7 @@ public sealed class Account
     public string? ScopeOn(Provider provider) => Scope ?? provider.Scope;
 
     public StoredTokenState StoredTokens(Dialect dialect) => new(
-        dialect, State, AccessExpiresAt, RefreshTokenEncrypted is not null, RefreshExpiresAt);
+        dialect, RefreshTokenEncrypted is not null, RefreshExpiresAt);
 
     /// <summary>A login's token set replaces the stored one whole; the account is fine again.</summary>
     public void LoggedIn(string accessTokenEncrypted, string tokenType, DateTimeOffset accessExpiresAt,

@@ -45,6 +45,23 @@ public static class TokenPolicy
     };
 
     /// <summary>
+    /// A resent refresh token's answer, dated from the first attempt (begun at <paramref name="firstStarted"/>; the
+    /// resend was sent at <paramref name="resentAt"/>): an upstream within its reuse grace may return the tokens it
+    /// issued then, with an expires_in counted as if new. Unless the token's own expiry is known
+    /// (<paramref name="jwtExpiry"/>), its lifetime counts from the first attempt. Never later than the answer says.
+    /// </summary>
+    public static TokenSet DatedFromFirstAttempt(TokenSet answer, DateTimeOffset? jwtExpiry, DateTimeOffset firstStarted, DateTimeOffset resentAt)
+    {
+        if (jwtExpiry is { } exp) return exp < answer.AccessExpiresAt ? answer with { AccessExpiresAt = exp } : answer;
+        var lost = resentAt - firstStarted;
+        return lost <= TimeSpan.Zero ? answer : answer with
+        {
+            AccessExpiresAt = answer.AccessExpiresAt - lost,
+            RefreshExpiresAt = answer.RefreshExpiresAt - lost,
+        };
+    }
+
+    /// <summary>
     /// The first upstream step of a renewal: refresh while the refresh token lives, unless a login is asked for
     /// (an admin's test) and the account can log in; log in when it can; otherwise nothing can renew it.
     /// </summary>
@@ -76,7 +93,5 @@ public static class TokenPolicy
 /// <summary>What the decisions need to know of an account's stored token set (no secrets).</summary>
 public readonly record struct StoredTokenState(
     Dialect Dialect,
-    AccountState State,
-    DateTimeOffset? AccessExpiresAt,
     bool HasRefreshToken,
     DateTimeOffset? RefreshExpiresAt);

@@ -125,6 +125,9 @@ public static partial class ConnectEndpoints
             return ConnectPage.UnknownState();
         }
 
+        // The state is spent: from here the exchange, once sent, is finished and stored whatever the browser does
+        // (a code is single use, and its tokens would be lost); a stopping host waits for this request to end.
+        ct = CancellationToken.None;
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         await AccountLocks.SetTimeoutsAsync(db, tokenOptions.Value.LockTimeout, upstreamOptions.Value.WorstCaseCall + tokenOptions.Value.LockTimeout, ct);
         var account = await AccountLocks.LockAccountAsync(db, attempt.AccountId, ct);

@@ -34,6 +34,7 @@ public sealed partial class AccountRenewal(
     TimeProvider time,
     IOptions<TokenOptions> tokenOptions,
     IOptions<UpstreamOptions> upstreamOptions,
+    RenewalDrain drain,
     ILogger<AccountRenewal> logger)
 {
     private readonly TokenOptions _options = tokenOptions.Value;
@@ -44,14 +45,23 @@ public sealed partial class AccountRenewal(
     /// </summary>
     public async Task<TokenResult> LockAndRenewAsync(string name, Renewal renewal, Caller caller, CancellationToken ct)
     {
+        var (result, again) = await LockAndRenewOnceAsync(name, renewal, caller, ct);
+        // A resumed answer dated from its first attempt has too little left: it is stored (its refresh token is the
+        // chain now), and refreshed again at once with the refresh token it brought.
+        if (again) (result, _) = await LockAndRenewOnceAsync(name, new Renewal(TimeSpan.Zero), caller, ct);
+        return result;
+    }
+
+    private async Task<(TokenResult Result, bool Again)> LockAndRenewOnceAsync(string name, Renewal renewal, Caller caller, CancellationToken ct)
+    {
         try
         {
             await using var db = await contexts.CreateDbContextAsync(ct);
 
             // A plain read first: another instance may already hold a fresh token, and then no lock is needed.
             var snapshot = await ReadAsync(db, name, ct);
-            if (snapshot is null) return new TokenResult.NotFound();
-            if (ServeStored(snapshot, renewal) is { } early) return early;
+            if (snapshot is null) return (new TokenResult.NotFound(), false);
+            if (ServeStored(snapshot, renewal) is { } early) return (early, false);
 
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             // If this process hangs or dies while holding the lock, PostgreSQL ends the transaction and frees the row.
@@ -60,7 +70,7 @@ public sealed partial class AccountRenewal(
             var lockWait = Stopwatch.StartNew();
             Account? account;
             using (BrokerTracing.StartLockWait()) account = await AccountLocks.LockAccountAsync(db, snapshot.Id, ct);
-            if (account is null) return new TokenResult.NotFound();
+            if (account is null) return (new TokenResult.NotFound(), false);
             metrics.LockWaited(lockWait.Elapsed);
             var provider = account.Provider!;
 
@@ -68,11 +78,11 @@ public sealed partial class AccountRenewal(
             if (ServeStored(StoredAccess.Of(account), renewal) is { } served)
             {
                 await tx.CommitAsync(ct);
-                return served;
+                return (served, false);
             }
 
             var hadToken = account.AccessTokenEncrypted is not null;
-            var result = await RenewHoldingLockAsync(db, account, provider, caller, preferLogin: renewal.Force, ct);
+            var (result, again) = await RenewHoldingLockAsync(db, account, provider, caller, preferLogin: renewal.Force, ct);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
 
@@ -80,18 +90,18 @@ public sealed partial class AccountRenewal(
             // be in other instances' memory: they must stop serving it. (An ordinary refresh needs no word: each
             // instance checks the expiry of what it holds.)
             if (renewal.Force || (hadToken && account.AccessTokenEncrypted is null)) await changes.AccountChangedAsync(name);
-            if (result is TokenResult.Served fresh)
+            if (result is TokenResult.Served fresh && !again)
                 cache.Set(name, new CachedToken(account.Id, provider.Name, fresh.AccessToken, fresh.TokenType, fresh.ExpiresAt, fresh.TokenHmac, time.GetUtcNow(), account.TokensObtainedAt));
             else
-                cache.Remove(name);
-            return result;
+                cache.Remove(name); // and a resumed answer with too little left is not served from memory meanwhile
+            return (result, again);
         }
         catch (Exception e) when (DatabaseFaults.IsTransient(e) && !ct.IsCancellationRequested)
         {
             LogDatabaseFault(e, name);
-            return new TokenResult.Failed(Guid.Empty, "", TokenFailure.DatabaseUnavailable,
+            return (new TokenResult.Failed(Guid.Empty, "", TokenFailure.DatabaseUnavailable,
                 e is PostgresException { SqlState: PostgresErrorCodes.LockNotAvailable } ? RenewalFailures.LockHeldTooLong : RenewalFailures.DatabaseUnavailable,
-                _options.RetryAfter);
+                _options.RetryAfter), false);
         }
     }
 
@@ -169,16 +179,18 @@ public sealed partial class AccountRenewal(
     /// admin's test) logs in an account that can; one that cannot (refresh-only, or connected in a browser) is
     /// tested by a refresh.
     /// </summary>
-    private async Task<TokenResult> RenewHoldingLockAsync(BrokerDbContext db, Account account, Provider provider, Caller caller, bool preferLogin, CancellationToken ct)
+    /// <returns>What to answer, and whether to renew again at once (a resumed answer with too little left).</returns>
+    private async Task<(TokenResult Result, bool Again)> RenewHoldingLockAsync(BrokerDbContext db, Account account, Provider provider, Caller caller,
+        bool preferLogin, CancellationToken ct)
     {
-        if (account.State != AccountState.Active) return Blocked(account, provider);
+        if (account.State != AccountState.Active) return (Blocked(account, provider), false);
         // An account without what its dialect logs in with (a refresh-only account, or secrets cleared by an admin's
         // change of destination, docs/providers.md) is never sent upstream to log in: it lives on its refresh token.
         var canLogIn = CredentialRules.CanLogIn(account, provider);
         var canRefresh = TokenPolicy.CanRefresh(account.StoredTokens(provider.Dialect), time.GetUtcNow(), _options.ClockSkew);
         var step = TokenPolicy.FirstStep(canLogIn, canRefresh, preferLogin);
         if (step == RenewalStep.None)
-            return !provider.Dialect.LogsIn() && account.RefreshTokenEncrypted is null ? NotConnected(account, provider) : CannotRenew(account, provider);
+            return (!provider.Dialect.LogsIn() && account.RefreshTokenEncrypted is null ? NotConnected(account, provider) : CannotRenew(account, provider), false);
 
         var endpoint = provider.ToEndpoint();
         var credentials = UpstreamCredentials.For(account, provider, secrets);
@@ -186,18 +198,30 @@ public sealed partial class AccountRenewal(
         if (step == RenewalStep.Refresh)
         {
             var refreshToken = secrets.Unprotect(SecretKind.RefreshToken, account.RefreshTokenEncrypted!);
-            var (recovery, interrupted) = await RecoverAsync(db, account, provider, refreshToken, canLogIn, caller, ct);
-            if (recovery == RecoveryStep.ReconnectRequired) return Reconnect(account, provider, interrupted!);
+            var (recovery, interrupted, firstStarted) = await RecoverAsync(db, account, provider, refreshToken, canLogIn, caller, ct);
+            if (recovery == RecoveryStep.ReconnectRequired) return (Reconnect(account, provider, interrupted!), false);
             if (recovery != RecoveryStep.LogIn)
             {
+                if (drain.Stopping) return (ShuttingDown(account, provider), false);
+                var sentAt = time.GetUtcNow();
                 var refreshed = await RefreshAsync(db, account, provider, endpoint, credentials, refreshToken, caller, ct);
-                if (refreshed is UpstreamOutcome.Granted granted) return Store(account, provider, granted.Tokens, refreshed: true);
+                if (refreshed is UpstreamOutcome.Granted granted)
+                {
+                    if (recovery != RecoveryStep.RetryWithinGrace) return (Store(account, provider, granted.Tokens, refreshed: true), false);
+                    // Within its grace an upstream may answer a resent token with what it issued for the first
+                    // attempt, its expires_in counted as if new (django-oauth-toolkit does): the lifetime runs from
+                    // when that attempt began, unless the token itself says when it ends (a JWT's exp).
+                    var tokens = TokenPolicy.DatedFromFirstAttempt(granted.Tokens, Jwt.TryReadExpiry(granted.Tokens.AccessToken), firstStarted!.Value, sentAt);
+                    var stored = Store(account, provider, tokens, refreshed: true);
+                    var tooShort = !TokenPolicy.IsUsable(tokens.AccessExpiresAt, time.GetUtcNow(), TimeSpan.Zero, _options.ClockSkew);
+                    return (tooShort ? (TokenResult?)StillValid(account) ?? stored : stored, tooShort);
+                }
                 switch (TokenPolicy.AfterRefreshFailed(refreshed, canLogIn))
                 {
                     case RefreshFallback.ReconnectRequired:
-                        return Reconnect(account, provider, RenewalFailures.RefreshRefused(refreshed, provider));
+                        return (Reconnect(account, provider, RenewalFailures.RefreshRefused(refreshed, provider)), false);
                     case RefreshFallback.Fail:
-                        return Fail(account, provider, refreshed);
+                        return (Fail(account, provider, refreshed), false);
                     case RefreshFallback.LogIn:
                         break; // a refused token is spent; one whose refresh failed midway may be: never replay it
                 }
@@ -207,11 +231,12 @@ public sealed partial class AccountRenewal(
         // Every way here (the first step, a lost answer's recovery, a failed refresh's fallback) chooses a login only
         // for an account that can log in; sending one for an account without its credentials must never happen.
         if (!canLogIn) throw new UnreachableException($"a login was chosen for account {account.Name}, which cannot log in");
+        if (drain.Stopping) return (ShuttingDown(account, provider), false);
         var loggedIn = await CallAsync(db, account, provider, caller, AuditActions.TokenObtained,
             () => resilience.LogInAsync(provider.Id, provider.Name, token => upstream.LogInAsync(endpoint, credentials, token), ct));
-        return loggedIn is UpstreamOutcome.Granted login
+        return (loggedIn is UpstreamOutcome.Granted login
             ? Store(account, provider, login.Tokens, refreshed: false)
-            : Fail(account, provider, loggedIn);
+            : Fail(account, provider, loggedIn), false);
     }
 
     /// <summary>
@@ -234,13 +259,13 @@ public sealed partial class AccountRenewal(
     /// upstream may have rotated the token. Sent again only within the provider's reuse grace; otherwise the account
     /// logs in, or, when it cannot, needs a person (docs/architecture.md, "Crash safety"). Audited as token.refresh_resumed.
     /// </summary>
-    private async Task<(RecoveryStep Step, string? Detail)> RecoverAsync(BrokerDbContext db, Account account, Provider provider, string refreshToken, bool canLogIn,
+    private async Task<(RecoveryStep Step, string? Detail, DateTimeOffset? FirstStarted)> RecoverAsync(BrokerDbContext db, Account account, Provider provider, string refreshToken, bool canLogIn,
         Caller caller, CancellationToken ct)
     {
         var attempt = await RefreshAttempts.UnfinishedAsync(db, account.Id, ct);
         var now = time.GetUtcNow();
         var step = RefreshRecovery.Decide(attempt, RefreshAttempt.Hash(refreshToken), provider.RefreshReuseGrace, canLogIn, now);
-        if (step == RecoveryStep.Refresh) return (step, null); // a record of an older token is overwritten by the refresh
+        if (step == RecoveryStep.Refresh) return (step, null, null); // a record of an older token is overwritten by the refresh
 
         var detail = RenewalFailures.Interrupted(attempt!, provider, step);
         LogRefreshResumed(account.Name, step);
@@ -254,7 +279,7 @@ public sealed partial class AccountRenewal(
         });
         // A retry's own record replaces this one; otherwise the token is given up, and the record with it.
         if (step != RecoveryStep.RetryWithinGrace) await RefreshAttempts.EndAsync(db, account.Id, ct);
-        return (step, detail);
+        return (step, detail, attempt!.StartedAt);
     }
 
     private async Task<UpstreamOutcome> CallAsync(BrokerDbContext db, Account account, Provider provider, Caller caller, string action, Func<Task<UpstreamOutcome>> call)
@@ -356,6 +381,13 @@ public sealed partial class AccountRenewal(
         account.NeedsSecrets(reason, time.GetUtcNow());
         return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.NeedsAttention, reason) { Attention = account.AttentionReason };
     }
+
+    /// <summary>
+    /// The instance is stopping (SIGTERM): it sends nothing new upstream, so a refresh it sent is never cut short by
+    /// the end of the process; the stored token set is untouched and another instance answers the retry.
+    /// </summary>
+    private TokenResult ShuttingDown(Account account, Provider provider) =>
+        (TokenResult?)StillValid(account) ?? new TokenResult.Failed(account.Id, provider.Name, TokenFailure.UpstreamUnavailable, RenewalFailures.ShuttingDown, _options.RetryAfter);
 
     /// <summary>An account of a dialect without a login (authorization code) that was never connected, or whose tokens were dropped.</summary>
     private TokenResult NotConnected(Account account, Provider provider)

@@ -13,6 +13,7 @@ public static class RenewalFailures
     public const string DatabaseUnavailable = "the database is unavailable";
     public const string Inactive = "the account is inactive upstream";
     public const string NeedsAttention = "the account's credentials need attention";
+    public const string ShuttingDown = "this broker instance is stopping and starts no new upstream call; try again";
 
     public const string NotConnected = "not connected: no usable refresh token, and the broker cannot log in by itself; " +
                                        "an admin must connect the account (POST /admin/accounts/{name}/connect)";

@@ -11,7 +11,7 @@ namespace Broker.Infrastructure.Tokens;
 /// plain read, then the row lock and the renewal under it). Remembers which accounts this instance served, for the
 /// ahead-of-time refresher.
 /// </summary>
-public sealed class TokenIssuer(AccountRenewal renewal, TokenCache cache, TimeProvider time, IOptions<TokenOptions> tokenOptions)
+public sealed class TokenIssuer(AccountRenewal renewal, RenewalDrain drain, TokenCache cache, TimeProvider time, IOptions<TokenOptions> tokenOptions)
 {
     private readonly ConcurrentDictionary<FlightKey, Lazy<Task<TokenResult>>> _inFlight = new();
     private readonly ConcurrentDictionary<string, long> _lastUsedTicks = new(StringComparer.Ordinal);
@@ -75,10 +75,20 @@ public sealed class TokenIssuer(AccountRenewal renewal, TokenCache cache, TimePr
         }
     }
 
+    /// <summary>
+    /// The renewal runs to its end whatever the caller does (an admin's client that hangs up, the ahead-of-time
+    /// loop at shutdown): once a refresh is sent its answer must be stored. <paramref name="ct"/> only stops waiting.
+    /// </summary>
     private async Task<TokenResult> FetchAsync(string name, Renewal terms, Caller caller, CancellationToken ct)
     {
+        ct.ThrowIfCancellationRequested(); // a caller already gone starts nothing
+        return await drain.Run(() => RenewTracedAsync(name, terms, caller)).WaitAsync(ct);
+    }
+
+    private async Task<TokenResult> RenewTracedAsync(string name, Renewal terms, Caller caller)
+    {
         using var activity = BrokerTracing.StartFetch(name);
-        var result = await renewal.LockAndRenewAsync(name, terms, caller, ct);
+        var result = await renewal.LockAndRenewAsync(name, terms, caller, CancellationToken.None);
         BrokerTracing.FetchEnded(activity, result switch
         {
             TokenResult.Served => "served",

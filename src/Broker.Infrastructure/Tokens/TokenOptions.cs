@@ -38,6 +38,14 @@ public sealed class TokenOptions
     [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
     public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(45);
 
+    /// <summary>
+    /// How long a stopping instance waits for the refreshes, logins and code exchanges it has sent (docs/operations.md,
+    /// "Stopping"). Must be longer than the longest upstream step (Broker:Upstream's worst case), checked at start-up;
+    /// the host's shutdown timeout is set 5 s above it.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(40);
+
     /// <summary>The Retry-After given to callers when the upstream or the database is unavailable.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(5);

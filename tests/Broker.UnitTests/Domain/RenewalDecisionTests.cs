@@ -65,3 +65,31 @@ public sealed class RenewalDecisionTests
         if (!canLogIn) step.ShouldNotBe(RenewalStep.LogIn);
     }
 }
+
+/// <summary>A resent refresh token's answer, dated from the first attempt (an upstream within its reuse grace may return that attempt's tokens).</summary>
+public sealed class ResumedAnswerTests
+{
+    private static readonly DateTimeOffset First = new(2026, 11, 21, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void A_resumed_answers_lifetime_counts_from_the_first_attempt()
+    {
+        var resentAt = First.AddSeconds(40);
+        var answer = new TokenSet("a", resentAt.AddMinutes(5), "r", resentAt.AddDays(1));
+
+        var dated = TokenPolicy.DatedFromFirstAttempt(answer, jwtExpiry: null, First, resentAt);
+
+        dated.AccessExpiresAt.ShouldBe(First.AddMinutes(5));
+        dated.RefreshExpiresAt.ShouldBe(First.AddDays(1));
+    }
+
+    [Fact]
+    public void A_jwt_exp_proves_the_lifetime_otherwise()
+    {
+        var resentAt = First.AddSeconds(40);
+        var answer = new TokenSet("a", resentAt.AddMinutes(5), "r", null);
+
+        TokenPolicy.DatedFromFirstAttempt(answer, jwtExpiry: resentAt.AddMinutes(5), First, resentAt).AccessExpiresAt.ShouldBe(resentAt.AddMinutes(5));
+        TokenPolicy.DatedFromFirstAttempt(answer, jwtExpiry: First.AddMinutes(1), First, resentAt).AccessExpiresAt.ShouldBe(First.AddMinutes(1));
+    }
+}
