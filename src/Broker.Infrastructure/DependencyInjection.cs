@@ -78,8 +78,8 @@ public static class DependencyInjection
         services.AddSingleton<RenewalDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<RenewalDrain>());
         // Above the drain: the host stops its other services (the audit writer's last flush) after it.
-        services.AddOptions<HostOptions>().Configure<IOptions<TokenOptions>>((host, tokens) =>
-            host.ShutdownTimeout = tokens.Value.DrainTimeout + TimeSpan.FromSeconds(5));
+        services.AddOptions<HostOptions>().Configure<IOptions<TokenOptions>, IOptions<UpstreamOptions>>((host, tokens, upstream) =>
+            host.ShutdownTimeout = tokens.Value.DrainTimeoutFor(upstream.Value.WorstCaseCall) + TimeSpan.FromSeconds(5));
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<AuditQueue>();
         services.AddSingleton<ServedTokenRollups>();
@@ -142,7 +142,7 @@ public static class DependencyInjection
                     $"Broker:Tokens:LockTimeout ({options.LockTimeout}) must be longer than the longest upstream step " +
                     $"({upstream.Value.WorstCaseCall}: a refresh, then a login with its retries, each up to Broker:Upstream:Timeout).")
                 // A stopping instance waits for what it has sent: cut short, a rotated refresh token is lost.
-                : options.DrainTimeout <= upstream.Value.WorstCaseCall
+                : options.DrainTimeout is { } drain && drain <= upstream.Value.WorstCaseCall
                     ? ValidateOptionsResult.Fail(
                         $"Broker:Tokens:DrainTimeout ({options.DrainTimeout}) must be longer than the longest upstream step " +
                         $"({upstream.Value.WorstCaseCall}: a refresh, then a login with its retries, each up to Broker:Upstream:Timeout).")

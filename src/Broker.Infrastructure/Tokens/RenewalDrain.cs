@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Broker.Infrastructure.Upstream;
 using Microsoft.Extensions.Options;
 
 namespace Broker.Infrastructure.Tokens;
@@ -11,7 +12,8 @@ namespace Broker.Infrastructure.Tokens;
 /// the host's stop the instance starts no new upstream call (<see cref="Stopping"/>) and waits here, up to
 /// <see cref="TokenOptions.DrainTimeout"/>, for those already sent.
 /// </summary>
-public sealed partial class RenewalDrain(IHostApplicationLifetime lifetime, IOptions<TokenOptions> options, ILogger<RenewalDrain> logger) : IHostedService
+public sealed partial class RenewalDrain(IHostApplicationLifetime lifetime, IOptions<TokenOptions> options, IOptions<UpstreamOptions> upstream,
+    ILogger<RenewalDrain> logger) : IHostedService
 {
     private readonly ConcurrentDictionary<Task, byte> _running = new();
 
@@ -37,13 +39,14 @@ public sealed partial class RenewalDrain(IHostApplicationLifetime lifetime, IOpt
         var running = _running.Keys.ToList();
         if (running.Count == 0) return;
         LogDraining(running.Count);
+        var drainTimeout = options.Value.DrainTimeoutFor(upstream.Value.WorstCaseCall);
         try
         {
-            await Task.WhenAll(running).WaitAsync(options.Value.DrainTimeout, cancellationToken);
+            await Task.WhenAll(running).WaitAsync(drainTimeout, cancellationToken);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
-            LogDrainTimedOut(_running.Count, options.Value.DrainTimeout);
+            LogDrainTimedOut(_running.Count, drainTimeout);
         }
         catch (Exception)
         {
