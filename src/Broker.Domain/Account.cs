@@ -18,26 +18,33 @@ public sealed class Account
     public string? ClientSecretEncrypted { get; set; }
     public string? Scope { get; set; }
 
-    public AccountState State { get; set; } = AccountState.Active;
+    public AccountState State { get; private set; } = AccountState.Active;
     /// <summary>Why the account is blocked; null while it is active.</summary>
-    public AttentionReason? AttentionReason { get; set; }
-    public string? LastError { get; set; }
+    public AttentionReason? AttentionReason { get; private set; }
+    public string? LastError { get; private set; }
 
-    public string? AccessTokenEncrypted { get; set; }
-    public string? TokenType { get; set; }
-    public DateTimeOffset? AccessExpiresAt { get; set; }
-    public string? RefreshTokenEncrypted { get; set; }
-    public DateTimeOffset? RefreshExpiresAt { get; set; }
-    public DateTimeOffset? TokensObtainedAt { get; set; }
-    public DateTimeOffset? LastLoginAt { get; set; }
-    public DateTimeOffset? LastRefreshedAt { get; set; }
-    public DateTimeOffset? LastUsedAt { get; set; }
+    public string? AccessTokenEncrypted { get; private set; }
+    public string? TokenType { get; private set; }
+    public DateTimeOffset? AccessExpiresAt { get; private set; }
+    public string? RefreshTokenEncrypted { get; private set; }
+    public DateTimeOffset? RefreshExpiresAt { get; private set; }
+    public DateTimeOffset? TokensObtainedAt { get; private set; }
+    public DateTimeOffset? LastLoginAt { get; private set; }
+    public DateTimeOffset? LastRefreshedAt { get; private set; }
 
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 
+    // Where the account sets none, its provider's client id, client secret and scope apply: one rule, for the
+    // token path's calls, the connect flow's authorization URL and its code exchange.
+    public string? ClientIdOn(Provider provider) => ClientId ?? provider.ClientId;
+
+    public string? ClientSecretEncryptedOn(Provider provider) => ClientSecretEncrypted ?? provider.ClientSecretEncrypted;
+
+    public string? ScopeOn(Provider provider) => Scope ?? provider.Scope;
+
     public StoredTokenState StoredTokens(Dialect dialect) => new(
-        dialect, State, AccessExpiresAt, RefreshTokenEncrypted is not null, RefreshExpiresAt);
+        dialect, RefreshTokenEncrypted is not null, RefreshExpiresAt);
 
     /// <summary>A login's token set replaces the stored one whole; the account is fine again.</summary>
     public void LoggedIn(string accessTokenEncrypted, string tokenType, DateTimeOffset accessExpiresAt,
@@ -190,6 +197,48 @@ public sealed class Account
         AccessTokenEncrypted = null;
         AccessExpiresAt = null;
         UpdatedAt = now;
+    }
+
+    /// <summary>
+    /// An admin moved the account to another provider: a stored secret goes only where it was entered for, so those
+    /// not entered again with the move (<paramref name="passwordReentered"/>, <paramref name="clientSecretReentered"/>)
+    /// are cleared. Returns the names of those cleared.
+    /// </summary>
+    public List<string> MoveTo(Provider provider, bool passwordReentered, bool clientSecretReentered)
+    {
+        ProviderId = provider.Id;
+        Provider = provider;
+        return ClearSecrets(password: !passwordReentered, clientSecret: !clientSecretReentered);
+    }
+
+    /// <summary>
+    /// An admin changed the account's settings (<paramref name="movedFrom"/>: the provider it left, when it moved;
+    /// <paramref name="cleared"/>: the secrets that move cleared). It starts afresh; a refresh-only account keeps its
+    /// refresh token unless it moved; an account that lost secrets needs them re-entered.
+    /// </summary>
+    public void SettingsChanged(Provider provider, string? movedFrom, IReadOnlyCollection<string> cleared, DateTimeOffset now)
+    {
+        StartAfresh(now, keepRefreshToken: movedFrom is null && !CredentialRules.CanLogIn(this, provider));
+        if (cleared.Count > 0)
+            NeedsSecrets($"secrets cleared: moved from provider {movedFrom} to {provider.Name}; re-enter {string.Join(", ", cleared)}", now);
+    }
+
+    /// <summary>
+    /// An admin changed what its provider logs in with (<paramref name="movedSettings"/>: those of them that say
+    /// where secrets are sent). The account starts afresh; a refresh-only one keeps its refresh token unless the
+    /// destination changed, in which case its own secrets go (they cannot be re-entered in a provider request) and
+    /// it needs whatever it now lacks. Returns the names of the secrets cleared.
+    /// </summary>
+    public List<string> ProviderChanged(Provider provider, IReadOnlyCollection<string> movedSettings, DateTimeOffset now)
+    {
+        StartAfresh(now, keepRefreshToken: movedSettings.Count == 0 && !CredentialRules.CanLogIn(this, provider));
+        if (movedSettings.Count == 0) return [];
+        var gone = ClearSecrets();
+        var missing = CredentialRules.Missing(this, provider).ToList();
+        if (gone.Count > 0 || missing.Count > 0)
+            NeedsSecrets($"secrets cleared: provider {provider.Name}'s {string.Join(", ", movedSettings)} changed; " +
+                         $"re-enter {string.Join(", ", gone.Union(missing))}", now);
+        return gone;
     }
 
     /// <summary>Drops the stored password and client secret; returns the names of those it had.</summary>

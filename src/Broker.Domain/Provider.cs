@@ -32,6 +32,17 @@ public sealed class Provider
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 
+    /// <summary>
+    /// An admin changed where the provider sends secrets: a stored client secret goes only where it was entered for,
+    /// so one not entered again with the change is cleared. Returns the names of those cleared.
+    /// </summary>
+    public List<string> DestinationChanged(bool clientSecretReentered)
+    {
+        if (clientSecretReentered || ClientSecretEncrypted is null) return [];
+        ClientSecretEncrypted = null;
+        return ["client_secret"];
+    }
+
     public ProviderEndpoint ToEndpoint() => new(
         Dialect,
         new Uri(TokenUrl),

@@ -31,6 +31,46 @@ public static class TokenPolicy
         IsUsable(expiresAt, now, minValidity, clockSkew) || IsBestAvailable(obtainedAt, expiresAt, now, freshWindow);
 
     /// <summary>
+    /// After a refresh the upstream did not grant. A refused refresh token is dead: an account that can log in does,
+    /// one that cannot needs a person. An unavailable upstream may have spent the token midway, so an account that
+    /// can log in never replays it; one that cannot keeps it (it is all it has) and tries again later. Anything else
+    /// says the answer was unreadable or the call not allowed: nothing to fall back on.
+    /// </summary>
+    public static RefreshFallback AfterRefreshFailed(UpstreamOutcome outcome, bool canLogIn) => outcome switch
+    {
+        UpstreamOutcome.Granted => throw new ArgumentException("a granted refresh needs no fallback", nameof(outcome)),
+        UpstreamOutcome.RefreshRejected => canLogIn ? RefreshFallback.LogIn : RefreshFallback.ReconnectRequired,
+        UpstreamOutcome.Unavailable => canLogIn ? RefreshFallback.LogIn : RefreshFallback.Fail,
+        _ => RefreshFallback.Fail,
+    };
+
+    /// <summary>
+    /// A resent refresh token's answer, dated from the first attempt (begun at <paramref name="firstStarted"/>; the
+    /// resend was sent at <paramref name="resentAt"/>): an upstream within its reuse grace may return the tokens it
+    /// issued then, with an expires_in counted as if new. Unless the token's own expiry is known
+    /// (<paramref name="jwtExpiry"/>), its lifetime counts from the first attempt. Never later than the answer says.
+    /// </summary>
+    public static TokenSet DatedFromFirstAttempt(TokenSet answer, DateTimeOffset? jwtExpiry, DateTimeOffset firstStarted, DateTimeOffset resentAt)
+    {
+        if (jwtExpiry is { } exp) return exp < answer.AccessExpiresAt ? answer with { AccessExpiresAt = exp } : answer;
+        var lost = resentAt - firstStarted;
+        return lost <= TimeSpan.Zero ? answer : answer with
+        {
+            AccessExpiresAt = answer.AccessExpiresAt - lost,
+            RefreshExpiresAt = answer.RefreshExpiresAt - lost,
+        };
+    }
+
+    /// <summary>
+    /// The first upstream step of a renewal: refresh while the refresh token lives, unless a login is asked for
+    /// (an admin's test) and the account can log in; log in when it can; otherwise nothing can renew it.
+    /// </summary>
+    public static RenewalStep FirstStep(bool canLogIn, bool canRefresh, bool preferLogin) =>
+        canRefresh && (!preferLogin || !canLogIn) ? RenewalStep.Refresh
+        : canLogIn ? RenewalStep.LogIn
+        : RenewalStep.None;
+
+    /// <summary>
     /// The validity one in-flight renewal asks for: the caller's, rounded up to one of a few steps, so that callers
     /// asking for 61, 62, 63 … seconds share one flight (each still gets at least what it asked for) instead of
     /// splitting it into one per value.
@@ -53,7 +93,5 @@ public static class TokenPolicy
 /// <summary>What the decisions need to know of an account's stored token set (no secrets).</summary>
 public readonly record struct StoredTokenState(
     Dialect Dialect,
-    AccountState State,
-    DateTimeOffset? AccessExpiresAt,
     bool HasRefreshToken,
     DateTimeOffset? RefreshExpiresAt);

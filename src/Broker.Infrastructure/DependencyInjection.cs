@@ -74,6 +74,12 @@ public static class DependencyInjection
         services.AddSingleton<TokenCache>();
         services.AddSingleton<CacheInvalidation>();
         services.AddHostedService<CacheInvalidationListener>();
+        services.AddSingleton<AccountRenewal>();
+        services.AddSingleton<RenewalDrain>();
+        services.AddHostedService(sp => sp.GetRequiredService<RenewalDrain>());
+        // Above the drain: the host stops its other services (the audit writer's last flush) after it.
+        services.AddOptions<HostOptions>().Configure<IOptions<TokenOptions>, IOptions<UpstreamOptions>>((host, tokens, upstream) =>
+            host.ShutdownTimeout = tokens.Value.DrainTimeoutFor(upstream.Value.WorstCaseCall) + TimeSpan.FromSeconds(5));
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<AuditQueue>();
         services.AddSingleton<ServedTokenRollups>();
@@ -131,10 +137,15 @@ public static class DependencyInjection
     private sealed class LockOutlastsUpstreamCall(IOptions<UpstreamOptions> upstream) : IValidateOptions<TokenOptions>
     {
         public ValidateOptionsResult Validate(string? name, TokenOptions options) =>
-            options.LockTimeout > upstream.Value.WorstCaseCall
-                ? ValidateOptionsResult.Success
-                : ValidateOptionsResult.Fail(
+            options.LockTimeout <= upstream.Value.WorstCaseCall
+                ? ValidateOptionsResult.Fail(
                     $"Broker:Tokens:LockTimeout ({options.LockTimeout}) must be longer than the longest upstream step " +
-                    $"({upstream.Value.WorstCaseCall}: a refresh, then a login with its retries, each up to Broker:Upstream:Timeout).");
+                    $"({upstream.Value.WorstCaseCall}: a refresh, then a login with its retries, each up to Broker:Upstream:Timeout).")
+                // A stopping instance waits for what it has sent: cut short, a rotated refresh token is lost.
+                : options.DrainTimeout is { } drain && drain <= upstream.Value.WorstCaseCall
+                    ? ValidateOptionsResult.Fail(
+                        $"Broker:Tokens:DrainTimeout ({options.DrainTimeout}) must be longer than the longest upstream step " +
+                        $"({upstream.Value.WorstCaseCall}: a refresh, then a login with its retries, each up to Broker:Upstream:Timeout).")
+                    : ValidateOptionsResult.Success;
     }
 }

@@ -6,7 +6,8 @@ namespace Broker.Infrastructure;
 /// <summary>
 /// A background loop that nothing can end but the host's shutdown. A <see cref="BackgroundService"/> whose
 /// ExecuteAsync faults stops the whole host (the default BackgroundServiceExceptionBehavior), so a single
-/// unexpected exception in the audit writer, the retention sweep, the ahead-of-time refresh or the cache listener
+/// unexpected exception in any of the seven loops (the audit writer, audit retention, the ahead-of-time refresher, the
+/// cache invalidation listener, the account state counts, the webhook dispatcher and the refresh expiry scanner)
 /// would take every instance's token service down with it. Here the exception is logged, the loop waits (doubling
 /// from 1 s to 1 min) and runs again.
 /// </summary>
@@ -17,11 +18,6 @@ public abstract partial class SupervisedLoop(TimeProvider time, ILogger logger) 
 
     /// <summary>The clock the loop waits on (the host's TimeProvider).</summary>
     protected TimeProvider Clock { get; } = time;
-
-    /// <summary>How many times the loop failed and was started again (for tests and the log).</summary>
-    public int Restarts => Volatile.Read(ref _restarts);
-
-    private int _restarts;
 
     /// <summary>The loop itself; returning ends it for good (e.g. switched off), throwing restarts it.</summary>
     protected abstract Task RunAsync(CancellationToken stoppingToken);
@@ -45,7 +41,6 @@ public abstract partial class SupervisedLoop(TimeProvider time, ILogger logger) 
             {
                 // A loop that ran for a while before failing starts again from the first backoff.
                 if (Clock.GetUtcNow() - started > MaxBackoff) backoff = FirstBackoff;
-                Interlocked.Increment(ref _restarts);
                 LogLoopFailed(logger, e, GetType().Name, backoff.TotalSeconds);
             }
             try

@@ -203,7 +203,7 @@ public static class AccountsApi
 
         var client = http.Client();
         var caller = new Caller(client?.Id, client?.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
-        var result = await issuer.RenewAsync(name, caller, loginOnly: true, ct);
+        var result = await issuer.RenewAsync(name, caller, ct);
         var after = await db.Accounts.AsNoTracking().Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
         if (result is TokenResult.NotFound || after is null) return Problems.NotFoundProblem("account");
 
@@ -212,7 +212,7 @@ public static class AccountsApi
         var loggedIn = result is TokenResult.Served && after.LastError is null;
         var failure = result switch
         {
-            TokenResult.Failed failed => JsonNamingPolicy.SnakeCaseLower.ConvertName(failed.Failure.ToString()),
+            TokenResult.Failed failed => failed.Failure.ToName(),
             _ when !loggedIn => "login_failed",
             _ => null,
         };
@@ -250,11 +250,8 @@ public static class AccountsApi
         var movedFrom = account.Provider?.Name;
         if (account.ProviderId != provider.Id)
         {
-            account.ProviderId = provider.Id;
-            account.Provider = provider;
             changed.Add("provider");
-            // A stored secret goes only where it was entered for: those not re-entered now are cleared.
-            cleared = account.ClearSecrets(password: desired.Password is null, clientSecret: desired.ClientSecret is null);
+            cleared = account.MoveTo(provider, passwordReentered: desired.Password is not null, clientSecretReentered: desired.ClientSecret is not null);
         }
         void Set(string field, string? current, string? next, Action<string?> apply)
         {
@@ -278,11 +275,7 @@ public static class AccountsApi
         }
         if (changed.Count == 0) return TypedResults.Ok(AccountResponse.From(account, provider));
 
-        var now = time.GetUtcNow();
-        // A refresh-only account keeps its refresh token, unless it moved (a secret goes only where it was entered for).
-        account.StartAfresh(now, keepRefreshToken: !changed.Contains("provider") && !CredentialRules.CanLogIn(account, provider));
-        if (cleared.Count > 0)
-            account.NeedsSecrets($"secrets cleared: moved from provider {movedFrom} to {provider.Name}; re-enter {string.Join(", ", cleared)}", now);
+        account.SettingsChanged(provider, changed.Contains("provider") ? movedFrom : null, cleared, time.GetUtcNow());
         AdminAudit.Record(db, http, time, AuditActions.AccountUpdated, account.Name, account.Id, provider.Name,
             "changed: " + string.Join(", ", changed) + (cleared.Count > 0 ? "; cleared: " + string.Join(", ", cleared) : ""));
         await db.SaveChangesAsync(ct);

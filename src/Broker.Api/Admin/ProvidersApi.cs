@@ -150,12 +150,7 @@ public static class ProvidersApi
 
         // A stored secret goes only where it was entered for: secrets not entered with a new destination are cleared.
         var moved = changed.Where(DestinationSettings.Contains).ToList();
-        var cleared = new List<string>();
-        if (moved.Count > 0 && request.ClientSecret is null && provider.ClientSecretEncrypted is not null)
-        {
-            provider.ClientSecretEncrypted = null;
-            cleared.Add("client_secret");
-        }
+        var cleared = moved.Count > 0 ? provider.DestinationChanged(clientSecretReentered: request.ClientSecret is not null) : [];
 
         var now = time.GetUtcNow();
         provider.UpdatedAt = now;
@@ -164,17 +159,9 @@ public static class ProvidersApi
         var losers = 0;
         foreach (var account in reset)
         {
-            // A refresh-only account's refresh token is all it has: it stays unless the destination changed.
-            account.StartAfresh(now, keepRefreshToken: moved.Count == 0 && !CredentialRules.CanLogIn(account, provider));
-            if (moved.Count == 0) continue;
-            // An account's own secrets cannot be re-entered in a provider request: they always go.
-            var gone = account.ClearSecrets();
+            var gone = account.ProviderChanged(provider, moved, now);
             if (gone.Count > 0) losers++;
             lost.UnionWith(gone);
-            var missing = CredentialRules.Missing(account, provider).ToList();
-            if (gone.Count > 0 || missing.Count > 0)
-                account.NeedsSecrets($"secrets cleared: provider {provider.Name}'s {string.Join(", ", moved)} changed; " +
-                                     $"re-enter {string.Join(", ", gone.Union(missing))}", now);
         }
         AdminAudit.Record(db, http, time, AuditActions.ProviderUpdated, provider: provider.Name,
             detail: "changed: " + string.Join(", ", changed) +

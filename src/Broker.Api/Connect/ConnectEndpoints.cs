@@ -89,13 +89,13 @@ public static partial class ConnectEndpoints
         var parameters = new List<KeyValuePair<string, string>>
         {
             new("response_type", "code"),
-            new("client_id", account.ClientId ?? provider.ClientId ?? ""),
+            new("client_id", account.ClientIdOn(provider) ?? ""),
             new("redirect_uri", redirectUri),
             new("state", state),
             new("code_challenge", Pkce.Challenge(verifier)),
             new("code_challenge_method", "S256"),
         };
-        if ((account.Scope ?? provider.Scope) is { Length: > 0 } scope) parameters.Add(new("scope", scope));
+        if (account.ScopeOn(provider) is { Length: > 0 } scope) parameters.Add(new("scope", scope));
         foreach (var (key, value) in provider.AuthorizationParameters ?? []) parameters.Add(new(key, value));
         var url = provider.AuthorizationUrl!;
         var query = string.Join('&', parameters.Select(p => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(p.Value)}"));
@@ -125,6 +125,9 @@ public static partial class ConnectEndpoints
             return ConnectPage.UnknownState();
         }
 
+        // The state is spent: from here the exchange, once sent, is finished and stored whatever the browser does
+        // (a code is single use, and its tokens would be lost); a stopping host waits for this request to end.
+        ct = CancellationToken.None;
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         await AccountLocks.SetTimeoutsAsync(db, tokenOptions.Value.LockTimeout, upstreamOptions.Value.WorstCaseCall + tokenOptions.Value.LockTimeout, ct);
         var account = await AccountLocks.LockAccountAsync(db, attempt.AccountId, ct);
@@ -157,8 +160,7 @@ public static partial class ConnectEndpoints
             return ConnectPage.UpstreamError(account.Name, "no code", null);
         }
 
-        var credentials = new AccountCredentials(null, null, null, account.ClientId ?? provider.ClientId,
-            secrets.UnprotectOrNull(SecretKind.ClientSecret, account.ClientSecretEncrypted ?? provider.ClientSecretEncrypted), null);
+        var credentials = UpstreamCredentials.For(account, provider, secrets);
         var verifier = secrets.Unprotect(SecretKind.PkceVerifier, attempt.VerifierEncrypted);
         var outcome = await upstream.ExchangeCodeAsync(provider.ToEndpoint(), credentials, code, attempt.RedirectUri, verifier, ct);
         now = time.GetUtcNow();

@@ -95,7 +95,7 @@ public static class TokenEndpoints
                 return Problems.NotFoundProblem("account");
             case TokenResult.Failed failed:
                 Audit(audit, time, http, account, failed.AccountId == Guid.Empty ? null : failed.AccountId,
-                    AuditActions.TokenFailed, OutcomeOf(failed.Failure), failed.ProviderName);
+                    AuditActions.TokenFailed, failed.Failure.ToName(), failed.ProviderName);
                 return FailureProblem(http, failed);
             default:
                 throw new InvalidOperationException($"Unexpected result {result.GetType().Name}.");
@@ -188,17 +188,4 @@ public static class TokenEndpoints
         string action, string outcome, string? provider, string? tokenHmac = null) =>
         RequestAudit.Record(audit, time, http, action, outcome, account, accountId, provider,
             tokenHmac: tokenHmac);
-
-    /// <summary>The failure as the trail names it (snake_case, like every other outcome).</summary>
-    private static string OutcomeOf(TokenFailure failure) => failure switch
-    {
-        TokenFailure.NeedsAttention => "needs_attention",
-        TokenFailure.Inactive => "inactive",
-        TokenFailure.UpstreamUnavailable => "upstream_unavailable",
-        TokenFailure.UpstreamTimeout => "upstream_timeout",
-        TokenFailure.UpstreamProtocolError => "upstream_protocol_error",
-        TokenFailure.UpstreamDestinationRefused => "upstream_destination_refused",
-        TokenFailure.NotConnected => "not_connected",
-        _ => "database_unavailable",
-    };
 }

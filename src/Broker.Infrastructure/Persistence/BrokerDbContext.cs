@@ -14,7 +14,6 @@ public sealed class BrokerDbContext(DbContextOptions<BrokerDbContext> options) :
     public DbSet<ClientGrant> ClientGrants => Set<ClientGrant>();
     public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
     public DbSet<Connect.ConnectAttempt> ConnectAttempts => Set<Connect.ConnectAttempt>();
-    public DbSet<DataProtectionKeyRow> DataProtectionKeys => Set<DataProtectionKeyRow>();
     public DbSet<Webhook> Webhooks => Set<Webhook>();
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
 

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace Broker.Infrastructure.Security;
 
-/// <summary>The SHA-256 of an API key as a value type, to look keys up in memory without allocating.</summary>
+/// <summary>The SHA-256 of an API key as a value type, to look keys up in memory by value (a cache holding it as an object key still boxes it).</summary>
 public readonly record struct ApiKeyDigest(ulong A, ulong B, ulong C, ulong D)
 {
     public static ApiKeyDigest From(ReadOnlySpan<byte> sha256) => new(

@@ -56,6 +56,8 @@ public sealed partial class AheadOfTimeRefresher(
             settings.RefreshAt, settings.Jitter, AheadOfTime.ShareOf(a.Id), settings.RefreshTokenMargin)).ToList();
         foreach (var account in due)
         {
+            // From the host's stop on, no account is picked: what was sent is finished by the drain (RenewalDrain).
+            ct.ThrowIfCancellationRequested();
             try
             {
                 var result = await issuer.RefreshAheadAsync(account.Name, account.TokensObtainedAt, ct);

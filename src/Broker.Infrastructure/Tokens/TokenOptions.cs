@@ -38,6 +38,17 @@ public sealed class TokenOptions
     [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
     public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(45);
 
+    /// <summary>
+    /// How long a stopping instance waits for the refreshes, logins and code exchanges it has sent (docs/operations.md,
+    /// "Stopping"). Unset: 5 s above the longest upstream step (Broker:Upstream's worst case); set, it must be longer
+    /// than that step, checked at start-up. The host's shutdown timeout is set 5 s above it.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan? DrainTimeout { get; set; }
+
+    /// <summary>The drain time in force: <see cref="DrainTimeout"/>, or 5 s above <paramref name="longestUpstreamStep"/>.</summary>
+    public TimeSpan DrainTimeoutFor(TimeSpan longestUpstreamStep) => DrainTimeout ?? longestUpstreamStep + TimeSpan.FromSeconds(5);
+
     /// <summary>The Retry-After given to callers when the upstream or the database is unavailable.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(5);

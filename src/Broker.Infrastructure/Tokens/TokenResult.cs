@@ -50,3 +50,20 @@ public enum TokenFailure
     /// <summary>PostgreSQL is unreachable or the row lock was not granted in time.</summary>
     DatabaseUnavailable,
 }
+
+public static class TokenFailureNames
+{
+    /// <summary>The failure's name in answers, audit outcomes and traces: needs_attention, upstream_timeout, …</summary>
+    public static string ToName(this TokenFailure failure) => failure switch
+    {
+        TokenFailure.NeedsAttention => "needs_attention",
+        TokenFailure.Inactive => "inactive",
+        TokenFailure.UpstreamUnavailable => "upstream_unavailable",
+        TokenFailure.UpstreamTimeout => "upstream_timeout",
+        TokenFailure.UpstreamProtocolError => "upstream_protocol_error",
+        TokenFailure.UpstreamDestinationRefused => "upstream_destination_refused",
+        TokenFailure.NotConnected => "not_connected",
+        TokenFailure.DatabaseUnavailable => "database_unavailable",
+        _ => throw new ArgumentOutOfRangeException(nameof(failure), failure, null),
+    };
+}

@@ -52,7 +52,7 @@ public sealed class TokenPolicyTests
             TimeSpan.FromSeconds(minValidity), Skew, TimeSpan.FromSeconds(10)).ShouldBe(serves);
 
     private static StoredTokenState Stored(Dialect dialect = Dialect.SlideRule, bool hasRefresh = true, DateTimeOffset? refreshExpiresAt = null) =>
-        new(dialect, AccountState.Active, Now.AddMinutes(1), hasRefresh, refreshExpiresAt);
+        new(dialect, hasRefresh, refreshExpiresAt);
 
     [Theory]
     [InlineData(0, 0)]
