@@ -44,7 +44,9 @@ public static class DependencyInjection
 
         // Built by the container, so the container disposes it (and its connection pool) with the host.
         services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString) { Name = "broker" }.Build());
-        services.AddPooledDbContextFactory<BrokerDbContext>((sp, o) => o.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton<StaleConnections>();
+        services.AddPooledDbContextFactory<BrokerDbContext>((sp, o) =>
+            o.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()).AddInterceptors(sp.GetRequiredService<StaleConnections>()));
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<BrokerDbContext>>().CreateDbContext());
         services.AddSingleton<MigrationRunner>();
 
