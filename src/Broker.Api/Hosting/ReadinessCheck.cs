@@ -5,11 +5,18 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Broker.Api.Hosting;
 
-/// <summary>Ready means: the database answers and every migration this build knows is applied.</summary>
-public sealed class ReadinessCheck(MigrationRunner migrations) : IHealthCheck
+/// <summary>
+/// Ready means: the database answers, every migration this build knows is applied, and the change feed was read
+/// lately (an instance that cannot read it would serve keys revoked meanwhile; it answers 503 once the caches are stale).
+/// </summary>
+public sealed class ReadinessCheck(MigrationRunner migrations, ChangeFeed changes) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
     {
+        if (!changes.IsTrusted)
+            return HealthCheckResult.Unhealthy(changes.SinceLastRead is { } since
+                ? $"change feed not read for {since.TotalSeconds:F0} s; keys refused until it is"
+                : "change feed not read yet; key directory not loaded");
         try
         {
             return await migrations.IsUpToDateAsync(ct)
