@@ -39,7 +39,7 @@ public static class DependencyInjection
             .Validate(o => AuditHasher.IsValidKey(o.HmacKey), "Broker:Audit:HmacKey must be base64 of at least 32 random bytes.").ValidateOnStart();
         services.AddOptions<AheadOfTimeOptions>().BindConfiguration(AheadOfTimeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<ClientDirectoryOptions>().BindConfiguration(ClientDirectoryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ChangeFeedOptions>().BindConfiguration(ChangeFeedOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<TokenOptions>, LockOutlastsUpstreamCall>();
 
         // Built by the container, so the container disposes it (and its connection pool) with the host.
@@ -74,8 +74,9 @@ public static class DependencyInjection
         services.AddSingleton<ClientDirectory>();
         services.AddSingleton<UpstreamResilience>();
         services.AddSingleton<TokenCache>();
+        services.AddSingleton<ChangeFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddSingleton<CacheInvalidation>();
-        services.AddHostedService<CacheInvalidationListener>();
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<AuditQueue>();
         services.AddSingleton<ServedTokenRollups>();

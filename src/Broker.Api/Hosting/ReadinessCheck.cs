@@ -5,14 +5,20 @@ using Npgsql;
 namespace Broker.Api.Hosting;
 
 /// <summary>
-/// Ready means: the database answers and every migration this build knows is applied. The answer names the host the
-/// connection reached (and the server behind it, through a pooler) and whether it takes writes: during a failover it
-/// shows which side an instance is on. A read-only database still serves stored tokens but refreshes none: degraded.
+/// Ready means: the database answers, every migration this build knows is applied, and the change feed was read
+/// lately (an instance that cannot read it would serve keys revoked meanwhile; it answers 503 once the caches are stale).
+/// The answer names the host the connection reached (and the server behind it, through a pooler) and whether it takes
+/// writes: during a failover it shows which side an instance is on. A read-only database still serves stored tokens
+/// but refreshes none: degraded.
 /// </summary>
-public sealed class ReadinessCheck(NpgsqlDataSource dataSource, MigrationRunner migrations, StaleConnections stale) : IHealthCheck
+public sealed class ReadinessCheck(NpgsqlDataSource dataSource, MigrationRunner migrations, ChangeFeed changes, StaleConnections stale) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
     {
+        if (!changes.IsTrusted)
+            return HealthCheckResult.Unhealthy(changes.SinceLastRead is { } since
+                ? $"change feed not read for {since.TotalSeconds:F0} s; keys refused until it is"
+                : "change feed not read yet; key directory not loaded");
         try
         {
             var (reached, writable) = await ReachAsync(ct);
