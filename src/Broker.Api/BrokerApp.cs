@@ -85,7 +85,11 @@ public static class BrokerApp
         }
 
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains("ready"),
+            ResponseWriter = ReadinessCheck.WriteAsync,
+        });
         app.MapBrokerMetrics();
 
         app.MapTokens();

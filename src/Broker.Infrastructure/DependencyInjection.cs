@@ -39,12 +39,14 @@ public static class DependencyInjection
             .Validate(o => AuditHasher.IsValidKey(o.HmacKey), "Broker:Audit:HmacKey must be base64 of at least 32 random bytes.").ValidateOnStart();
         services.AddOptions<AheadOfTimeOptions>().BindConfiguration(AheadOfTimeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<ClientDirectoryOptions>().BindConfiguration(ClientDirectoryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ChangeFeedOptions>().BindConfiguration(ChangeFeedOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<TokenOptions>, LockOutlastsUpstreamCall>();
 
         // Built by the container, so the container disposes it (and its connection pool) with the host.
         services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString) { Name = "broker" }.Build());
-        services.AddPooledDbContextFactory<BrokerDbContext>((sp, o) => o.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton<StaleConnections>();
+        services.AddPooledDbContextFactory<BrokerDbContext>((sp, o) =>
+            o.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()).AddInterceptors(sp.GetRequiredService<StaleConnections>()));
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<BrokerDbContext>>().CreateDbContext());
         services.AddSingleton<MigrationRunner>();
 
@@ -72,8 +74,9 @@ public static class DependencyInjection
         services.AddSingleton<ClientDirectory>();
         services.AddSingleton<UpstreamResilience>();
         services.AddSingleton<TokenCache>();
+        services.AddSingleton<ChangeFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddSingleton<CacheInvalidation>();
-        services.AddHostedService<CacheInvalidationListener>();
         services.AddSingleton<AccountRenewal>();
         services.AddSingleton<RenewalDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<RenewalDrain>());

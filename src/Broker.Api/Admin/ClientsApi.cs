@@ -62,7 +62,7 @@ public static class ClientsApi
         db.Clients.Add(client);
         AdminAudit.Record(db, http, time, AuditActions.ClientCreated, detail: $"client {client.Name}");
         await db.SaveChangesAsync(ct);
-        await caches.ClientsChangedAsync();
+        await caches.ClientChangedAsync(client.Id);
         return TypedResults.Created($"/admin/clients/{client.Name}", ClientResponse.From(client, key));
     }
 
@@ -105,7 +105,7 @@ public static class ClientsApi
             client.UpdatedAt = time.GetUtcNow();
             AdminAudit.Record(db, http, time, AuditActions.ClientUpdated, detail: $"client {client.Name}; changed: {string.Join(", ", changed)}");
             await db.SaveChangesAsync(ct);
-            await caches.ClientsChangedAsync();
+            await caches.ClientChangedAsync(client.Id);
         }
         return TypedResults.Ok(ClientResponse.From(client));
     }
@@ -130,7 +130,7 @@ public static class ClientsApi
         client.UpdatedAt = now;
         AdminAudit.Record(db, http, time, AuditActions.ClientKeyRotated, detail: $"client {client.Name}; old key works {overlap} s more");
         await db.SaveChangesAsync(ct);
-        await caches.ClientsChangedAsync();
+        await caches.ClientChangedAsync(client.Id);
         return TypedResults.Ok(ClientResponse.From(client, key));
     }
 
@@ -149,7 +149,7 @@ public static class ClientsApi
         AdminAudit.Record(db, http, time, AuditActions.ClientRevoked, detail: $"client {client.Name}");
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        await caches.ClientsChangedAsync();
+        await caches.ClientChangedAsync(client.Id);
         return TypedResults.Ok(ClientResponse.From(client));
     }
 
@@ -165,7 +165,7 @@ public static class ClientsApi
         AdminAudit.Record(db, http, time, AuditActions.ClientDeleted, detail: $"client {client.Name}");
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        await caches.ClientsChangedAsync();
+        await caches.ClientChangedAsync(client.Id);
         return TypedResults.NoContent();
     }
 

@@ -6,6 +6,7 @@ using Broker.Api.Errors;
 using Broker.Api.OpenApi;
 using Broker.Api.Pipeline;
 using Broker.Domain;
+using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
@@ -14,24 +15,25 @@ using Microsoft.Extensions.Options;
 namespace Broker.Api.Auth;
 
 /// <summary>
-/// <c>Authorization: Bearer &lt;api key&gt;</c>. The key is hashed and looked up (cached briefly by
-/// <see cref="ClientDirectory"/>); the resolved client, with its grants, is kept on the request. Only endpoints that
-/// need a key look one up (health and Swagger never cost a lookup), and a key that is not cached is looked up only
-/// while its address has some of its <see cref="KeyLookupBudget"/> left. Failures are counted by
-/// <see cref="FailureAudit"/> into <see cref="RejectionAudit"/>, not written one row each.
+/// <c>Authorization: Bearer &lt;api key&gt;</c>. The key is hashed and found in the <see cref="ClientDirectory"/>,
+/// which holds every active key in memory; the resolved client, with its grants, is kept on the request. Only
+/// endpoints that need a key look one up (health and Swagger never do). A key the directory does not hold may have
+/// been created a moment ago on another instance: the request waits for the next read of the change feed, shared by
+/// every request waiting at that moment whatever its address, and is answered from memory after it. So a flood of
+/// made-up keys costs the database at most one feed read per <see cref="ChangeFeed.ShortestGap"/>, and no valid key
+/// ever waits for anyone else's traffic. Failures are counted by <see cref="FailureAudit"/> into
+/// <see cref="RejectionAudit"/>, not written one row each.
 /// </summary>
 public sealed class ApiKeyAuthentication(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory loggerFactory,
     UrlEncoder encoder,
     ClientDirectory clients,
-    KeyLookupBudget budget,
-    TimeProvider time) : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggerFactory, encoder)
+    ChangeFeed feed) : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggerFactory, encoder)
 {
     public const string SchemeName = "ApiKey";
     public const string AdminPolicy = "admin";
     private const int MaxKeyLength = 512;
-    private const string BudgetSpent = "broker.key-lookup-budget-spent";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -43,27 +45,14 @@ public sealed class ApiKeyAuthentication(
 
         var key = header["Bearer ".Length..].Trim();
         if (key.Length == 0) return Fail("malformed Authorization header");
-        if (!clients.TryGetCached(key, out var client))
+        // A directory the feed has not refreshed for a while may still hold a revoked key: 503, not a guess.
+        feed.EnsureTrusted();
+        var digest = ApiKeys.Digest(key);
+        var client = clients.Find(digest);
+        if (client is null)
         {
-            var address = Context.Connection.RemoteIpAddress;
-            var digest = ApiKeys.Digest(key);
-            if (!await budget.BeginAsync(address, digest, Context.RequestAborted))
-            {
-                Context.Items[BudgetSpent] = true;
-                return Fail("too many unknown API keys from this address");
-            }
-            var answered = false;
-            try
-            {
-                client = await clients.FindAsync(key, Context.RequestAborted);
-                answered = true;
-            }
-            finally
-            {
-                // Only an answer spends the budget: a lookup the database could not make (an outage) says nothing
-                // about the key, and must not lock an address out once the database is back.
-                budget.End(address, digest, failed: answered && client is null);
-            }
+            await feed.CatchUpAsync(Context.RequestAborted);
+            client = clients.Find(digest);
         }
         if (client is null) return Fail("unknown or revoked API key");
 
@@ -71,7 +60,7 @@ public sealed class ApiKeyAuthentication(
         return AuthenticateResult.Success(new AuthenticationTicket(Principals.GetValue(client, PrincipalOf), SchemeName));
     }
 
-    /// <summary>One principal per cached client, built once: it lives as long as the client directory keeps the client.</summary>
+    /// <summary>One principal per directory entry, built once: it lives as long as the directory keeps the entry.</summary>
     private static readonly ConditionalWeakTable<AuthenticatedClient, ClaimsPrincipal> Principals = new();
 
     private static ClaimsPrincipal PrincipalOf(AuthenticatedClient client) => new(new ClaimsIdentity(
@@ -89,14 +78,6 @@ public sealed class ApiKeyAuthentication(
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        if (Context.Items.ContainsKey(BudgetSpent))
-        {
-            // Until the minute is over: the budget is counted per minute.
-            var now = time.GetUtcNow();
-            Response.Headers.RetryAfter = (60 - now.Second).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return WriteProblem(StatusCodes.Status429TooManyRequests, Problems.RateLimited, "Too many unknown API keys from this address.",
-                "Keys already known are still accepted; others are looked up again from the next minute.");
-        }
         Response.Headers.WWWAuthenticate = "Bearer";
         return WriteProblem(StatusCodes.Status401Unauthorized, Problems.Unauthorized,
             "A valid API key is required.", "Send Authorization: Bearer <api key>.");

@@ -57,9 +57,10 @@ public static class CreateAdminKeyCommand
 
             var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
             var key = ApiKeys.New();
+            var id = Guid.CreateVersion7();
             db.Clients.Add(new Client
             {
-                Id = Guid.CreateVersion7(), Name = name, Role = ClientRole.Admin,
+                Id = id, Name = name, Role = ClientRole.Admin,
                 KeyHash = ApiKeys.Hash(key), KeyPrefix = ApiKeys.DisplayPrefix(key), CreatedAt = now, UpdatedAt = now,
             });
             // Where the key came from; the detail of an admin change names what changed, never a value.
@@ -77,7 +78,8 @@ public static class CreateAdminKeyCommand
             {
                 return Error($"a client named '{name}' was created by someone else just now; choose another name.");
             }
-            // No cache to invalidate: no instance can have looked up a key that did not exist.
+            // The running instances hold every key in memory: the feed tells them of this one.
+            await services.GetRequiredService<ChangeFeed>().PublishAsync([(ChangeKinds.Client, id.ToString())], CancellationToken.None);
 
             Console.WriteLine($"Created admin client '{name}'. Its API key follows; it will not be shown again:");
             Console.WriteLine(key);

@@ -8,8 +8,8 @@ namespace Broker.Api.Pipeline;
 
 /// <summary>
 /// Per-client rate limits (ASP.NET Core's built-in limiter), after authentication: one runaway service cannot starve
-/// the rest. What comes before authentication is limited per address (<see cref="AddressRateLimit"/>,
-/// <see cref="KeyLookupBudget"/>).
+/// the rest. What comes before authentication is limited per address (<see cref="AddressRateLimit"/>); unknown keys
+/// cost no lookup of their own (<see cref="Broker.Infrastructure.Persistence.ChangeFeed.CatchUpAsync"/>).
 /// </summary>
 public static class RateLimits
 {
@@ -18,7 +18,6 @@ public static class RateLimits
     public static IServiceCollection AddBrokerRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<KeyLookupBudget>();
         services.AddSingleton<AddressRateLimit.Limiter>();
         var options = configuration.GetSection(RateLimitOptions.Section).Get<RateLimitOptions>() ?? new();
         services.AddRateLimiter(limiter =>
@@ -64,11 +63,4 @@ public sealed class RateLimitOptions
     /// <summary>Requests an address may send at once above its sustained rate.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
     public int PerAddressBurst { get; set; } = 40_000;
-
-    /// <summary>
-    /// API keys from one address that may be looked up in the database without success in one minute (lookups under
-    /// way count too). Past it, keys from that address that are not cached are answered 429 until the minute ends.
-    /// </summary>
-    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000)]
-    public int FailedLookupsPerMinute { get; set; } = 20;
 }

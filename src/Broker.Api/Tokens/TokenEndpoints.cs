@@ -7,6 +7,7 @@ using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Observability;
+using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -131,12 +132,17 @@ public static class TokenEndpoints
         return NotGranted();
     }
 
-    /// <summary>The cached grants first; on a miss, the database, since the grant may be new.</summary>
+    /// <summary>
+    /// The directory's grants first; on a miss, after the change feed caught up, since the grant may have been added
+    /// a moment ago through another instance (one feed read shared by every request waiting for it).
+    /// </summary>
     private static async ValueTask<bool> IsGrantedAsync(HttpContext http, string account)
     {
         var client = http.Client()!;
         if (client.IsGranted(account)) return true;
-        var reloaded = await http.RequestServices.GetRequiredService<ClientDirectory>().ReloadAsync(client, http.RequestAborted);
+        var services = http.RequestServices;
+        await services.GetRequiredService<ChangeFeed>().CatchUpAsync(http.RequestAborted);
+        var reloaded = services.GetRequiredService<ClientDirectory>().Find(client.KeyDigest);
         if (reloaded is null) return false;
         http.Features.Set(reloaded);
         return reloaded.IsGranted(account);

@@ -1,46 +1,39 @@
 using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Tokens;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace Broker.Infrastructure.Persistence;
 
 /// <summary>
-/// Makes every broker instance forget what a committed change made stale: this instance at once, the others
-/// through a PostgreSQL notification on <see cref="Channel"/>, which <see cref="CacheInvalidationListener"/>
-/// applies. A notification that cannot be sent is only logged: the caches' TTLs
-/// (<c>Broker:Clients:CacheTtl</c>, <c>Broker:Tokens:MemoryCacheMaxAge</c>) still bound how long it goes unseen.
+/// Makes every broker instance drop or reload what a committed change made stale: this instance at once, the others
+/// through the <see cref="ChangeFeed"/>, which they read within <c>Broker:Changes:PollInterval</c>. Called after the
+/// change is committed, and awaited before the admin is answered: once the answer is out, every instance that reads
+/// the feed sees the change.
 /// </summary>
 public sealed partial class CacheInvalidation(
     ClientDirectory clients,
     TokenCache tokens,
-    NpgsqlDataSource dataSource,
+    ChangeFeed feed,
     ILogger<CacheInvalidation> logger)
 {
-    public const string Channel = "broker_changes";
+    /// <summary>A feed row must not hold up an admin answer for long when the database is slow or down.</summary>
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(5);
 
-    // Payloads name the sending instance and what changed, never a secret: "<instance> clients", or
-    // "<instance> account:" and an account name (at most 100 characters, far below NOTIFY's 8000-byte limit).
-    private const string ClientsPayload = "clients";
-    private const string AccountPrefix = "account:";
-
-    /// <summary>
-    /// This instance, in its notifications: it has forgotten what changed before it notifies, and must not forget it
-    /// again when it hears itself, which would drop key lookups made meanwhile for nothing.
-    /// </summary>
-    private readonly string _instance = Guid.NewGuid().ToString("N")[..12];
-
-    /// <summary>A notification must not hold up an admin answer for long when the database is slow or down.</summary>
-    private static readonly TimeSpan NotifyTimeout = TimeSpan.FromSeconds(5);
-
-    /// <summary>
-    /// A client, its key or its grants changed, or accounts appeared or went under a provider-wide grant: every
-    /// cached key lookup is dropped.
-    /// </summary>
-    public Task ClientsChangedAsync()
+    /// <summary>A client was created, or its key, grants or revocation changed: its entries are read again, no other.</summary>
+    public async Task ClientChangedAsync(Guid id)
     {
-        clients.Invalidate();
-        return NotifyAsync([ClientsPayload]);
+        await ApplyHereAsync(() => clients.LoadClientAsync(id, CancellationToken.None));
+        await PublishAsync([(ChangeKinds.Client, id.ToString())]);
+    }
+
+    /// <summary>
+    /// What provider-wide or account grants cover changed for possibly many clients (accounts appeared, went or
+    /// moved; a provider went): the whole directory is read again and swapped entry by entry, no key dropped.
+    /// </summary>
+    public async Task ClientsChangedAsync()
+    {
+        await ApplyHereAsync(() => clients.LoadAllAsync(CancellationToken.None));
+        await PublishAsync([(ChangeKinds.Clients, "")]);
     }
 
     /// <summary>
@@ -51,52 +44,50 @@ public sealed partial class CacheInvalidation(
     public Task AccountChangedAsync(string name, bool grantsChanged = false) => AccountsChangedAsync([name], grantsChanged);
 
     /// <inheritdoc cref="AccountChangedAsync"/>
-    public Task AccountsChangedAsync(IReadOnlyCollection<string> names, bool grantsChanged = false)
+    public async Task AccountsChangedAsync(IReadOnlyCollection<string> names, bool grantsChanged = false)
     {
         foreach (var name in names) tokens.Remove(name);
-        if (grantsChanged) clients.Invalidate();
-        return NotifyAsync([.. names.Select(name => AccountPrefix + name), .. grantsChanged ? [ClientsPayload] : Array.Empty<string>()]);
+        if (grantsChanged) await ApplyHereAsync(() => clients.LoadAllAsync(CancellationToken.None));
+        await PublishAsync([.. names.Select(name => (ChangeKinds.Account, name)), .. grantsChanged ? [(ChangeKinds.Clients, "")] : Array.Empty<(string, string)>()]);
     }
 
-    /// <summary>Applies a notification from another instance (this one's own have been applied already).</summary>
-    internal void Apply(string notification)
+    /// <summary>
+    /// This instance's directory, at once: the admin's next request here must see the change. If the read fails, the
+    /// feed row (which this instance reads too) brings it a poll later.
+    /// </summary>
+    private async Task ApplyHereAsync(Func<Task> load)
     {
-        var space = notification.IndexOf(' ', StringComparison.Ordinal);
-        if (space > 0 && notification.AsSpan(0, space).SequenceEqual(_instance)) return;
-        var payload = space > 0 ? notification[(space + 1)..] : notification;
-        if (payload == ClientsPayload) clients.Invalidate();
-        else if (payload.StartsWith(AccountPrefix, StringComparison.Ordinal)) tokens.Remove(payload[AccountPrefix.Length..]);
-        else ForgetEverything(); // from a newer version, say: forgetting everything is always safe
+        try
+        {
+            await load();
+        }
+        catch (Exception e)
+        {
+            LogApplyFailed(e);
+        }
     }
 
-    /// <summary>After a time without listening: any notification of that time may have been missed.</summary>
-    internal void ForgetEverything()
+    private async Task PublishAsync((string Kind, string Subject)[] changes)
     {
-        clients.Invalidate();
-        tokens.Clear();
-    }
-
-    private async Task NotifyAsync(string[] payloads)
-    {
-        if (payloads.Length == 0) return;
         try
         {
             // Not the request's token: the change is committed, and an admin who hangs up must not keep the other
             // instances from learning of it.
-            using var timeout = new CancellationTokenSource(NotifyTimeout);
-            await using var notify = dataSource.CreateCommand($"SELECT pg_notify('{Channel}', payload) FROM unnest($1::text[]) AS payload");
-            notify.Parameters.Add(new NpgsqlParameter { Value = payloads.Select(payload => $"{_instance} {payload}").ToArray() });
-            await notify.ExecuteNonQueryAsync(timeout.Token);
+            using var timeout = new CancellationTokenSource(PublishTimeout);
+            await feed.PublishAsync(changes, timeout.Token);
         }
         catch (Exception e)
         {
-            // Whatever went wrong, the change itself is committed and this instance has forgotten the old state:
-            // the other instances catch up when their cache entries expire.
-            LogNotifyFailed(e, payloads.Length);
+            // The change is committed but the feed does not say so. Other instances catch up at their next full
+            // reload (ChangeFeed.FullReloadEvery) and when their cached tokens reach Broker:Tokens:MemoryCacheMaxAge.
+            LogPublishFailed(e, changes.Length);
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning,
-        Message = "Could not notify the other instances of {Count} change(s); they see them when their cache entries expire")]
-    private partial void LogNotifyFailed(Exception exception, int count);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not reload the key directory after a change; the change feed brings it")]
+    private partial void LogApplyFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Could not write {Count} change(s) to the change feed; other instances see them at their next full reload")]
+    private partial void LogPublishFailed(Exception exception, int count);
 }

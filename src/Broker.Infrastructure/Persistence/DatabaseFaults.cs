@@ -15,6 +15,7 @@ public static class DatabaseFaults
             switch (e)
             {
                 case TimeoutException:
+                case ChangeFeedBehindException:
                     return true;
                 case PostgresException pg:
                     return pg.SqlState.StartsWith("08", StringComparison.Ordinal) // connection exception

@@ -9,61 +9,71 @@ namespace Broker.Infrastructure.Persistence;
 /// Kept by hand rather than EF Core migrations: the schema is plain SQL files a reviewer reads as they will run
 /// (the audit table's append-only triggers, partial indexes; no generated diff), applied under an advisory lock and pinned by checksum.
 /// Applies the plain SQL files of <c>migrations/</c> (embedded in this assembly) in name order, each in its own
-/// transaction, under a PostgreSQL advisory lock so that instances starting together do not race. Each applied
+/// transaction, under a transaction-scoped PostgreSQL advisory lock so that instances starting together do not race
+/// (also through a transaction pooler). Each applied
 /// file is recorded with its SHA-256; an applied file that has since changed stops the start-up.
 /// </summary>
 public sealed partial class MigrationRunner(NpgsqlDataSource dataSource, ILogger<MigrationRunner> logger)
 {
-    // Any constant unique to this application; pg_advisory_lock takes a bigint.
+    // Any constant unique to this application; pg_advisory_xact_lock takes a bigint.
     private const long AdvisoryLockKey = 0x42726F6B6572; // "Broker"
 
     public static IReadOnlyList<Migration> Embedded { get; } = LoadEmbedded();
 
+    /// <summary>
+    /// One transaction per migration, each taking the advisory lock for itself (<c>pg_advisory_xact_lock</c>, released
+    /// with the transaction) and reading what is applied under it. A session lock (<c>pg_advisory_lock</c>) would not
+    /// work through a transaction pooler such as PgBouncer: between two transactions the pooler may hand the session's
+    /// server connection to someone else, lock and all, and run the next statement on another.
+    /// </summary>
     public async Task ApplyAsync(CancellationToken ct = default)
     {
+        while (await ApplyNextAsync(ct))
+        {
+        }
+    }
+
+    /// <summary>Applies the first migration not yet applied, if any, and says whether it did.</summary>
+    private async Task<bool> ApplyNextAsync(CancellationToken ct)
+    {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
-        await Execute(connection, $"SELECT pg_advisory_lock({AdvisoryLockKey})", ct);
-        try
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        await Execute(connection, tx, $"SELECT pg_advisory_xact_lock({AdvisoryLockKey})", ct);
+        await Execute(connection, tx, """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    varchar(200) PRIMARY KEY,
+                checksum   varchar(64)  NOT NULL,
+                applied_at timestamptz  NOT NULL DEFAULT now())
+            """, ct);
+
+        var applied = new Dictionary<string, string>();
+        await using (var read = new NpgsqlCommand("SELECT version, checksum FROM schema_migrations", connection, tx))
+        await using (var reader = await read.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct)) applied[reader.GetString(0)] = reader.GetString(1);
+
+        foreach (var migration in Embedded)
         {
-            await Execute(connection, """
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version    varchar(200) PRIMARY KEY,
-                    checksum   varchar(64)  NOT NULL,
-                    applied_at timestamptz  NOT NULL DEFAULT now())
-                """, ct);
-
-            var applied = new Dictionary<string, string>();
-            await using (var read = new NpgsqlCommand("SELECT version, checksum FROM schema_migrations", connection))
-            await using (var reader = await read.ExecuteReaderAsync(ct))
-                while (await reader.ReadAsync(ct)) applied[reader.GetString(0)] = reader.GetString(1);
-
-            foreach (var migration in Embedded)
+            if (applied.TryGetValue(migration.Version, out var checksum))
             {
-                if (applied.TryGetValue(migration.Version, out var checksum))
-                {
-                    if (checksum != migration.Checksum)
-                        throw new InvalidOperationException(
-                            $"Migration {migration.Version} was changed after it was applied (checksum {checksum} in the database, {migration.Checksum} now). Add a new migration instead.");
-                    continue;
-                }
-
-                await using var tx = await connection.BeginTransactionAsync(ct);
-                await using (var apply = new NpgsqlCommand(migration.Sql, connection, tx))
-                    await apply.ExecuteNonQueryAsync(ct);
-                await using (var record = new NpgsqlCommand("INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", connection, tx))
-                {
-                    record.Parameters.Add(new() { Value = migration.Version });
-                    record.Parameters.Add(new() { Value = migration.Checksum });
-                    await record.ExecuteNonQueryAsync(ct);
-                }
-                await tx.CommitAsync(ct);
-                LogApplied(migration.Version);
+                if (checksum != migration.Checksum)
+                    throw new InvalidOperationException(
+                        $"Migration {migration.Version} was changed after it was applied (checksum {checksum} in the database, {migration.Checksum} now). Add a new migration instead.");
+                continue;
             }
+
+            await Execute(connection, tx, migration.Sql, ct);
+            await using (var record = new NpgsqlCommand("INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", connection, tx))
+            {
+                record.Parameters.Add(new() { Value = migration.Version });
+                record.Parameters.Add(new() { Value = migration.Checksum });
+                await record.ExecuteNonQueryAsync(ct);
+            }
+            await tx.CommitAsync(ct);
+            LogApplied(migration.Version);
+            return true;
         }
-        finally
-        {
-            await Execute(connection, $"SELECT pg_advisory_unlock({AdvisoryLockKey})", CancellationToken.None);
-        }
+        await tx.CommitAsync(ct);
+        return false;
     }
 
     /// <summary>Whether every embedded migration is recorded as applied (the readiness check).</summary>
@@ -82,9 +92,9 @@ public sealed partial class MigrationRunner(NpgsqlDataSource dataSource, ILogger
         }
     }
 
-    private static async Task Execute(NpgsqlConnection connection, string sql, CancellationToken ct)
+    private static async Task Execute(NpgsqlConnection connection, NpgsqlTransaction tx, string sql, CancellationToken ct)
     {
-        await using var command = new NpgsqlCommand(sql, connection);
+        await using var command = new NpgsqlCommand(sql, connection, tx);
         await command.ExecuteNonQueryAsync(ct);
     }
 

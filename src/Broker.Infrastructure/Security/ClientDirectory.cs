@@ -2,135 +2,126 @@ using System.Collections.Concurrent;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Caching.Memory;
-using Microsoft.Extensions.Options;
 
 namespace Broker.Infrastructure.Security;
 
 /// <summary>
-/// Finds the client behind an API key, with its grants, and keeps the answer for a short while so a token fetch
-/// costs no database round trip. Admin changes invalidate it on every instance through
-/// <see cref="Persistence.CacheInvalidation"/>; should a notification be lost, within <see cref="ClientDirectoryOptions.CacheTtl"/>.
-/// Only keys that were found are cached, in a cache of bounded size that evicts the least recently used entries:
-/// a flood of made-up keys can neither grow it nor push the real keys out (it is bounded per address before the
-/// lookup, see the API's failed-lookup budget).
+/// Every active API key, in memory: key digest → client, role and granted accounts. Loaded whole when the instance
+/// starts and kept current by the <see cref="ChangeFeed"/>: a change to one client replaces that client's entries
+/// only, a change that may touch many (an account created, deleted or moved; a provider deleted) reloads them all
+/// and swaps entry by entry. No key is ever dropped to be looked up again, so a valid key is answered from memory
+/// whatever else happens, and a key that is not here is not a key (once the feed has caught up, see
+/// <see cref="ChangeFeed.CatchUpAsync"/>). Retained memory per key: docs/architecture.md, "Keeping instances' caches
+/// current".
 /// </summary>
-public sealed class ClientDirectory(
-    IDbContextFactory<BrokerDbContext> contexts,
-    TimeProvider time,
-    IOptions<ClientDirectoryOptions> options) : IDisposable
+/// <remarks>
+/// Readers never lock: they read a <see cref="ConcurrentDictionary{TKey,TValue}"/>. Loads are serialized, and each
+/// reads the database inside the lock, so a load that started later always applies later: an older read can never
+/// overwrite a newer one (a revocation undone by a slow load).
+/// </remarks>
+public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts, TimeProvider time)
 {
-    private readonly MemoryCache _byKeyHash = new(new MemoryCacheOptions { SizeLimit = options.Value.MaxEntries, CompactionPercentage = 0.1 });
-    private readonly ConcurrentDictionary<Flight, Lazy<Task<AuthenticatedClient?>>> _loading = new();
-    private long _generation;
+    private readonly ConcurrentDictionary<ApiKeyDigest, AuthenticatedClient> _byDigest = new();
+    private readonly Dictionary<Guid, ApiKeyDigest[]> _digestsOf = []; // under _loading
+    private readonly SemaphoreSlim _loading = new(1, 1);
 
-    /// <summary>The client of a key this instance has looked up recently, without a database round trip.</summary>
-    public bool TryGetCached(string apiKey, out AuthenticatedClient? client) => TryGetCached(ApiKeys.Digest(apiKey), out client);
+    /// <summary>How many clients are held (for readiness and tests).</summary>
+    public int Count => _byDigest.Count;
 
-    private bool TryGetCached(ApiKeyDigest digest, out AuthenticatedClient? client)
+    /// <summary>The client of a key, from memory; null when the directory holds no such key (or its overlap ended).</summary>
+    public AuthenticatedClient? Find(string apiKey) => Find(ApiKeys.Digest(apiKey));
+
+    /// <inheritdoc cref="Find(string)"/>
+    public AuthenticatedClient? Find(ApiKeyDigest digest) =>
+        _byDigest.TryGetValue(digest, out var client) && (client.ValidUntil is not { } until || until > time.GetUtcNow()) ? client : null;
+
+    /// <summary>Reads every active client and replaces the directory's content with it.</summary>
+    public Task LoadAllAsync(CancellationToken ct) => LoadAsync(null, ct);
+
+    /// <summary>Reads one client again (created, changed, rotated or revoked) and replaces its entries only.</summary>
+    public Task LoadClientAsync(Guid id, CancellationToken ct) => LoadAsync(id, ct);
+
+    private async Task LoadAsync(Guid? only, CancellationToken ct)
     {
-        // An entry read before an invalidation is stale even if it has not been evicted yet.
-        if (_byKeyHash.TryGetValue(digest, out Entry? entry) && entry!.ExpiresAt > time.GetUtcNow() &&
-            entry.Generation == Interlocked.Read(ref _generation))
-        {
-            client = entry.Client;
-            return true;
-        }
-        client = null;
-        return false;
-    }
-
-    public async ValueTask<AuthenticatedClient?> FindAsync(string apiKey, CancellationToken ct)
-    {
-        var digest = ApiKeys.Digest(apiKey);
-        if (TryGetCached(digest, out var cached)) return cached;
-
-        // Concurrent misses for one key share one read: a cold instance under load, or an entry expiring under
-        // load, would otherwise read the client and all its grants once per waiting request. A read started before
-        // an invalidation is not shared with requests that come after it (the generation is part of the key).
-        var flight = new Flight(digest, Interlocked.Read(ref _generation));
-        var load = _loading.GetOrAdd(flight, static (f, self) => new Lazy<Task<AuthenticatedClient?>>(() => self.LoadSharedAsync(f)), this);
-        return await load.Value.WaitAsync(ct);
-    }
-
-    private async Task<AuthenticatedClient?> LoadSharedAsync(Flight flight)
-    {
+        await _loading.WaitAsync(ct);
         try
         {
-            // Not one caller's token: the others wait on this read too.
-            return await LoadAndCacheAsync(flight.Digest, time.GetUtcNow(), CancellationToken.None);
+            Replace(await ReadAsync(only, ct), only);
         }
         finally
         {
-            _loading.TryRemove(flight, out _);
+            _loading.Release();
         }
     }
 
     /// <summary>
-    /// Reads the client again, past the cache: a grant that looks missing may have been added a moment ago,
-    /// through another instance. A refusal is never served from the cache alone.
+    /// Puts what was read in place: new and changed entries first, then the digests that are gone are removed, so a
+    /// key that stays valid is never missing, not even for a moment. <paramref name="only"/>: the read covered that
+    /// client alone (null: every client). Public for the memory measurement in the unit tests; loads call it.
     /// </summary>
-    public async ValueTask<AuthenticatedClient?> ReloadAsync(AuthenticatedClient client, CancellationToken ct) =>
-        await LoadAndCacheAsync(client.KeyDigest, time.GetUtcNow(), ct);
-
-    private async Task<AuthenticatedClient?> LoadAndCacheAsync(ApiKeyDigest digest, DateTimeOffset now, CancellationToken ct)
+    public void Replace(IReadOnlyCollection<DirectoryClient> read, Guid? only)
     {
-        // A change committed while this lookup read the database may be missing from its answer: it serves this
-        // request (which came in before the change), but its entry carries the generation it started in, so it is
-        // not served after the invalidation.
-        var generation = Interlocked.Read(ref _generation);
-        var (client, validUntil) = await LoadAsync(digest, now, ct);
-        if (client is null)
+        var present = new HashSet<Guid>();
+        foreach (var client in read)
         {
-            _byKeyHash.Remove(digest); // a key revoked meanwhile
-            return null;
+            present.Add(client.Id);
+            var digests = client.Digests();
+            foreach (var (digest, validUntil) in digests)
+                _byDigest[digest] = new AuthenticatedClient(client.Id, client.Name, client.Role, client.Grants) { KeyDigest = digest, ValidUntil = validUntil };
+            if (_digestsOf.TryGetValue(client.Id, out var old))
+                foreach (var stale in old)
+                    if (!digests.Any(d => d.Digest == stale)) _byDigest.TryRemove(stale, out _);
+            _digestsOf[client.Id] = [.. digests.Select(d => d.Digest)];
         }
-        var expiresAt = now + options.Value.CacheTtl;
-        _byKeyHash.Set(digest, new Entry(client, validUntil < expiresAt ? validUntil.Value : expiresAt, generation),
-            new MemoryCacheEntryOptions { Size = 1 });
-        return client;
-    }
-
-    /// <summary>Forget everything cached: called after any change to clients, grants or accounts.</summary>
-    public void Invalidate()
-    {
-        Interlocked.Increment(ref _generation);
-        _byKeyHash.Clear();
-    }
-
-    public void Dispose() => _byKeyHash.Dispose();
-
-    /// <summary>The client, and until when the key stays valid when that is known (a rotated-out key's overlap).</summary>
-    private async Task<(AuthenticatedClient? Client, DateTimeOffset? ValidUntil)> LoadAsync(ApiKeyDigest digest, DateTimeOffset now, CancellationToken ct)
-    {
-        var hash = digest.ToArray();
-        await using var db = await contexts.CreateDbContextAsync(ct);
-        var client = await db.Clients.AsNoTracking()
-            .Where(c => c.RevokedAt == null &&
-                        (c.KeyHash == hash || (c.PreviousKeyHash == hash && c.PreviousKeyExpiresAt > now)))
-            .Select(c => new { c.Id, c.Name, c.Role, c.KeyHash, c.PreviousKeyHash, c.PreviousKeyExpiresAt })
-            .FirstOrDefaultAsync(ct);
-        // The index found the row; compare again in constant time so no timing tells how much of a hash matched.
-        if (client is null ||
-            !(ApiKeys.HashesEqual(client.KeyHash, hash) || (client.PreviousKeyHash is { } previous && ApiKeys.HashesEqual(previous, hash))))
-            return (null, null);
-        // A rotated-out key is not cached past the end of its overlap.
-        var validUntil = ApiKeys.HashesEqual(client.KeyHash, hash) ? null : client.PreviousKeyExpiresAt;
-
-        var accountGrants = db.ClientGrants.Where(g => g.ClientId == client.Id && g.AccountId != null).Select(g => g.Account!.Name);
-        var providerGrants = db.Accounts
-            .Where(a => db.ClientGrants.Any(g => g.ClientId == client.Id && g.ProviderId == a.ProviderId))
-            .Select(a => a.Name);
-        var accounts = await accountGrants.Union(providerGrants).ToListAsync(ct);
-        return (new AuthenticatedClient(client.Id, client.Name, client.Role, accounts.ToHashSet(StringComparer.Ordinal))
+        foreach (var id in only is { } one ? [one] : _digestsOf.Keys.ToArray())
         {
-            KeyDigest = digest,
-        }, validUntil);
+            if (present.Contains(id) || !_digestsOf.Remove(id, out var gone)) continue;
+            foreach (var digest in gone) _byDigest.TryRemove(digest, out _);
+        }
     }
 
-    private sealed record Entry(AuthenticatedClient Client, DateTimeOffset ExpiresAt, long Generation);
+    private async Task<List<DirectoryClient>> ReadAsync(Guid? only, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var now = time.GetUtcNow();
+        var clients = await db.Clients.AsNoTracking()
+            .Where(c => c.RevokedAt == null && (only == null || c.Id == only))
+            .Select(c => new { c.Id, c.Name, c.Role, c.KeyHash, c.PreviousKeyHash, c.PreviousKeyExpiresAt })
+            .ToListAsync(ct);
+        if (clients.Count == 0) return [];
 
-    private readonly record struct Flight(ApiKeyDigest Digest, long Generation);
+        var accountGrants = db.ClientGrants.Where(g => g.AccountId != null && (only == null || g.ClientId == only))
+            .Select(g => new { g.ClientId, g.Account!.Name });
+        var providerGrants =
+            from g in db.ClientGrants
+            where g.ProviderId != null && (only == null || g.ClientId == only)
+            from a in db.Accounts
+            where a.ProviderId == g.ProviderId
+            select new { g.ClientId, a.Name };
+        var grants = (await accountGrants.Concat(providerGrants).ToListAsync(ct))
+            .ToLookup(g => g.ClientId, g => g.Name);
+
+        // One set of names per client; equal names share one string (an account granted to many clients).
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        return clients.Select(c => new DirectoryClient(c.Id, c.Name, c.Role,
+                grants[c.Id].Select(n => names.TryGetValue(n, out var shared) ? shared : names[n] = n).ToHashSet(StringComparer.Ordinal),
+                c.KeyHash,
+                c.PreviousKeyExpiresAt > now ? c.PreviousKeyHash : null, c.PreviousKeyExpiresAt))
+            .ToList();
+    }
+}
+
+/// <summary>A client as read from the database for the directory: its key hashes, role and granted accounts.</summary>
+public sealed record DirectoryClient(
+    Guid Id, string Name, ClientRole Role, IReadOnlySet<string> Grants, byte[] KeyHash, byte[]? PreviousKeyHash, DateTimeOffset? PreviousKeyExpiresAt)
+{
+    /// <summary>The key, and the rotated-out key during its overlap (valid until the overlap ends).</summary>
+    public List<(ApiKeyDigest Digest, DateTimeOffset? ValidUntil)> Digests()
+    {
+        var digests = new List<(ApiKeyDigest, DateTimeOffset?)>(2) { (ApiKeyDigest.From(KeyHash), null) };
+        if (PreviousKeyHash is { Length: 32 } previous) digests.Add((ApiKeyDigest.From(previous), PreviousKeyExpiresAt));
+        return digests;
+    }
 }
 
 public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, IReadOnlySet<string> GrantedAccounts)
@@ -138,18 +129,8 @@ public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, 
     /// <summary>The hash of the key this client was found by, never the key.</summary>
     public ApiKeyDigest KeyDigest { get; init; }
 
+    /// <summary>Until when the key is accepted, for a rotated-out key in its overlap; null for the current key.</summary>
+    public DateTimeOffset? ValidUntil { get; init; }
+
     public bool IsGranted(string account) => GrantedAccounts.Contains(account);
-}
-
-public sealed class ClientDirectoryOptions
-{
-    public const string Section = "Broker:Clients";
-
-    /// <summary>How long a key lookup is reused before the database is asked again.</summary>
-    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
-    public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>How many keys are cached at most; beyond it the least recently used are evicted.</summary>
-    [System.ComponentModel.DataAnnotations.Range(100, 10_000_000)]
-    public int MaxEntries { get; set; } = 100_000;
 }

@@ -16,11 +16,12 @@ namespace Broker.Infrastructure.Webhooks;
 /// Sends the outbox's due deliveries, on every instance. Rows are claimed with <c>FOR UPDATE SKIP LOCKED</c> and
 /// kept locked while they are sent, so no two instances send one row at the same time; an instance that dies mid-send
 /// releases its rows with its transaction, and another sends them again (at least once: receivers de-duplicate on
-/// <c>Broker-Event-Id</c>). A notification on <see cref="WebhookOutbox.Channel"/> wakes it when an event is committed;
+/// <c>Broker-Event-Id</c>). The <see cref="ChangeFeed"/> wakes it when an event is committed (on any instance);
 /// <see cref="WebhookOptions.PollInterval"/> finds retries that came due.
 /// </summary>
 public sealed partial class WebhookDispatcher(
     NpgsqlDataSource dataSource,
+    ChangeFeed changes,
     IHttpClientFactory httpClients,
     SecretProtector secrets,
     IOptions<WebhookOptions> options,
@@ -29,17 +30,14 @@ public sealed partial class WebhookDispatcher(
 {
     public const string HttpClientName = "webhooks";
     private const int BatchSize = 20;
-    private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan QuietCheck = TimeSpan.FromSeconds(30);
 
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly HttpClient _http = httpClients.CreateClient(HttpClientName);
 
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
-        using var listening = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        var listener = ListenAsync(listening.Token);
+        Action wake = () => _wake.Writer.TryWrite(true);
+        changes.WebhookEventsCommitted += wake;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -63,53 +61,8 @@ public sealed partial class WebhookDispatcher(
         }
         finally
         {
-            await listening.CancelAsync();
-            await listener;
+            changes.WebhookEventsCommitted -= wake;
         }
-    }
-
-    /// <summary>LISTENs on a connection of its own, reconnecting with a capped backoff; each (re)connect wakes a pass.</summary>
-    private async Task ListenAsync(CancellationToken ct)
-    {
-        var retry = FirstRetry;
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                await using var connection = await dataSource.OpenConnectionAsync(ct);
-                connection.Notification += (_, _) => _wake.Writer.TryWrite(true);
-                await ListenOnAsync(connection, ct);
-                retry = FirstRetry;
-                _wake.Writer.TryWrite(true); // something may have been committed while nobody listened
-                while (true)
-                {
-                    if (!await connection.WaitAsync(QuietCheck, ct)) await ListenOnAsync(connection, ct);
-                }
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogListenFailed(e, retry.TotalSeconds);
-            }
-            try
-            {
-                await Task.Delay(retry, Clock, ct);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, MaxRetry.Ticks));
-        }
-    }
-
-    private static async Task ListenOnAsync(NpgsqlConnection connection, CancellationToken ct)
-    {
-        await using var listen = new NpgsqlCommand($"LISTEN {WebhookOutbox.Channel}", connection);
-        await listen.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>Raised with a delivery's id and new status once an attempt's outcome is committed (for tests and diagnostics).</summary>
@@ -258,9 +211,6 @@ public sealed partial class WebhookDispatcher(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook delivery pass failed; the next wake or poll tries again")]
     private partial void LogPassFailed(Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Listening for webhook events failed; trying again in {RetrySeconds} s")]
-    private partial void LogListenFailed(Exception exception, double retrySeconds);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Webhook {WebhookId}: delivery of {Event} {EventId} failed (attempt {Attempts}, now {Status}, HTTP status {StatusCode})")]

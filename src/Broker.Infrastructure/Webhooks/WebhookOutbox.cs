@@ -11,9 +11,6 @@ namespace Broker.Infrastructure.Webhooks;
 /// </summary>
 public static class WebhookOutbox
 {
-    /// <summary>The channel that wakes every instance's <see cref="WebhookDispatcher"/>; sent on commit.</summary>
-    public const string Channel = "broker_webhooks";
-
     /// <summary>Adds the outbox rows for the tracked accounts whose state changed; whether it added any.</summary>
     public static async Task<bool> EnqueueStateChangesAsync(BrokerDbContext db, CancellationToken ct)
     {
@@ -49,7 +46,10 @@ public static class WebhookOutbox
         return added;
     }
 
-    /// <summary>Wakes the dispatchers; inside a transaction PostgreSQL sends it only on commit.</summary>
+    /// <summary>
+    /// Wakes every instance's dispatcher through the change feed: a feed row in the event's own transaction, so it is
+    /// there if and only if the event is.
+    /// </summary>
     public static Task NotifyAsync(BrokerDbContext db, CancellationToken ct) =>
-        db.Database.ExecuteSqlRawAsync($"SELECT pg_notify('{Channel}', '')", ct);
+        db.Database.ExecuteSqlRawAsync(ChangeFeed.WebhookEventsSql, ct);
 }

@@ -82,7 +82,7 @@ public sealed class ClientAdminTests(SharedWorld shared) : IClassFixture<SharedW
         _world.Clock.Advance(TimeSpan.FromSeconds(119));
         (await _world.Broker.FetchAsync(account.Name, old)).Status.ShouldBe(HttpStatusCode.OK);
 
-        // The key lookup is cached (Broker:Clients:CacheTtl, 30 s), but never past the end of the overlap.
+        // The key directory holds the old key until the end of the overlap, not past it.
         _world.Clock.Advance(TimeSpan.FromSeconds(1));
         (await _world.Broker.FetchAsync(account.Name, old)).Status.ShouldBe(HttpStatusCode.Unauthorized);
         (await _world.Broker.FetchAsync(account.Name, fresh)).Status.ShouldBe(HttpStatusCode.OK);

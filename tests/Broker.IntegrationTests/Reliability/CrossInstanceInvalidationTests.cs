@@ -9,9 +9,9 @@ using Npgsql;
 namespace Broker.IntegrationTests.Reliability;
 
 /// <summary>
-/// Two broker instances on one database, with caches that would keep their entries for ten minutes (and a clock
-/// that does not move): a change made through one instance reaches the other within seconds only because the
-/// other was notified.
+/// Two broker instances on one database, with a token cache that would keep its entries for ten minutes (and a clock
+/// that does not move): a change made through one instance reaches the other within seconds only through the change
+/// feed.
 /// </summary>
 public sealed class CrossInstanceInvalidationTests : IAsyncLifetime
 {
@@ -23,7 +23,6 @@ public sealed class CrossInstanceInvalidationTests : IAsyncLifetime
 
     public async Task InitializeAsync() => _world = await BrokerWorld.StartAsync(brokers: 2, settings: new Dictionary<string, string?>
     {
-        ["Broker:Clients:CacheTtl"] = "00:10:00",
         ["Broker:Tokens:MemoryCacheMaxAge"] = "00:10:00",
     });
 
@@ -77,11 +76,13 @@ public sealed class CrossInstanceInvalidationTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Listener_whose_connection_is_killed_reconnects_and_hears_later_changes()
+    public async Task Hint_connections_killed_change_nothing_the_feed_is_polled_and_they_reconnect()
     {
         var account = await _world.AccountAsync(DialectNames.SimpleJwt);
         var before = await ListeningBackendsAsync();
-        before.Count.ShouldBe(2, "one listening connection per instance");
+        before.Count.ShouldBe(2, "one hint connection per instance");
+        var key = await ClientAsync("svc", account.Name);
+        await B.TokenAsync(account.Name, key);
 
         await using (var admin = new NpgsqlConnection(_world.ConnectionString))
         {
@@ -90,16 +91,34 @@ public sealed class CrossInstanceInvalidationTests : IAsyncLifetime
             kill.Parameters.Add(new NpgsqlParameter { Value = before.ToArray() });
             await kill.ExecuteNonQueryAsync();
         }
-        await EventuallyAsync(async () => (await ListeningBackendsAsync()) is { Count: 2 } now && !now.Intersect(before).Any(),
-            "both instances listen again, on new connections");
-
-        // Cached after the reconnect, so only a notification can make B forget it.
-        var key = await ClientAsync("svc", account.Name);
-        await B.TokenAsync(account.Name, key);
+        // At once, no waiting for the hint connections to come back: the feed's poll carries the revocation.
         await _world.AdminAsync(HttpMethod.Post, "/admin/clients/svc/revoke");
-
         await EventuallyAsync(async () => (await B.FetchAsync(account.Name, key)).Status == HttpStatusCode.Unauthorized,
-            "the reconnected instance hears of the revocation");
+            "the other instance refuses the revoked key");
+
+        await EventuallyAsync(async () => (await ListeningBackendsAsync()) is { Count: 2 } now && !now.Intersect(before).Any(),
+            "both instances listen for hints again, on new connections");
+    }
+
+    [Fact]
+    public async Task Without_LISTEN_as_through_a_transaction_pooler_a_revocation_still_reaches_the_other_instance()
+    {
+        await using var world = await BrokerWorld.StartAsync(brokers: 2, settings: new Dictionary<string, string?>
+        {
+            ["Broker:Changes:Listen"] = "false",
+            ["Broker:Tokens:MemoryCacheMaxAge"] = "00:10:00",
+        });
+        var account = await world.AccountAsync(DialectNames.SimpleJwt);
+        var created = await world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name = "svc", role = "consumer", accounts = new[] { account.Name } },
+            HttpStatusCode.Created);
+        var key = created["api_key"]!.GetValue<string>();
+        world.Secrets.Add(key);
+        await world.Brokers[1].TokenAsync(account.Name, key); // created through the other instance: known at once here too
+
+        await world.AdminAsync(HttpMethod.Post, "/admin/clients/svc/revoke");
+
+        await EventuallyAsync(async () => (await world.Brokers[1].FetchAsync(account.Name, key)).Status == HttpStatusCode.Unauthorized,
+            "the other instance refuses the revoked key");
     }
 
     [Fact]
@@ -122,14 +141,14 @@ public sealed class CrossInstanceInvalidationTests : IAsyncLifetime
         try
         {
             (await broker.GetAsync("/health/ready", null)).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
-            logs.Lines.ShouldContain(line => line.Contains("Cannot listen for cache invalidations"));
+            logs.Lines.ShouldContain(line => line.Contains("Cannot read the change feed"));
             stopping.Restart();
         }
         finally
         {
             await broker.DisposeAsync();
         }
-        stopping.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5), "the listener's retries do not hold up the shutdown");
+        stopping.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5), "the feed's retries do not hold up the shutdown");
     }
 
     private async Task<string> ClientAsync(string name, params string[] accounts)
@@ -146,7 +165,7 @@ public sealed class CrossInstanceInvalidationTests : IAsyncLifetime
         await using var connection = new NpgsqlConnection(_world.ConnectionString);
         await connection.OpenAsync();
         await using var query = new NpgsqlCommand(
-            $"SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN {CacheInvalidation.Channel}%'",
+            $"SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN {ChangeFeed.Channel}%'",
             connection);
         var pids = new List<int>();
         await using var reader = await query.ExecuteReaderAsync();

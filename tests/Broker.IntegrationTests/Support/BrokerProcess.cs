@@ -1,40 +1,83 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 
 namespace Broker.IntegrationTests.Support;
 
-/// <summary>The broker as a real operating-system process (Broker.Api.dll), for tests that kill it or run its commands.</summary>
-public sealed class BrokerProcess : IAsyncDisposable
+/// <summary>
+/// The broker as a real operating-system process (Broker.Api.dll), for tests that kill it or run its commands. It binds
+/// a port of its own choosing (port 0) and is reached at the address it says it listens on: a port picked for it
+/// beforehand could be taken by another test's server before it binds it, and that server's answers (its readiness,
+/// its 401 for a key of another database) would be taken for this broker's (ProcessStartTests).
+/// </summary>
+public sealed partial class BrokerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
 
-    private BrokerProcess(Process process, Uri baseAddress)
-    {
-        _process = process;
-        BaseAddress = baseAddress;
-        Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
-    }
+    private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public Uri BaseAddress { get; }
+    private BrokerProcess(Process process) => _process = process;
 
-    public HttpClient Http { get; }
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public HttpClient Http { get; private set; } = null!;
 
     public string Output => string.Join('\n', _output);
 
-    public static async Task<BrokerProcess> StartAsync(IReadOnlyDictionary<string, string?> settings)
+    public static Task<BrokerProcess> StartAsync(IReadOnlyDictionary<string, string?> settings) => StartAsync(settings, "http://127.0.0.1:0");
+
+    /// <summary>With the address to bind given (<c>--urls</c>): only for the test of what happens when it is taken.</summary>
+    public static async Task<BrokerProcess> StartAsync(IReadOnlyDictionary<string, string?> settings, string urls)
     {
-        var port = FreePort();
-        var process = Process.Start(StartInfo(settings, [$"--urls=http://127.0.0.1:{port}"]))!;
-        var broker = new BrokerProcess(process, new Uri($"http://127.0.0.1:{port}"));
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) broker._output.Enqueue(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) broker._output.Enqueue(e.Data); };
+        var start = StartInfo(settings, [$"--urls={urls}"]);
+        start.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information"; // "Now listening on: ..."
+        var process = Process.Start(start)!;
+        var broker = new BrokerProcess(process);
+        process.OutputDataReceived += (_, e) => broker.Received(e.Data);
+        process.ErrorDataReceived += (_, e) => broker.Received(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await broker.WaitUntilReadyAsync();
-        return broker;
+        try
+        {
+            broker.BaseAddress = await broker.WaitUntilListeningAsync();
+            broker.Http = new HttpClient { BaseAddress = broker.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+            await broker.WaitUntilReadyAsync();
+            return broker;
+        }
+        catch
+        {
+            await broker.DisposeAsync();
+            throw;
+        }
+    }
+
+    private void Received(string? line)
+    {
+        if (line is null) return;
+        _output.Enqueue(line);
+        if (ListeningOn().Match(line) is { Success: true } match) _listening.TrySetResult(new Uri(match.Groups[1].Value));
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:[0-9]+)")]
+    private static partial System.Text.RegularExpressions.Regex ListeningOn();
+
+    /// <summary>The address this process says it bound: no other server's answer is taken for its own.</summary>
+    private async Task<Uri> WaitUntilListeningAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!_listening.Task.IsCompleted)
+        {
+            if (_process.HasExited)
+            {
+                _process.WaitForExit(); // the rest of its output
+                if (_listening.Task.IsCompleted) break;
+                throw new InvalidOperationException($"The broker exited ({_process.ExitCode}) before listening:\n{Output}");
+            }
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"The broker did not start listening:\n{Output}");
+            await Task.WhenAny(_listening.Task, Task.Delay(50));
+        }
+        return await _listening.Task;
     }
 
     /// <summary>Runs a command of the executable (<c>create-admin-key ...</c>) to its end.</summary>
@@ -108,16 +151,9 @@ public sealed class BrokerProcess : IAsyncDisposable
         throw new TimeoutException($"The broker did not become ready:\n{Output}");
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     public ValueTask DisposeAsync()
     {
-        Http.Dispose();
+        Http?.Dispose();
         if (!_process.HasExited) Kill();
         _process.Dispose();
         return ValueTask.CompletedTask;

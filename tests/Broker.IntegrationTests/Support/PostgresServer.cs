@@ -10,7 +10,7 @@ namespace Broker.IntegrationTests.Support;
 /// throwaway cluster started with the machine's initdb/pg_ctl on a free loopback port. Each test class gets a
 /// database of its own.
 /// </summary>
-public sealed class PostgresServer : IAsyncDisposable
+public sealed partial class PostgresServer : IAsyncDisposable
 {
     private const string ClusterPrefix = "broker-test-pg-";
     private static readonly SemaphoreSlim Gate = new(1, 1);
