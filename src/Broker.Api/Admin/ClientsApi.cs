@@ -33,7 +33,7 @@ public static class ClientsApi
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         group.MapPost("/{name}/revoke", Revoke).WithName("RevokeClient").WithSummary("Revoke a client's API key for good")
             .WithDescription("Refused with 409 for the last active admin, so nobody is locked out. Other broker instances " +
-                             "are told at once; should that notification be lost, they notice within Broker:Clients:CacheTtl (30 s by default).")
+                             "hear of it through the change feed within Broker:Changes:PollInterval (250 ms by default).")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         group.MapDelete("/{name}", Delete).WithName("DeleteClient").WithSummary("Delete a client and its grants")
             .WithDescription("Refused with 409 for the last active admin.")

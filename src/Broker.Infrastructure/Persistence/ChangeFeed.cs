@@ -73,6 +73,9 @@ public sealed partial class ChangeFeed(
     /// <summary>This instance, as named in the rows it writes.</summary>
     public string Instance { get; } = Guid.NewGuid().ToString("N")[..12];
 
+    /// <summary>Raised with the rows of each read that were new to this instance, once applied (for tests and diagnostics).</summary>
+    public event Action<IReadOnlyList<Change>>? Applied;
+
     /// <summary>Raised when a read finds webhook events committed (by any instance).</summary>
     public event Action? WebhookEventsCommitted;
 
@@ -268,6 +271,7 @@ public sealed partial class ChangeFeed(
         }
 
         await ApplyAsync(changes, ct);
+        if (changes.Count > 0) Applied?.Invoke(changes);
 
         // Rows below the new xmin are never read again; the others are, and must not be applied twice.
         _position = xmin;
