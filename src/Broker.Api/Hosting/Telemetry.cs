@@ -39,6 +39,7 @@ public static class Telemetry
             // the caller's key. The query string (min_validity only) is recorded with its values redacted.
             .AddAspNetCoreInstrumentation(o => o.Filter = http => !IsHousekeeping(http.Request.Path))
             .AddHttpClientInstrumentation()
+            .AddProcessor(new OutboundSpanRedaction())
             // SQL text with parameters as placeholders ($1): Npgsql never records parameter values.
             .AddNpgsql());
 
