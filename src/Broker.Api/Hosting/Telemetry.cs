@@ -54,13 +54,13 @@ public static class Telemetry
         return builder;
     }
 
-    /// <summary>Maps <c>/metrics</c> when enabled: with the admin key unless anonymous scrapes are allowed.</summary>
+    /// <summary>Maps <c>/metrics</c> when enabled: with an admin or metrics key unless anonymous scrapes are allowed.</summary>
     public static WebApplication MapBrokerMetrics(this WebApplication app)
     {
         var prometheus = app.Configuration.GetSection(PrometheusOptions.Section).Get<PrometheusOptions>() ?? new();
         if (!prometheus.Enabled) return app;
         var endpoint = app.MapPrometheusScrapingEndpoint("/metrics");
-        if (!prometheus.AllowAnonymous) endpoint.RequireAuthorization(ApiKeyAuthentication.AdminPolicy);
+        if (!prometheus.AllowAnonymous) endpoint.RequireAuthorization(ApiKeyAuthentication.MetricsPolicy);
         return app;
     }
 
