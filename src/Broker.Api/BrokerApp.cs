@@ -13,6 +13,7 @@ using Broker.Api.Tokens;
 using Broker.Infrastructure;
 using Broker.Infrastructure.Observability;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
 namespace Broker.Api;
@@ -50,7 +51,11 @@ public static class BrokerApp
         services.AddAuthentication(ApiKeyAuthentication.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);
         services.AddAuthorizationBuilder()
-            .AddPolicy(ApiKeyAuthentication.AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole("admin"));
+            // Every endpoint that takes "any key" (the token API) takes a consumer's or an admin's: a metrics key
+            // reads /metrics and nothing else.
+            .SetDefaultPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().RequireRole("consumer", "admin").Build())
+            .AddPolicy(ApiKeyAuthentication.AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole("admin"))
+            .AddPolicy(ApiKeyAuthentication.MetricsPolicy, policy => policy.RequireAuthenticatedUser().RequireRole("admin", "metrics"));
         services.AddBrokerRateLimits(builder.Configuration);
         services.AddHealthChecks().AddCheck<ReadinessCheck>("database", tags: ["ready"]);
         services.AddBrokerSwagger();

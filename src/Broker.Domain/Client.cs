@@ -22,6 +22,26 @@ public enum ClientRole
 {
     Consumer,
     Admin,
+    /// <summary>A scraper's key: it reads <c>/metrics</c> and nothing else (no token, no admin API).</summary>
+    Metrics,
+}
+
+public static class ClientRoleNames
+{
+    public static string ToName(this ClientRole role) => role switch
+    {
+        ClientRole.Admin => "admin",
+        ClientRole.Metrics => "metrics",
+        _ => "consumer",
+    };
+
+    public static ClientRole? TryParse(string? name) => name switch
+    {
+        "consumer" => ClientRole.Consumer,
+        "admin" => ClientRole.Admin,
+        "metrics" => ClientRole.Metrics,
+        _ => null,
+    };
 }
 
 /// <summary>Lets a client fetch the tokens of one account, or of every account of one provider.</summary>

@@ -13,6 +13,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -130,8 +131,9 @@ public static class DependencyInjection
             // The handler renews its connections itself (PooledConnectionLifetime), so a client kept for the host's
             // life never needs the factory to swap handlers under it.
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
-            // The factory's logging names method, URL (query redacted) and status; header values could be credentials.
-            .RedactLoggedHeaders(_ => true);
+            // The factory's own loggers write the URL, path and all; a webhook's path can be its secret.
+            .RemoveAllLoggers()
+            .AddLogger(sp => new OutboundCallLogger(sp.GetRequiredService<ILogger<OutboundCallLogger>>(), name));
 
     /// <summary>
     /// The row lock is held across the upstream call; a waiter must be willing to wait longer than that call

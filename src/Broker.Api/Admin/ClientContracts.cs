@@ -5,7 +5,8 @@ namespace Broker.Api.Admin;
 
 /// <summary>A client: a service (consumer) or a person (admin) holding an API key.</summary>
 /// <param name="Name">Unique name, e.g. the service's name.</param>
-/// <param name="Role">consumer (default) or admin. An admin key fetches tokens only for the accounts it is granted too.</param>
+/// <param name="Role">consumer (default), admin or metrics. An admin key fetches tokens only for the accounts it is granted too;
+/// a metrics key reads /metrics and nothing else, and has no grants.</param>
 /// <param name="Accounts">Accounts whose tokens the client may fetch.</param>
 /// <param name="Providers">Providers all of whose accounts the client may fetch.</param>
 public sealed record ClientRequest(string? Name, string? Role = null, List<string>? Accounts = null, List<string>? Providers = null);
@@ -22,7 +23,7 @@ public sealed record RotateKeyRequest(int? OverlapSeconds = null);
 
 /// <summary>A client as admins see it: never its key, only the key's first characters (but once, when it is made).</summary>
 /// <param name="Name">The client's unique name.</param>
-/// <param name="Role">consumer or admin.</param>
+/// <param name="Role">consumer, admin or metrics.</param>
 /// <param name="Accounts">Accounts granted one by one.</param>
 /// <param name="Providers">Providers all of whose accounts are granted.</param>
 /// <param name="KeyPrefix">The first characters of the current key, to tell keys apart.</param>
@@ -46,7 +47,7 @@ public sealed record ClientResponse(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ApiKey = null)
 {
     public static ClientResponse From(Client c, string? apiKey = null) => new(
-        c.Name, c.Role == ClientRole.Admin ? "admin" : "consumer",
+        c.Name, c.Role.ToName(),
         c.Grants.Where(g => g.Account is not null).Select(g => g.Account!.Name).Order().ToList(),
         c.Grants.Where(g => g.Provider is not null).Select(g => g.Provider!.Name).Order().ToList(),
         c.KeyPrefix, c.RevokedAt is not null, c.RevokedAt, c.PreviousKeyHash is null ? null : c.PreviousKeyExpiresAt,

@@ -21,8 +21,8 @@ public static class ClientsApi
             .WithNameRuleAndAdminProblems();
 
         group.MapPost("", Create).WithName("CreateClient").WithSummary("Create a client; its API key is in this answer only")
-            .WithDescription("role is consumer (default) or admin. Grants name accounts, or providers to grant all their accounts. " +
-                             "An admin key fetches tokens only for what it is granted, like any other key.")
+            .WithDescription("role is consumer (default), admin or metrics. Grants name accounts, or providers to grant all their accounts. " +
+                             "An admin key fetches tokens only for what it is granted, like any other key; a metrics key reads /metrics and nothing else.")
             .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("", List).WithName("ListClients").WithSummary("List clients and their grants");
         group.MapGet("/{name}", Get).WithName("GetClient").WithSummary("Get a client").ProducesProblem(StatusCodes.Status404NotFound);
@@ -46,7 +46,9 @@ public static class ClientsApi
     {
         var errors = new FieldErrors();
         errors.Name("name", request.Name);
-        if (request.Role is not (null or "consumer" or "admin")) errors.Add("role", "must be consumer or admin.");
+        if (request.Role is not null && ClientRoleNames.TryParse(request.Role) is null) errors.Add("role", "must be consumer, admin or metrics.");
+        if (request.Role == "metrics" && (request.Accounts is { Count: > 0 } || request.Providers is { Count: > 0 }))
+            errors.Add("role", "a metrics key reads /metrics only: it has no grants.");
         var grants = await ResolveGrantsAsync(db, request.Accounts, request.Providers, errors, ct);
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
         if (await db.Clients.AnyAsync(c => c.Name == request.Name, ct))
@@ -56,7 +58,7 @@ public static class ClientsApi
         var key = ApiKeys.New();
         var client = new Client
         {
-            Id = Guid.CreateVersion7(), Name = request.Name!, Role = request.Role == "admin" ? ClientRole.Admin : ClientRole.Consumer,
+            Id = Guid.CreateVersion7(), Name = request.Name!, Role = ClientRoleNames.TryParse(request.Role) ?? ClientRole.Consumer,
             KeyHash = ApiKeys.Hash(key), KeyPrefix = ApiKeys.DisplayPrefix(key), CreatedAt = now, UpdatedAt = now, Grants = grants,
         };
         db.Clients.Add(client);

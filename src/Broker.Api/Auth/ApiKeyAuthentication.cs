@@ -33,6 +33,8 @@ public sealed class ApiKeyAuthentication(
 {
     public const string SchemeName = "ApiKey";
     public const string AdminPolicy = "admin";
+    /// <summary>Who may scrape <c>/metrics</c>: an admin or a metrics key.</summary>
+    public const string MetricsPolicy = "metrics";
     private const int MaxKeyLength = 512;
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
@@ -67,7 +69,7 @@ public sealed class ApiKeyAuthentication(
         [
             new Claim(ClaimTypes.NameIdentifier, client.Id.ToString()),
             new Claim(ClaimTypes.Name, client.Name),
-            new Claim(ClaimTypes.Role, client.Role == ClientRole.Admin ? "admin" : "consumer"),
+            new Claim(ClaimTypes.Role, client.Role.ToName()),
         ], SchemeName));
 
     private AuthenticateResult Fail(string reason)

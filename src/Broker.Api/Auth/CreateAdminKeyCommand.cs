@@ -141,6 +141,7 @@ public static class CreateAdminKeyCommand
         {
             { RevokedAt: not null } => " (revoked)",
             { Role: ClientRole.Consumer } => " (a consumer)",
+            { Role: ClientRole.Metrics } => " (a metrics key)",
             _ => "",
         };
         var prefix = existing.Name[..Math.Min(existing.Name.Length, Limits.Name - 4)] + "-";

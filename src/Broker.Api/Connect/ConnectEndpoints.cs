@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Broker.Api.Admin;
 using Broker.Api.Auth;
 using Broker.Api.Errors;
@@ -37,7 +38,7 @@ public static partial class ConnectEndpoints
             .WithDescription("oauth2-authorization-code accounts only. Answers the upstream's authorization URL (with a fresh single-use " +
                              "state and a PKCE S256 challenge) for a person to open in a browser before expires_at (Broker:Connect:StateLifetime, " +
                              "10 min by default); their consent ends at GET /oauth/callback, which stores the account's tokens. Each call " +
-                             "starts a new attempt; earlier ones stay valid until used or expired. 409 when the provider is of another dialect " +
+                             "starts a new attempt and ends the earlier ones; a change of the account or its provider ends them too. 409 when the provider is of another dialect " +
                              "or Broker:PublicBaseUrl is not set.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
@@ -69,11 +70,12 @@ public static partial class ConnectEndpoints
         var state = Pkce.NewSecret();
         var verifier = Pkce.NewSecret();
         var expiresAt = now + options.Value.StateLifetime;
-        // Expired attempts serve nothing: each new one sweeps them.
-        await db.ConnectAttempts.Where(a => a.ExpiresAt < now).ExecuteDeleteAsync(ct);
+        // Expired attempts serve nothing: each new one sweeps them. An earlier link for this account ends here too: only
+        // the newest one an admin handed out connects it.
+        await db.ConnectAttempts.Where(a => a.ExpiresAt < now || (a.AccountId == account.Id && a.UsedAt == null)).ExecuteDeleteAsync(ct);
         db.ConnectAttempts.Add(new ConnectAttempt
         {
-            StateHash = Pkce.HashState(state), AccountId = account.Id, ProviderId = provider.Id,
+            StateHash = Pkce.HashState(state), AccountId = account.Id, ProviderId = provider.Id, Binding = ConnectBinding.Of(account, provider),
             VerifierEncrypted = secrets.Protect(SecretKind.PkceVerifier, verifier), RedirectUri = redirectUri,
             CreatedAt = now, ExpiresAt = expiresAt,
         });
@@ -108,7 +110,7 @@ public static partial class ConnectEndpoints
         IOptions<TokenOptions> tokenOptions, IOptions<UpstreamOptions> upstreamOptions, TimeProvider time, HttpContext http,
         ILogger<ConnectAttempt> logger, CancellationToken ct)
     {
-        if (string.IsNullOrEmpty(state) || state.Length > MaxStateLength) return ConnectPage.UnknownState();
+        if (string.IsNullOrEmpty(state) || state.Length > MaxStateLength) return ConnectPage.NoLongerValid();
 
         // Used at once, whatever follows: a state works once, on one instance, however many callbacks race.
         var now = time.GetUtcNow();
@@ -117,12 +119,13 @@ public static partial class ConnectEndpoints
             $"""
              UPDATE connect_attempts SET used_at = {now}
              WHERE state_hash = {hash} AND used_at IS NULL AND expires_at > {now}
-             RETURNING account_id AS "AccountId", provider_id AS "ProviderId", verifier_encrypted AS "VerifierEncrypted", redirect_uri AS "RedirectUri"
+             RETURNING account_id AS "AccountId", provider_id AS "ProviderId", verifier_encrypted AS "VerifierEncrypted", redirect_uri AS "RedirectUri",
+                       binding AS "Binding"
              """).ToListAsync(ct);
         if (attempts is not [var attempt])
         {
             LogUnknownState(logger);
-            return ConnectPage.UnknownState();
+            return ConnectPage.NoLongerValid();
         }
 
         // The state is spent: from here the exchange, once sent, is finished and stored whatever the browser does
@@ -131,7 +134,7 @@ public static partial class ConnectEndpoints
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         await AccountLocks.SetTimeoutsAsync(db, tokenOptions.Value.LockTimeout, upstreamOptions.Value.WorstCaseCall + tokenOptions.Value.LockTimeout, ct);
         var account = await AccountLocks.LockAccountAsync(db, attempt.AccountId, ct);
-        if (account is null) return ConnectPage.UnknownState(); // deleted since: as if the state never existed
+        if (account is null) return ConnectPage.NoLongerValid(); // deleted since: as if the state never existed
         var provider = account.Provider!;
 
         if (!string.IsNullOrEmpty(error))
@@ -143,25 +146,41 @@ public static partial class ConnectEndpoints
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
             LogNotConnected(logger, account.Name, denied ? "denied" : "upstream_error");
-            return denied ? ConnectPage.Denied(account.Name, said) : ConnectPage.UpstreamError(account.Name, SafeText.Shorten(error, 60)!, said);
+            // The upstream's words go to the audit row only: on the broker's own page they could be anyone's wording.
+            return denied ? ConnectPage.Denied(account.Name) : ConnectPage.UpstreamError(account.Name);
         }
-        if (account.ProviderId != attempt.ProviderId || provider.Dialect != Dialect.OAuth2AuthorizationCode)
+        if (account.ProviderId != attempt.ProviderId || provider.Dialect != Dialect.OAuth2AuthorizationCode
+            || attempt.Binding is null || !attempt.Binding.AsSpan().SequenceEqual(ConnectBinding.Of(account, provider)))
         {
-            Record(db, http, time, account, AuditActions.AccountConnectFailed, "account_changed", "the account changed since connecting began");
+            Record(db, http, time, account, AuditActions.AccountConnectFailed, "account_changed", "the account or its provider changed since connecting began");
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
-            return ConnectPage.AccountChanged(account.Name);
+            return ConnectPage.NoLongerValid();
         }
         if (string.IsNullOrEmpty(code) || code.Length > MaxCodeLength)
         {
             Record(db, http, time, account, AuditActions.AccountConnectFailed, "no_code", "the callback carried no code");
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
-            return ConnectPage.UpstreamError(account.Name, "no code", null);
+            return ConnectPage.UpstreamError(account.Name);
         }
 
         var credentials = UpstreamCredentials.For(account, provider, secrets);
-        var verifier = secrets.Unprotect(SecretKind.PkceVerifier, attempt.VerifierEncrypted);
+        string verifier;
+        try
+        {
+            verifier = secrets.Unprotect(SecretKind.PkceVerifier, attempt.VerifierEncrypted);
+        }
+        catch (Exception e) when (e is CryptographicException or FormatException)
+        {
+            // Its key was revoked (reencrypt-secrets run by an older broker) or lost: the link cannot be completed.
+            Record(db, http, time, account, AuditActions.AccountConnectFailed, "verifier_unreadable",
+                $"the attempt's PKCE verifier cannot be decrypted ({e.Message})");
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+            LogNotConnected(logger, account.Name, "verifier_unreadable");
+            return ConnectPage.NoLongerValid();
+        }
         var outcome = await upstream.ExchangeCodeAsync(provider.ToEndpoint(), credentials, code, attempt.RedirectUri, verifier, ct);
         now = time.GetUtcNow();
         if (outcome is not UpstreamOutcome.Granted granted)
@@ -172,7 +191,7 @@ public static partial class ConnectEndpoints
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
             LogNotConnected(logger, account.Name, outcome.Kind);
-            return ConnectPage.ExchangeFailed(account.Name, SafeText.Shorten(outcome.Detail, 200)!);
+            return ConnectPage.ExchangeFailed(account.Name);
         }
 
         var tokens = granted.Tokens;
@@ -198,7 +217,7 @@ public static partial class ConnectEndpoints
             RequestId = http.TraceIdentifier, RemoteIp = http.Connection.RemoteIpAddress?.ToString(),
         });
 
-    private sealed record UsedAttempt(Guid AccountId, Guid ProviderId, string VerifierEncrypted, string RedirectUri);
+    private sealed record UsedAttempt(Guid AccountId, Guid ProviderId, string VerifierEncrypted, string RedirectUri, byte[]? Binding);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Account {Account} connected")]
     private static partial void LogConnected(ILogger logger, string account);

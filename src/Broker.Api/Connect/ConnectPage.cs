@@ -10,31 +10,35 @@ namespace Broker.Api.Connect;
 /// </summary>
 public static class ConnectPage
 {
+    /// <summary>
+    /// No script, no style, no form, no frame: the page is only text. Stricter than the API's policy, which
+    /// <see cref="Pipeline.SecurityHeaders"/> therefore leaves off this page.
+    /// </summary>
+    public const string ContentSecurityPolicy = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
     public static IResult Connected(string account) =>
         Page(StatusCodes.Status200OK, "Account connected", $"The account {account} is connected. You can close this page.");
 
-    public static IResult UnknownState() =>
-        Page(StatusCodes.Status400BadRequest, "Link not valid",
-            "This link is expired, unknown or already used. Ask an admin to start connecting the account again.");
+    /// <summary>
+    /// Every link that cannot connect the account any more: expired, unknown, used, replaced by a newer one, made
+    /// before the account or its provider changed, for an account since deleted, or whose verifier cannot be read.
+    /// </summary>
+    public static IResult NoLongerValid() =>
+        Page(StatusCodes.Status400BadRequest, "Link no longer valid",
+            "This link is no longer valid. Ask an admin for a new link to connect the account.");
 
-    public static IResult Denied(string account, string? description) =>
-        Page(StatusCodes.Status400BadRequest, "Access denied",
-            $"Access was denied, so the account {account} was not connected." + Said(description));
+    // The texts below are fixed, chosen from the outcome: the upstream's error and description (which anyone who
+    // crafts a callback URL chooses) are in the audit trail, never on the broker's own page.
+    public static IResult Denied(string account) =>
+        Page(StatusCodes.Status400BadRequest, "Access denied", $"Access was denied, so the account {account} was not connected.");
 
-    public static IResult UpstreamError(string account, string error, string? description) =>
+    public static IResult UpstreamError(string account) =>
         Page(StatusCodes.Status400BadRequest, "Not connected",
-            $"The upstream answered {error}, so the account {account} was not connected." + Said(description));
+            $"The upstream did not grant access, so the account {account} was not connected. An admin finds the reason in the audit trail.");
 
-    public static IResult ExchangeFailed(string account, string detail) =>
+    public static IResult ExchangeFailed(string account) =>
         Page(StatusCodes.Status502BadGateway, "Not connected",
-            $"The upstream refused to exchange the code, so the account {account} was not connected: {detail}");
-
-    public static IResult AccountChanged(string account) =>
-        Page(StatusCodes.Status409Conflict, "Not connected",
-            $"The account {account} changed since connecting began (another provider, or one that is not oauth2-authorization-code). Start again.");
-
-    private static string Said(string? description) =>
-        string.IsNullOrWhiteSpace(description) ? "" : $" The upstream said: {SafeText.Shorten(description, 200)}";
+            $"The upstream refused to exchange the code, so the account {account} was not connected. An admin finds the reason in the audit trail.");
 
     private static IResult Page(int status, string title, string message)
     {
@@ -55,8 +59,7 @@ public static class ConnectPage
             http.Response.StatusCode = status;
             http.Response.ContentType = "text/html; charset=utf-8";
             http.Response.Headers.CacheControl = "no-store";
-            // No script, no style, no form, no frame: the page is only text.
-            http.Response.Headers.ContentSecurityPolicy = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+            http.Response.Headers.ContentSecurityPolicy = ContentSecurityPolicy;
             return http.Response.WriteAsync(html, http.RequestAborted);
         }
     }

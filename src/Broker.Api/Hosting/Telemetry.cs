@@ -39,6 +39,7 @@ public static class Telemetry
             // the caller's key. The query string (min_validity only) is recorded with its values redacted.
             .AddAspNetCoreInstrumentation(o => o.Filter = http => !IsHousekeeping(http.Request.Path))
             .AddHttpClientInstrumentation()
+            .AddProcessor(new OutboundSpanRedaction())
             // SQL text with parameters as placeholders ($1): Npgsql never records parameter values.
             .AddNpgsql());
 
@@ -53,13 +54,13 @@ public static class Telemetry
         return builder;
     }
 
-    /// <summary>Maps <c>/metrics</c> when enabled: with the admin key unless anonymous scrapes are allowed.</summary>
+    /// <summary>Maps <c>/metrics</c> when enabled: with an admin or metrics key unless anonymous scrapes are allowed.</summary>
     public static WebApplication MapBrokerMetrics(this WebApplication app)
     {
         var prometheus = app.Configuration.GetSection(PrometheusOptions.Section).Get<PrometheusOptions>() ?? new();
         if (!prometheus.Enabled) return app;
         var endpoint = app.MapPrometheusScrapingEndpoint("/metrics");
-        if (!prometheus.AllowAnonymous) endpoint.RequireAuthorization(ApiKeyAuthentication.AdminPolicy);
+        if (!prometheus.AllowAnonymous) endpoint.RequireAuthorization(ApiKeyAuthentication.MetricsPolicy);
         return app;
     }
 

@@ -1,3 +1,4 @@
+using Broker.Api.Connect;
 using Broker.Api.Hosting;
 using Broker.Api.OpenApi;
 
@@ -15,6 +16,12 @@ public static class SecurityHeaders
         var api = new HeaderPolicyCollection()
             .AddDefaultApiSecurityHeaders() // nosniff, frame DENY, no-referrer, CSP default-src 'none'; frame-ancestors 'none'
             .RemoveServerHeader();
+        // The connect callback's HTML page: the API's headers with the page's own, stricter policy (set here, since
+        // these headers are written last and would replace one the page set itself).
+        var connectPage = new HeaderPolicyCollection()
+            .AddDefaultApiSecurityHeaders()
+            .RemoveServerHeader()
+            .AddCustomHeader("Content-Security-Policy", ConnectPage.ContentSecurityPolicy);
         var swagger = new HeaderPolicyCollection()
             .AddContentTypeOptionsNoSniff()
             .AddFrameOptionsDeny()
@@ -35,6 +42,8 @@ public static class SecurityHeaders
                 csp.AddFrameAncestors().None();
             });
         return app.UseWhen(http => http.Request.Path.StartsWithSegments("/swagger"), branch => branch.UseSecurityHeaders(swagger))
-            .UseWhen(http => !http.Request.Path.StartsWithSegments("/swagger"), branch => branch.UseSecurityHeaders(api));
+            .UseWhen(http => http.Request.Path.StartsWithSegments(ConnectEndpoints.CallbackPath), branch => branch.UseSecurityHeaders(connectPage))
+            .UseWhen(http => !http.Request.Path.StartsWithSegments("/swagger") && !http.Request.Path.StartsWithSegments(ConnectEndpoints.CallbackPath),
+                branch => branch.UseSecurityHeaders(api));
     }
 }

@@ -13,6 +13,8 @@ public sealed class ConnectAttempt
     public Guid AccountId { get; set; }
     /// <summary>The account's provider when the attempt began: an account moved since is not connected by it.</summary>
     public Guid ProviderId { get; set; }
+    /// <summary>The <see cref="ConnectBinding"/> of account and provider when the attempt began (null: made before bindings).</summary>
+    public byte[]? Binding { get; set; }
     public required string VerifierEncrypted { get; set; }
     public required string RedirectUri { get; set; }
     public DateTimeOffset CreatedAt { get; set; }

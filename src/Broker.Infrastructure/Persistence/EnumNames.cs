@@ -16,7 +16,7 @@ internal static class EnumNames
         new(r => r.ToName(), s => AttentionReasonNames.Parse(s));
 
     public static readonly ValueConverter<ClientRole, string> ClientRole =
-        new(r => r == Domain.ClientRole.Admin ? "admin" : "consumer", s => s == "admin" ? Domain.ClientRole.Admin : Domain.ClientRole.Consumer);
+        new(r => r.ToName(), s => ClientRoleNames.TryParse(s) ?? Domain.ClientRole.Consumer);
 
     public static readonly ValueConverter<ClientAuthentication, string> ClientAuthentication =
         new(a => a == Domain.ClientAuthentication.Body ? "body" : "basic", s => s == "body" ? Domain.ClientAuthentication.Body : Domain.ClientAuthentication.Basic);

@@ -21,18 +21,20 @@ public sealed partial class SecretReencryption(
     SecretProtector secrets,
     ILogger<SecretReencryption> logger)
 {
-    private static readonly (string Table, (string Column, SecretKind Kind)[] Columns)[] Tables =
+    private static readonly (string Table, string Key, (string Column, SecretKind Kind)[] Columns)[] Tables =
     [
         // Providers before accounts: the order in which the admin API locks them, so neither waits on the other forever.
-        ("providers", [("client_secret_encrypted", SecretKind.ClientSecret)]),
-        ("accounts",
+        ("providers", "id", [("client_secret_encrypted", SecretKind.ClientSecret)]),
+        ("accounts", "id",
         [
             ("password_encrypted", SecretKind.Password),
             ("client_secret_encrypted", SecretKind.ClientSecret),
             ("access_token_encrypted", SecretKind.AccessToken),
             ("refresh_token_encrypted", SecretKind.RefreshToken),
         ]),
-        ("webhooks", [("secret_encrypted", SecretKind.WebhookSecret)]),
+        ("webhooks", "id", [("secret_encrypted", SecretKind.WebhookSecret)]),
+        // Pending connect links: a verifier left under a revoked key would end its link unusable.
+        ("connect_attempts", "state_hash", [("verifier_encrypted", SecretKind.PkceVerifier)]),
     ];
 
     public async Task<SecretReencryptionResult> RunAsync(CancellationToken ct = default)
@@ -48,8 +50,8 @@ public sealed partial class SecretReencryption(
         await using (var connection = await dataSource.OpenConnectionAsync(ct))
         await using (var tx = await connection.BeginTransactionAsync(ct))
         {
-            foreach (var (table, columns) in Tables)
-                reencrypted += await ReencryptAsync(connection, tx, table, columns, newKey.KeyId, failures, ct);
+            foreach (var (table, key, columns) in Tables)
+                reencrypted += await ReencryptAsync(connection, tx, table, key, columns, newKey.KeyId, failures, ct);
 
             if (failures.Count > 0)
                 throw new SecretReencryptionException(
@@ -73,19 +75,21 @@ public sealed partial class SecretReencryption(
     /// interleaves) and writes each secret back encrypted under <paramref name="newKeyId"/>. Secrets that cannot be
     /// decrypted are named in <paramref name="failures"/> (table, column, row id; never a value).
     /// </summary>
-    private async Task<int> ReencryptAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string table,
+    private async Task<int> ReencryptAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string table, string key,
         (string Column, SecretKind Kind)[] columns, Guid newKeyId, List<string> failures, CancellationToken ct)
     {
         var list = string.Join(", ", columns.Select(c => c.Column));
-        var rows = new List<(Guid Id, string?[] Values)>();
-        await using (var select = new NpgsqlCommand($"SELECT id, {list} FROM {table} ORDER BY id FOR UPDATE", connection, tx))
+        var rows = new List<(object Id, string?[] Values)>();
+        await using (var select = new NpgsqlCommand($"SELECT {key}, {list} FROM {table} ORDER BY {key} FOR UPDATE", connection, tx))
         await using (var reader = await select.ExecuteReaderAsync(ct))
             while (await reader.ReadAsync(ct))
-                rows.Add((reader.GetGuid(0), columns.Select((_, i) => reader.IsDBNull(i + 1) ? null : reader.GetString(i + 1)).ToArray()));
+                rows.Add((reader.GetValue(0), columns.Select((_, i) => reader.IsDBNull(i + 1) ? null : reader.GetString(i + 1)).ToArray()));
 
         var count = 0;
-        foreach (var (id, values) in rows)
+        foreach (var (rowKey, values) in rows)
         {
+            // A state's hash names the row as well as an id does; it is no secret (the state itself is not stored).
+            var id = rowKey is byte[] bytes ? Convert.ToHexString(bytes) : rowKey.ToString();
             var changed = false;
             for (var i = 0; i < columns.Length; i++)
             {
@@ -114,9 +118,9 @@ public sealed partial class SecretReencryption(
             if (!changed || failures.Count > 0) continue;
 
             var assignments = string.Join(", ", columns.Select((c, i) => $"{c.Column} = ${i + 1}"));
-            await using var update = new NpgsqlCommand($"UPDATE {table} SET {assignments} WHERE id = ${columns.Length + 1}", connection, tx);
+            await using var update = new NpgsqlCommand($"UPDATE {table} SET {assignments} WHERE {key} = ${columns.Length + 1}", connection, tx);
             foreach (var value in values) update.Parameters.Add(new() { Value = (object?)value ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-            update.Parameters.Add(new() { Value = id });
+            update.Parameters.Add(new() { Value = rowKey });
             await update.ExecuteNonQueryAsync(ct);
         }
         return count;

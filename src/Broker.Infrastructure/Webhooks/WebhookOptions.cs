@@ -35,6 +35,13 @@ public sealed class WebhookOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How many deliveries one instance sends to one host (host and port) at a time. Deliveries to other hosts do
+    /// not wait for these, so a slow receiver delays only its own.
+    /// </summary>
+    [Range(1, 64)]
+    public int ConcurrencyPerHost { get; set; } = 4;
+
     /// <summary>The cap of the first retry's delay; each further retry's cap doubles, up to <see cref="RetryMax"/> (full jitter below the cap).</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan RetryBase { get; set; } = TimeSpan.FromSeconds(5);

@@ -102,7 +102,7 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
         var (status, page, _) = await ConnectWorld.CallbackAsync(_world, location);
         status.ShouldBe(HttpStatusCode.BadRequest);
         page.ShouldContain("Access denied");
-        page.ShouldContain("The user denied the request");
+        page.ShouldNotContain("The user denied the request"); // the upstream's words are in the audit row only
         page.ShouldContain(account);
         Codes.CodesExchanged.ShouldBe(0);
         (await _world.Broker.FetchAsync(account, await _world.ConsumerAsync(account))).Status.ShouldBe(HttpStatusCode.Conflict);
@@ -110,15 +110,72 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Upstream_error_description_is_shown_encoded()
+    public async Task Upstream_error_text_never_reaches_the_page_which_keeps_its_own_policy()
     {
         var (account, user, password) = await ConnectWorld.AccountAsync(_world, _provider, "hostile");
         var location = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, account), user, password, approve: false);
-        var hostile = ConnectWorld.CallbackUrl(_world) + "?error=access_denied&error_description=" +
-                      Uri.EscapeDataString("<script>alert(1)</script>") + "&state=" + Uri.EscapeDataString(ConnectWorld.Query(location, "state")!);
-        var (_, page, _) = await ConnectWorld.CallbackAsync(_world, hostile);
-        page.ShouldNotContain("<script>");
-        page.ShouldContain("&lt;script&gt;alert(1)&lt;/script&gt;");
+        const string phishing = "Your account is locked, call +1 555 0100";
+        var hostile = ConnectWorld.CallbackUrl(_world) + "?error=" + Uri.EscapeDataString(phishing) + "&error_description=" +
+                      Uri.EscapeDataString("<script>alert(1)</script> " + phishing) + "&state=" + Uri.EscapeDataString(ConnectWorld.Query(location, "state")!);
+        var (status, page, response) = await ConnectWorld.CallbackAsync(_world, hostile);
+        status.ShouldBe(HttpStatusCode.BadRequest);
+        page.ShouldContain($"The upstream did not grant access, so the account {account} was not connected.");
+        page.ShouldNotContain("script");
+        page.ShouldNotContain("555 0100");
+        response.Headers.GetValues("Content-Security-Policy").ShouldHaveSingleItem()
+            .ShouldBe("default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+        (await ConnectWorld.AuditRowsAsync(_world)).ShouldContain(row => row.Contains("\"upstream_error\"") && row.Contains("555 0100"));
+    }
+
+    [Fact]
+    public async Task A_newer_link_or_any_change_of_the_account_or_provider_ends_the_older_link()
+    {
+        var (account, user, password) = await ConnectWorld.AccountAsync(_world, _provider, "rebound");
+        var older = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, account), user, password, approve: true);
+        var newer = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, account), user, password, approve: true);
+        var superseded = await ConnectWorld.CallbackAsync(_world, older);
+        superseded.Status.ShouldBe(HttpStatusCode.BadRequest);
+        superseded.Page.ShouldContain("This link is no longer valid");
+
+        await _world.AdminAsync(HttpMethod.Patch, $"/admin/accounts/{account}", new { scope = "read write" });
+        var afterScope = await ConnectWorld.CallbackAsync(_world, newer);
+        afterScope.Status.ShouldBe(HttpStatusCode.BadRequest);
+        afterScope.Page.ShouldContain("This link is no longer valid");
+
+        var beforeProviderChange = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, account), user, password, approve: true);
+        await using (var connection = new Npgsql.NpgsqlConnection(_world.ConnectionString))
+        {
+            await connection.OpenAsync();
+            // What a PUT of the provider does to its row (without the test knowing the client secret it was made with).
+            await using var update = new Npgsql.NpgsqlCommand("UPDATE providers SET authorization_parameters = '{\"access_type\": \"online\"}', updated_at = now()", connection);
+            await update.ExecuteNonQueryAsync();
+        }
+        (await ConnectWorld.CallbackAsync(_world, beforeProviderChange)).Page.ShouldContain("This link is no longer valid");
+        Codes.CodesExchanged.ShouldBe(0);
+        (await ConnectWorld.AuditRowsAsync(_world)).Count(row => row.Contains("\"account_changed\"")).ShouldBe(2);
+
+        var fresh = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, account), user, password, approve: true);
+        (await ConnectWorld.CallbackAsync(_world, fresh)).Status.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task A_verifier_that_cannot_be_decrypted_ends_on_the_page_with_an_audit_row()
+    {
+        var (account, user, password) = await ConnectWorld.AccountAsync(_world, _provider, "unreadable");
+        var location = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, account), user, password, approve: true);
+        await using (var connection = new Npgsql.NpgsqlConnection(_world.ConnectionString))
+        {
+            await connection.OpenAsync();
+            // As after a key was lost: a payload no key of the ring opens.
+            await using var update = new Npgsql.NpgsqlCommand("UPDATE connect_attempts SET verifier_encrypted = 'CfDJ8AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'", connection);
+            await update.ExecuteNonQueryAsync();
+        }
+        var (status, page, response) = await ConnectWorld.CallbackAsync(_world, location);
+        status.ShouldBe(HttpStatusCode.BadRequest);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("text/html");
+        page.ShouldContain("This link is no longer valid");
+        Codes.CodesExchanged.ShouldBe(0);
+        (await ConnectWorld.AuditRowsAsync(_world)).ShouldContain(row => row.Contains("\"account.connect_failed\"") && row.Contains("\"verifier_unreadable\""));
     }
 
     [Fact]
@@ -129,7 +186,7 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
         (await ConnectWorld.CallbackAsync(_world, location)).Status.ShouldBe(HttpStatusCode.OK);
         var (status, page, _) = await ConnectWorld.CallbackAsync(_world, location);
         status.ShouldBe(HttpStatusCode.BadRequest);
-        page.ShouldContain("expired, unknown or already used");
+        page.ShouldContain("This link is no longer valid");
         Codes.CodesExchanged.ShouldBe(1);
     }
 
@@ -141,7 +198,7 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
         _world.Clock.Advance(TimeSpan.FromMinutes(11)); // Broker:Connect:StateLifetime is 10 minutes
         var (status, page, _) = await ConnectWorld.CallbackAsync(_world, location);
         status.ShouldBe(HttpStatusCode.BadRequest);
-        page.ShouldContain("expired, unknown or already used");
+        page.ShouldContain("This link is no longer valid");
         Codes.CodesExchanged.ShouldBe(0);
         (await ConnectWorld.AccountJsonAsync(_world, account))["access_expires_at"].ShouldBeNull();
     }
@@ -155,7 +212,7 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
         var tampered = location.Replace("state=" + state, "state=" + (state[0] == 'A' ? 'B' : 'A') + state[1..], StringComparison.Ordinal);
         var (status, page, _) = await ConnectWorld.CallbackAsync(_world, tampered);
         status.ShouldBe(HttpStatusCode.BadRequest);
-        page.ShouldContain("expired, unknown or already used");
+        page.ShouldContain("This link is no longer valid");
         (await ConnectWorld.CallbackAsync(_world, location.Replace("state=" + state, "x=1", StringComparison.Ordinal))).Status.ShouldBe(HttpStatusCode.BadRequest);
         Codes.CodesExchanged.ShouldBe(0);
         (await ConnectWorld.AccountJsonAsync(_world, account))["access_expires_at"].ShouldBeNull();
@@ -171,15 +228,15 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
         await _world.AdminAsync(HttpMethod.Delete, $"/admin/accounts/{deleted}", expect: HttpStatusCode.NoContent);
         var gone = await ConnectWorld.CallbackAsync(_world, deletedLocation);
         gone.Status.ShouldBe(HttpStatusCode.BadRequest);
-        gone.Page.ShouldContain("expired, unknown or already used");
+        gone.Page.ShouldContain("This link is no longer valid");
 
         var other = await ConnectWorld.ProviderAsync(_world, "sim-authcode-2");
         var (moved, movedUser, movedPassword) = await ConnectWorld.AccountAsync(_world, _provider, "moved");
         var movedLocation = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, moved), movedUser, movedPassword, approve: true);
         await _world.AdminAsync(HttpMethod.Patch, $"/admin/accounts/{moved}", new { provider = other });
         var changed = await ConnectWorld.CallbackAsync(_world, movedLocation);
-        changed.Status.ShouldBe(HttpStatusCode.Conflict);
-        changed.Page.ShouldContain("changed since connecting began");
+        changed.Status.ShouldBe(HttpStatusCode.BadRequest);
+        changed.Page.ShouldContain("This link is no longer valid");
 
         Codes.CodesExchanged.ShouldBe(0);
         (await ConnectWorld.AccountJsonAsync(_world, moved))["access_expires_at"].ShouldBeNull();

@@ -75,7 +75,7 @@ public sealed class OpenIddictConnectTests : IAsyncLifetime
         // The callback again: the state is spent, and nothing is sent to OpenIddict.
         var replay = await ConnectWorld.CallbackAsync(_world, location);
         replay.Status.ShouldBe(HttpStatusCode.BadRequest);
-        replay.Page.ShouldContain("expired, unknown or already used");
+        replay.Page.ShouldContain("This link is no longer valid");
         _server.TokenAnswers.ShouldBe(tokenAnswers + 2);
 
         foreach (var secret in new[] { code!, first })

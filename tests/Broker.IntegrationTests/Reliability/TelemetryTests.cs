@@ -144,6 +144,26 @@ public sealed partial class TelemetryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_metrics_key_reads_metrics_and_nothing_else()
+    {
+        _world.Settings["Broker:Metrics:Prometheus:Enabled"] = "true";
+        var enabled = await _world.AddBrokerAsync();
+        var account = await _world.AccountAsync(DialectNames.SlideRule);
+        await _world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name = "scraper-granted", role = "metrics", accounts = new[] { account.Name } },
+            HttpStatusCode.BadRequest);
+        var created = await _world.AdminAsync(HttpMethod.Post, "/admin/clients", new { name = "scraper", role = "metrics" }, HttpStatusCode.Created);
+        created["role"]!.GetValue<string>().ShouldBe("metrics");
+        var key = created["api_key"]!.GetValue<string>();
+        _handedOut.Add(key);
+
+        (await enabled.GetAsync("/metrics", key)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await enabled.GetAsync($"/v1/accounts/{account.Name}/token", key)).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await enabled.GetAsync("/admin/clients", key)).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await enabled.GetAsync("/admin/audit", key)).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await enabled.GetAsync("/metrics", BrokerWorld.AdminKey)).StatusCode.ShouldBe(HttpStatusCode.OK); // admins still may
+    }
+
+    [Fact]
     public async Task Dashboard_and_alert_rules_query_only_metrics_the_broker_exports()
     {
         _world.Settings["Broker:Metrics:Prometheus:Enabled"] = "true";

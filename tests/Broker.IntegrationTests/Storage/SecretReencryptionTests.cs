@@ -68,6 +68,37 @@ public sealed partial class SecretReencryptionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_pending_connect_links_verifier_is_re_encrypted_too()
+    {
+        const string verifier = "pending-pkce-verifier-0123456789-abcdefghijklmnop";
+        var protector = _world.Broker.Services.GetRequiredService<SecretProtector>();
+        await using (var connection = new NpgsqlConnection(_world.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var insert = new NpgsqlCommand("""
+                INSERT INTO connect_attempts (state_hash, account_id, provider_id, verifier_encrypted, redirect_uri, created_at, expires_at)
+                SELECT '\x01'::bytea, id, provider_id, $1, 'https://broker.example/oauth/callback', now(), now() + interval '10 minutes'
+                FROM accounts LIMIT 1
+                """, connection);
+            insert.Parameters.Add(new() { Value = protector.Protect(SecretKind.PkceVerifier, verifier) });
+            (await insert.ExecuteNonQueryAsync()).ShouldBe(1);
+        }
+
+        var (exit, stdout, stderr) = await BrokerProcess.RunCommandAsync(_world.Settings, Command);
+        exit.ShouldBe(0, stdout + stderr);
+        var newKey = NewKeyIn(stdout);
+        await using (var connection = new NpgsqlConnection(_world.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var select = new NpgsqlCommand("SELECT verifier_encrypted FROM connect_attempts", connection);
+            var stored = (string)(await select.ExecuteScalarAsync())!;
+            SecretProtector.KeyIdOf(stored).ShouldBe(newKey);
+            await _world.RestartBrokersAsync();
+            _world.Broker.Services.GetRequiredService<SecretProtector>().Unprotect(SecretKind.PkceVerifier, stored).ShouldBe(verifier);
+        }
+    }
+
+    [Fact]
     public async Task Running_it_again_re_encrypts_under_yet_another_key_and_revokes_the_first_new_one()
     {
         var first = await BrokerProcess.RunCommandAsync(_world.Settings, Command);

@@ -32,6 +32,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
     /// <summary>The status for the n-th request (from 1); 200 unless set.</summary>
     public Func<int, int> Answer { get; set; } = _ => 200;
 
+    /// <summary>Whether the receiver records each request and then never answers (a receiver that hangs).</summary>
+    public bool Hangs { get; set; }
+
     public IReadOnlyList<ReceivedWebhook> Received
     {
         get { lock (_received) return [.. _received]; }
@@ -81,6 +84,17 @@ public sealed class WebhookReceiver : IAsyncDisposable
             {
                 _waiters.Remove(waiter);
                 waiter.Done.TrySetResult();
+            }
+        }
+        if (Hangs)
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
             }
         }
         context.Response.StatusCode = Answer(number);

@@ -129,6 +129,31 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_receiver_that_never_answers_delays_only_its_own_deliveries()
+    {
+        // The world's clock stands still, so the hanging delivery's timeout never comes: only a dispatcher that does
+        // not wait for it can deliver the other event.
+        await using var hanging = await WebhookReceiver.StartAsync();
+        hanging.Hangs = true;
+        await using var world = await BrokerWorld.StartAsync(settings: Settings);
+        await CreateWebhookAsync(world, hanging, "/hook", null, WebhookEvents.NeedsAttention);
+        await CreateWebhookAsync(world, "/hook", null, WebhookEvents.Inactive);
+
+        var stuck = await world.AccountAsync(DialectNames.SlideRule);
+        world.Simulator.SetFault(Fault.RejectCredentials, stuck.Username);
+        (await world.Broker.FetchAsync(stuck.Name, await world.ConsumerAsync(stuck.Name))).Status.ShouldBe(HttpStatusCode.Conflict);
+        await hanging.WaitForCountAsync(1); // its delivery is now under way, and stays so
+
+        var gone = await world.AccountAsync(DialectNames.SlideRule);
+        world.Simulator.SetFault(Fault.Inactive, gone.Username);
+        (await world.Broker.FetchAsync(gone.Name, await world.ConsumerAsync(gone.Name))).Status.ShouldBe(HttpStatusCode.Conflict);
+        var healthy = (await _receiver.WaitForCountAsync(1)).ShouldHaveSingleItem();
+        healthy.Event.ShouldBe(WebhookEvents.Inactive);
+        healthy.Json["data"]!["account"]!.GetValue<string>().ShouldBe(gone.Name);
+        hanging.Received.ShouldHaveSingleItem().Event.ShouldBe(WebhookEvents.NeedsAttention);
+    }
+
+    [Fact]
     public async Task An_expiring_refresh_token_of_an_account_that_cannot_log_in_is_one_event()
     {
         await using var world = await BrokerWorld.StartAsync(settings: Settings);
@@ -207,9 +232,12 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         _receiver.Received.ShouldBeEmpty();
     }
 
-    private async Task<string> CreateWebhookAsync(BrokerWorld world, string path, string? secret, params string[] events)
+    private Task<string> CreateWebhookAsync(BrokerWorld world, string path, string? secret, params string[] events) =>
+        CreateWebhookAsync(world, _receiver, path, secret, events);
+
+    private static async Task<string> CreateWebhookAsync(BrokerWorld world, WebhookReceiver receiver, string path, string? secret, params string[] events)
     {
-        var created = await world.AdminAsync(HttpMethod.Post, "/admin/webhooks", new { url = _receiver.Url(path), secret, events },
+        var created = await world.AdminAsync(HttpMethod.Post, "/admin/webhooks", new { url = receiver.Url(path), secret, events },
             HttpStatusCode.Created);
         return created["id"]!.GetValue<string>();
     }
