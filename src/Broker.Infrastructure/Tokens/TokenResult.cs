@@ -35,6 +35,9 @@ public enum TokenFailure
     /// <summary>The upstream answered something the dialect cannot read.</summary>
     UpstreamProtocolError,
 
+    /// <summary>The upstream answered 404/405 at the provider's URL: an admin must correct the provider's token_url or refresh_url.</summary>
+    UpstreamEndpointNotFound,
+
     /// <summary>
     /// The provider's URL or resolved address is one the broker may not call (Broker:Upstream:AllowedNetworks,
     /// Broker:Upstream:AllowPlainHttp): nothing was sent; an admin must change the provider or the configuration.

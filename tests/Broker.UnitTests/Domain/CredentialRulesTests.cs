@@ -16,6 +16,19 @@ public sealed class CredentialRulesTests
         CredentialRules.Required(dialect, Nothing).ShouldBe(required);
 
     [Fact]
+    public void Some_login_fields_entered_require_the_rest_of_them()
+    {
+        var passwordOnly = new CredentialPresence(false, true, false, false, false);
+
+        CredentialRules.Required(Dialect.SlideRule, passwordOnly, entered: passwordOnly).ShouldBe(["username", "org_name"]);
+        CredentialRules.Required(Dialect.SimpleJwt, passwordOnly with { Username = true }, entered: passwordOnly).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void No_login_field_entered_is_a_refresh_only_account() =>
+        CredentialRules.Required(Dialect.SlideRule, Nothing, entered: Nothing).ShouldBeEmpty();
+
+    [Fact]
     public void An_account_without_a_password_cannot_log_in_and_one_with_all_its_credentials_can()
     {
         var provider = new Provider { Name = "p", TokenUrl = "https://idp.example/o/token/", Dialect = Dialect.OAuth2Password, ClientId = "client" };
