@@ -321,7 +321,7 @@ public static class AccountsApi
         var mustLogIn = existing?.Provider is { } before && CredentialRules.CanLogIn(existing, before);
         var entered = new CredentialPresence(!string.IsNullOrEmpty(request.Username), !string.IsNullOrEmpty(request.Password),
             !string.IsNullOrEmpty(request.OrgName), false, false);
-        foreach (var missing in mustLogIn ? CredentialRules.Missing(provider.Dialect, present) : CredentialRules.Required(provider.Dialect, present, entered))
+        foreach (var missing in mustLogIn ? CredentialRules.Missing(provider.Dialect, present) : CredentialRules.RequiredOnWrite(provider.Dialect, present, entered))
             errors.Add(missing, missing is "client_id" or "client_secret"
                 ? $"is required for the {dialect} dialect (on the account or its provider)."
                 : $"is required for the {dialect} dialect.");

@@ -20,13 +20,13 @@ public sealed class CredentialRulesTests
     {
         var passwordOnly = new CredentialPresence(false, true, false, false, false);
 
-        CredentialRules.Required(Dialect.SlideRule, passwordOnly, entered: passwordOnly).ShouldBe(["username", "org_name"]);
-        CredentialRules.Required(Dialect.SimpleJwt, passwordOnly with { Username = true }, entered: passwordOnly).ShouldBeEmpty();
+        CredentialRules.RequiredOnWrite(Dialect.SlideRule, passwordOnly, entered: passwordOnly).ShouldBe(["username", "org_name"]);
+        CredentialRules.RequiredOnWrite(Dialect.SimpleJwt, passwordOnly with { Username = true }, entered: passwordOnly).ShouldBeEmpty();
     }
 
     [Fact]
     public void No_login_field_entered_is_a_refresh_only_account() =>
-        CredentialRules.Required(Dialect.SlideRule, Nothing, entered: Nothing).ShouldBeEmpty();
+        CredentialRules.RequiredOnWrite(Dialect.SlideRule, Nothing, entered: Nothing).ShouldBeEmpty();
 
     [Fact]
     public void An_account_without_a_password_cannot_log_in_and_one_with_all_its_credentials_can()
