@@ -35,13 +35,12 @@ public static class CredentialRules
         : Missing(dialect, present);
 
     /// <summary>
-    /// <see cref="Required"/>, and all a login needs once any of the login fields
-    /// (username, password, org_name) is <paramref name="entered"/>: an admin who enters some of them means the
-    /// account to log in, and a login without the rest would only fail upstream. Left out together, the account is a
-    /// valid refresh-only one.
+    /// <see cref="Required"/>, and all a login needs once a password is <paramref name="entered"/>: an admin who
+    /// enters one means the account to log in, and a login without the rest (org_name, say) would only fail upstream.
+    /// Without a password the account is a valid refresh-only one, and its username and org_name only name it.
     /// </summary>
     public static IEnumerable<string> RequiredOnWrite(Dialect dialect, CredentialPresence present, CredentialPresence entered) =>
-        dialect.UsesPassword() && (entered.Username || entered.Password || entered.OrgName)
+        dialect.UsesPassword() && entered.Password
             ? Required(dialect, present).Union(Missing(dialect, present))
             : Required(dialect, present);
 
