@@ -88,8 +88,10 @@ public static class TokenEndpoints
                     served.ProviderName, served.TokenHmac);
                 http.Response.Headers.CacheControl = "no-store";
                 http.Response.Headers.Pragma = "no-cache";
-                return TypedResults.Ok(new TokenResponse(served.AccessToken, served.TokenType, served.ExpiresAt,
-                    Math.Max(0, (long)(served.ExpiresAt - now).TotalSeconds), account));
+                // Whole seconds, in UTC, whatever the upstream's answer or the clock gave: one format (and never later than the truth).
+                var expiresAt = new DateTimeOffset(served.ExpiresAt.UtcTicks - served.ExpiresAt.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
+                return TypedResults.Ok(new TokenResponse(served.AccessToken, served.TokenType, expiresAt,
+                    Math.Max(0, (long)(expiresAt - now).TotalSeconds), account));
             case TokenResult.NotFound:
                 Audit(audit, time, http, account, null, AuditActions.TokenFailed, "not_found", null);
                 return Problems.NotFoundProblem("account");
