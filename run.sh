@@ -39,6 +39,14 @@ if [ -z "${BROKER_STATE_DIR:-}" ] && [ -f src/Broker.Api/.local/key-encryption.k
 fi
 export Broker__KeyEncryption__DevelopmentKeyFile="${Broker__KeyEncryption__DevelopmentKeyFile:-$state/key-encryption.key}"
 export ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}"
+# Outside Development the broker never makes up a KEK: unless one is given, the one kept in the state folder (made
+# now if there is none) is passed to it as the KEK, so ASPNETCORE_ENVIRONMENT=Production ./run.sh starts too.
+if [ "$ASPNETCORE_ENVIRONMENT" != Development ] && [ -z "${Broker__KeyEncryption__Key:-}" ] && [ -z "${Broker__KeyEncryption__KeyFile:-}" ]; then
+  [ -f "$Broker__KeyEncryption__DevelopmentKeyFile" ] ||
+    (umask 077; head -c 32 /dev/urandom | base64 > "$Broker__KeyEncryption__DevelopmentKeyFile")
+  export Broker__KeyEncryption__KeyFile="$Broker__KeyEncryption__DevelopmentKeyFile"
+  echo "Key-encryption key: $Broker__KeyEncryption__KeyFile (keep it: the stored secrets cannot be read without it)" >&2
+fi
 export ASPNETCORE_URLS="$url"
 echo "Broker on $url (Swagger UI: $url/swagger)" >&2
 # No launch profile: it would replace ASPNETCORE_URLS with its own applicationUrl.

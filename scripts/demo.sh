@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo in one command (./run.sh --demo): builds, then starts a throwaway PostgreSQL, the provider simulator
 # and the broker, seeds one provider per dialect, an account each and a consumer client through the admin API,
-# and prints the Swagger URL, the admin key and a curl that fetches a token. Ctrl-C stops everything.
+# and prints the Swagger URL, the admin key, a curl that fetches a token and a link that connects the
+# authorization-code account in a browser. Ctrl-C stops everything (the data folder stays, for its logs).
 #
 # Everything is fresh on each start (database, keys) and apart from ./run.sh's own instance:
 #   BROKER_DEMO_PORT      broker port          (default 8090)
@@ -60,6 +61,8 @@ admin_key="brk_admin_$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | h
   export ConnectionStrings__Broker="$connection" Broker__Bootstrap__AdminKey="$admin_key"
   export Broker__KeyEncryption__Key="$(head -c 32 /dev/urandom | base64)"
   export ASPNETCORE_ENVIRONMENT=Development ASPNETCORE_URLS="$broker_url"
+  # Where the simulator's consent page sends the browser back to: {PublicBaseUrl}/oauth/callback.
+  export Broker__PublicBaseUrl="$broker_url"
   exec dotnet Broker.Api.dll
 ) >"$dir/broker.log" 2>&1 &
 pids+=($!)
@@ -78,12 +81,12 @@ wait_for() { # url, log
 wait_for "$sim_url/_sim/settings" "$dir/simulator.log"
 wait_for "$broker_url/health/ready" "$dir/broker.log"
 
-admin() { # path, JSON body: POST as admin, print the answer
+admin() { # path, JSON body, expected status (201): POST as admin, print the answer
   local answer status
   answer=$(curl -sS -w '\n%{http_code}' -X POST "$broker_url$1" -H "Authorization: Bearer $admin_key" \
     -H 'Content-Type: application/json' -d "$2")
   status=${answer##*$'\n'}
-  [ "$status" = 201 ] || { echo "POST $1 answered $status: ${answer%$'\n'*}" >&2; exit 1; }
+  [ "$status" = "${3:-201}" ] || { echo "POST $1 answered $status: ${answer%$'\n'*}" >&2; exit 1; }
   printf '%s' "${answer%$'\n'*}"
 }
 
@@ -92,6 +95,10 @@ admin /admin/providers "{\"name\":\"sliderule\",\"dialect\":\"sliderule\",\"toke
 admin /admin/providers "{\"name\":\"progeny\",\"dialect\":\"simplejwt\",\"token_url\":\"$sim_url/api/v3/accounts/token/obtain/\"}" >/dev/null
 admin /admin/providers "{\"name\":\"vivacity\",\"dialect\":\"keycloak\",\"token_url\":\"$sim_url/get-token\"}" >/dev/null
 admin /admin/providers "{\"name\":\"oauth2-password\",\"dialect\":\"oauth2-password\",\"token_url\":\"$sim_url/o/token/\",\"client_id\":\"demo-client\",\"client_secret\":\"demo-secret\",\"scope\":\"read write\"}" >/dev/null
+# The consent flow: the simulator must know the broker's callback as demo-client's redirect URI.
+curl -fsS -X POST "$sim_url/_sim/clients" -H 'Content-Type: application/json' \
+  -d "{\"client_id\":\"demo-client\",\"client_secret\":\"demo-secret\",\"redirect_uri\":\"$broker_url/oauth/callback\"}"
+admin /admin/providers "{\"name\":\"auth-code\",\"dialect\":\"oauth2-authorization-code\",\"token_url\":\"$sim_url/o/token/\",\"authorization_url\":\"$sim_url/oauth2/authorize\",\"client_id\":\"demo-client\",\"client_secret\":\"demo-secret\",\"scope\":\"read\"}" >/dev/null
 admin /admin/providers "{\"name\":\"oauth2-client\",\"dialect\":\"oauth2-client-credentials\",\"token_url\":\"$sim_url/o/token/\",\"client_id\":\"demo-client\",\"client_secret\":\"demo-secret\"}" >/dev/null
 
 user='"username":"demo","password":"demo-password"'
@@ -100,11 +107,15 @@ admin /admin/accounts "{\"name\":\"progeny-demo\",\"provider\":\"progeny\",$user
 admin /admin/accounts "{\"name\":\"vivacity-demo\",\"provider\":\"vivacity\",$user}" >/dev/null
 admin /admin/accounts "{\"name\":\"oauth2-password-demo\",\"provider\":\"oauth2-password\",$user}" >/dev/null
 admin /admin/accounts "{\"name\":\"oauth2-client-demo\",\"provider\":\"oauth2-client\"}" >/dev/null
-accounts="sliderule-demo progeny-demo vivacity-demo oauth2-password-demo oauth2-client-demo"
+admin /admin/accounts "{\"name\":\"auth-code-demo\",\"provider\":\"auth-code\"}" >/dev/null
+accounts="sliderule-demo progeny-demo vivacity-demo oauth2-password-demo oauth2-client-demo auth-code-demo"
 
-client=$(admin /admin/clients '{"name":"demo-service","role":"consumer","accounts":["sliderule-demo","progeny-demo","vivacity-demo","oauth2-password-demo","oauth2-client-demo"]}')
+client=$(admin /admin/clients '{"name":"demo-service","role":"consumer","accounts":["sliderule-demo","progeny-demo","vivacity-demo","oauth2-password-demo","oauth2-client-demo","auth-code-demo"]}')
 client_key=$(printf '%s' "$client" | sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p')
 [ -n "$client_key" ] || { echo "No api_key in the client answer." >&2; exit 1; }
+connect=$(admin /admin/accounts/auth-code-demo/connect '' 200)
+connect_url=$(printf '%s' "$connect" | sed -n 's/.*"authorization_url":"\([^"]*\)".*/\1/p' | sed 's/\\u0026/\&/g')
+[ -n "$connect_url" ] || { echo "No authorization_url in the connect answer." >&2; exit 1; }
 
 cat <<TEXT
 
@@ -121,6 +132,12 @@ Fetch a token (try the other accounts too):
 
 Use it upstream:
   curl -s -H "Authorization: Bearer <access_token>" $sim_url/whoami
+
+Connect an account in a browser (auth-code-demo; log in as demo / demo-password; the link works once, for 10 minutes):
+  $connect_url
+Then its token:
+  curl -s -H 'Authorization: Bearer $client_key' $broker_url/v1/accounts/auth-code-demo/token
+A new link: curl -s -X POST -H 'Authorization: Bearer $admin_key' $broker_url/admin/accounts/auth-code-demo/connect
 
 Press Ctrl-C to stop everything.
 TEXT

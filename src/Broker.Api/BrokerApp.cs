@@ -40,6 +40,8 @@ public static class BrokerApp
         services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            // Field names are matched exactly, as documented: "userName" is as unknown as "tokenUrl" (the web defaults ignore case).
+            json.SerializerOptions.PropertyNameCaseInsensitive = false;
             json.SerializerOptions.DictionaryKeyPolicy = null;
             json.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
             json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.Never;

@@ -34,6 +34,16 @@ public static class CredentialRules
         ? Missing(dialect, present).Where(field => field == "client_id" && dialect is Dialect.OAuth2Password or Dialect.OAuth2AuthorizationCode)
         : Missing(dialect, present);
 
+    /// <summary>
+    /// <see cref="Required"/>, and all a login needs once a password is <paramref name="entered"/>: an admin who
+    /// enters one means the account to log in, and a login without the rest (org_name, say) would only fail upstream.
+    /// Without a password the account is a valid refresh-only one, and its username and org_name only name it.
+    /// </summary>
+    public static IEnumerable<string> RequiredOnWrite(Dialect dialect, CredentialPresence present, CredentialPresence entered) =>
+        dialect.UsesPassword() && entered.Password
+            ? Required(dialect, present).Union(Missing(dialect, present))
+            : Required(dialect, present);
+
     /// <summary>What a stored account has, with the provider's client id and secret as its fallbacks.</summary>
     public static CredentialPresence Of(Account account, bool providerHasClientId, bool providerHasClientSecret) => new(
         !string.IsNullOrEmpty(account.Username),

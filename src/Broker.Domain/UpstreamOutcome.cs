@@ -26,6 +26,12 @@ public abstract record UpstreamOutcome(int? Status, string Detail)
     public sealed record ProtocolError(int? Status, string Detail) : UpstreamOutcome(Status, Detail);
 
     /// <summary>
+    /// The upstream answered 404 or 405 at the URL the broker called: in every dialect that means the provider's
+    /// URL is wrong (a typo in the path), which no retry and no credential change fixes. <see cref="Detail"/> names the URL.
+    /// </summary>
+    public sealed record EndpointNotFound(int? Status, string Detail) : UpstreamOutcome(Status, Detail);
+
+    /// <summary>
     /// Nothing was sent: the upstream's address, or its plain-http URL, is one the broker may not call
     /// (Broker:Upstream:AllowedNetworks, Broker:Upstream:AllowPlainHttp). A configuration problem, not an outage:
     /// neither retried nor counted by the circuit breaker.
@@ -41,6 +47,7 @@ public abstract record UpstreamOutcome(int? Status, string Detail)
         Unavailable { TimedOut: true } => "timeout",
         Unavailable => "unavailable",
         ProtocolError => "protocol_error",
+        EndpointNotFound => "endpoint_not_found",
         DestinationRefused => "destination_refused",
         _ => "unknown",
     };

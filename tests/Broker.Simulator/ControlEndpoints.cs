@@ -49,6 +49,8 @@ internal static class ControlEndpoints
     {
         if (string.IsNullOrEmpty(body.ClientId)) return TypedResults.BadRequest("client_id is required");
         state.AddClient(body.ClientId, body.ClientSecret);
+        // The authorization code flow's registration, for a broker in another process (the demo's).
+        if (!string.IsNullOrEmpty(body.RedirectUri)) state.AuthorizationCodes.RegisterRedirect(body.ClientId, body.RedirectUri);
         return TypedResults.NoContent();
     }
 
@@ -109,7 +111,7 @@ internal static class ControlEndpoints
 
     private sealed record UserChange(string? Password, bool? Active);
 
-    private sealed record NewClient(string? ClientId, string? ClientSecret);
+    private sealed record NewClient(string? ClientId, string? ClientSecret, string? RedirectUri = null);
 
     /// <param name="RefreshReuseGraceSeconds">0 for none.</param>
     private sealed record SettingsChange(double? AccessLifetimeSeconds, double? RefreshLifetimeSeconds, double? LatencyMs, bool? SimplejwtRotateRefreshTokens,

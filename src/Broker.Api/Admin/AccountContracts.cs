@@ -83,7 +83,7 @@ public sealed record AccountPatch(
 /// <param name="Account">The account's name.</param>
 /// <param name="LoggedIn">Whether the upstream accepted the credentials and a new token set is stored.</param>
 /// <param name="Failure">Why not, when not: needs_attention, inactive, upstream_unavailable, upstream_timeout,
-/// upstream_protocol_error, upstream_destination_refused, not_connected, database_unavailable or login_failed (an older token is still served).</param>
+/// upstream_protocol_error, upstream_endpoint_not_found, upstream_destination_refused, not_connected, database_unavailable or login_failed (an older token is still served).</param>
 /// <param name="State">The account's state after the test: active, needs_attention or inactive.</param>
 /// <param name="LastError">The upstream's last error, when the login failed.</param>
 /// <param name="AccessExpiresAt">When the stored access token expires.</param>

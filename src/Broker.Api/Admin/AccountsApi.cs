@@ -312,7 +312,9 @@ public static class AccountsApi
         var dialect = provider.Dialect.ToName();
         // A new account may be refresh-only; a change may not take away what an account that can log in logs in with.
         var mustLogIn = existing?.Provider is { } before && CredentialRules.CanLogIn(existing, before);
-        foreach (var missing in mustLogIn ? CredentialRules.Missing(provider.Dialect, present) : CredentialRules.Required(provider.Dialect, present))
+        var entered = new CredentialPresence(!string.IsNullOrEmpty(request.Username), !string.IsNullOrEmpty(request.Password),
+            !string.IsNullOrEmpty(request.OrgName), false, false);
+        foreach (var missing in mustLogIn ? CredentialRules.Missing(provider.Dialect, present) : CredentialRules.RequiredOnWrite(provider.Dialect, present, entered))
             errors.Add(missing, missing is "client_id" or "client_secret"
                 ? $"is required for the {dialect} dialect (on the account or its provider)."
                 : $"is required for the {dialect} dialect.");

@@ -43,6 +43,7 @@ public static class ProvidersApi
             .WithDescription("Refused with 409 while accounts use the provider: delete them or move them to another provider first. " +
                              "Grants on the provider go with it.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapProviderCheck();
         return group;
     }
 

@@ -17,7 +17,7 @@ public static class UsageCsv
         csv.Append("served,logins,refreshes,failures\r\n");
         foreach (var row in report.Rows)
         {
-            foreach (var key in report.GroupBy) csv.Append(Field(row.Keys.GetValueOrDefault(key))).Append(',');
+            foreach (var key in report.GroupBy) csv.Append(Field(row.Keys.GetValueOrDefault(key) ?? Missing(key))).Append(',');
             csv.Append(row.Served.ToString(CultureInfo.InvariantCulture)).Append(',')
                 .Append(row.Logins.ToString(CultureInfo.InvariantCulture)).Append(',')
                 .Append(row.Refreshes.ToString(CultureInfo.InvariantCulture)).Append(',')
@@ -25,6 +25,18 @@ public static class UsageCsv
         }
         return csv.ToString();
     }
+
+    /// <summary>
+    /// A row without a client is the requests that failed before one was known (no key, an unknown one); without an
+    /// account or provider, those that never got to one. A spreadsheet's empty cell would say none of that.
+    /// </summary>
+    private static string Missing(string key) => key switch
+    {
+        "client" => "(no client: failed before a client was known)",
+        "account" => "(no account)",
+        "provider" => "(no provider)",
+        _ => "",
+    };
 
     public static string Field(string? value)
     {

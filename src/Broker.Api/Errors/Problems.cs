@@ -28,6 +28,7 @@ public static class Problems
     public const string UpstreamUnavailable = "upstream-unavailable";
     public const string UpstreamTimeout = "upstream-timeout";
     public const string UpstreamProtocolError = "upstream-protocol-error";
+    public const string UpstreamEndpointNotFound = "upstream-endpoint-not-found";
     public const string UpstreamDestinationRefused = "upstream-destination-refused";
     public const string DatabaseUnavailable = "database-unavailable";
     public const string RateLimited = "rate-limited";

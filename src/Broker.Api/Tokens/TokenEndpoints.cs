@@ -89,8 +89,10 @@ public static class TokenEndpoints
                     served.ProviderName, served.TokenHmac);
                 http.Response.Headers.CacheControl = "no-store";
                 http.Response.Headers.Pragma = "no-cache";
-                return TypedResults.Ok(new TokenResponse(served.AccessToken, served.TokenType, served.ExpiresAt,
-                    Math.Max(0, (long)(served.ExpiresAt - now).TotalSeconds), account));
+                // Whole seconds, in UTC, whatever the upstream's answer or the clock gave: one format (and never later than the truth).
+                var expiresAt = new DateTimeOffset(served.ExpiresAt.UtcTicks - served.ExpiresAt.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
+                return TypedResults.Ok(new TokenResponse(served.AccessToken, served.TokenType, expiresAt,
+                    Math.Max(0, (long)(expiresAt - now).TotalSeconds), account));
             case TokenResult.NotFound:
                 Audit(audit, time, http, account, null, AuditActions.TokenFailed, "not_found", null);
                 return Problems.NotFoundProblem("account");
@@ -114,7 +116,11 @@ public static class TokenEndpoints
     }
 
     private static ProblemHttpResult NotGranted() =>
-        Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.");
+        Problems.Create(StatusCodes.Status403Forbidden, Problems.NotGranted, "This client is not granted that account.", NotGrantedDetail);
+
+    // The same words whether or not the name exists, so names cannot be probed.
+    internal const string NotGrantedDetail =
+        "Check the account name in the URL (names are matched exactly, case included); if it is right, ask an admin to grant this client the account.";
 
     /// <summary>
     /// Every endpoint of the group serves only a client granted the account, checked before the endpoint runs, and a
@@ -162,33 +168,50 @@ public static class TokenEndpoints
             TokenFailure.NeedsAttention => failed.Attention switch
             {
                 AttentionReason.SecretsMissing => Problems.Create(StatusCodes.Status409Conflict, Problems.CredentialsMissing,
-                    "The broker holds no credentials to log this account in with; an admin must enter them or import a refresh token.", ForAdmins),
+                    "The broker holds no credentials to log this account in with; an admin must enter them or import a refresh token.",
+                    NothingSent("says which credential is missing")),
                 AttentionReason.ReconnectRequired => Problems.Create(StatusCodes.Status409Conflict, Problems.ReconnectRequired,
                     "This account's refresh token can no longer be used and the broker cannot log it in by itself; a person must connect it again.",
-                    ForAdmins),
+                    Answered("Retrying does not help: an admin must connect the account again (POST /admin/accounts/{name}/connect).")),
                 _ => Problems.Create(StatusCodes.Status409Conflict, Problems.CredentialsRejected,
-                    "The upstream rejected this account's credentials; an admin must update them.", ForAdmins),
+                    "The upstream rejected this account's credentials; an admin must update them.",
+                    Answered("Retrying does not help: the broker makes no further logins for this account until an admin updates its credentials.")),
             },
             TokenFailure.Inactive => Problems.Create(StatusCodes.Status409Conflict, Problems.AccountInactive,
-                "The upstream says this account is no longer active.", ForAdmins),
+                "The upstream says this account is no longer active.",
+                Answered("Retrying does not help: the account must be made active again upstream, then tested by an admin.")),
             TokenFailure.NotConnected => Problems.Create(StatusCodes.Status409Conflict, Problems.AccountNotConnected,
-                "This account is not connected; an admin must connect it in a browser.", ForAdmins),
+                "This account is not connected; an admin must connect it in a browser.",
+                NothingSent("says how to connect it (POST /admin/accounts/{name}/connect)")),
             TokenFailure.UpstreamUnavailable => Problems.Create(StatusCodes.Status503ServiceUnavailable, Problems.UpstreamUnavailable,
-                "The upstream is unavailable; try again later.", ForAdmins),
+                "The upstream is unavailable; try again later.",
+                Answered("Retry after the Retry-After header's seconds; if it lasts, tell the broker's admins.")),
             TokenFailure.UpstreamTimeout => Problems.Create(StatusCodes.Status504GatewayTimeout, Problems.UpstreamTimeout,
-                "The upstream did not answer in time; try again later.", ForAdmins),
+                "The upstream did not answer in time; try again later.",
+                Answered("Retry in a few seconds; if it lasts, tell the broker's admins.")),
             TokenFailure.UpstreamProtocolError => Problems.Create(StatusCodes.Status502BadGateway, Problems.UpstreamProtocolError,
-                "The upstream answered something the broker cannot read.", ForAdmins),
+                "The upstream answered something the broker cannot read.",
+                Answered("Retry later; if it lasts, tell the broker's admins.")),
+            TokenFailure.UpstreamEndpointNotFound => Problems.Create(StatusCodes.Status502BadGateway, Problems.UpstreamEndpointNotFound,
+                "The upstream has no token endpoint at the URL this account's provider names; an admin must correct the provider's URL.",
+                "Retrying does not help. The account's last_error names the URL that answered 404 or 405; " +
+                "POST /admin/providers/{name}/check probes the provider's URLs without sending a secret."),
             TokenFailure.UpstreamDestinationRefused => Problems.Create(StatusCodes.Status502BadGateway, Problems.UpstreamDestinationRefused,
                 "The broker may not call this account's upstream where it is configured; an admin must change the provider or the broker's configuration.",
-                ForAdmins),
+                "Nothing was sent to the upstream; retrying does not help. The account's last_error names the address and the setting that refuses it."),
             // The broker's own words about its database: no upstream text in them.
             _ => Problems.Create(StatusCodes.Status503ServiceUnavailable, Problems.DatabaseUnavailable,
                 "The broker's database is unavailable; try again later.", failed.Detail),
         };
     }
 
-    private const string ForAdmins = "What the upstream answered is recorded for the broker's admins (the account's last_error and the audit trail).";
+    // What to do, then where an admin reads what the upstream said.
+    private static string Answered(string whatToDo) =>
+        $"{whatToDo} What the upstream answered is recorded for the broker's admins (the account's last_error and the audit trail).";
+
+    // For failures found before any upstream call: there is no upstream answer to point to.
+    private static string NothingSent(string lastErrorSays) =>
+        $"Nothing was sent to the upstream, and retrying does not help until an admin acts; the account's last_error {lastErrorSays}.";
 
     private static void Audit(AuditQueue audit, TimeProvider time, HttpContext http, string account, Guid? accountId,
         string action, string outcome, string? provider, string? tokenHmac = null) =>

@@ -344,7 +344,8 @@ public sealed partial class AccountRenewal(
             default:
                 account.CallFailed(reason, now);
                 if (StillValid(account) is { } stillValid) return stillValid;
-                return new TokenResult.Failed(account.Id, provider.Name, TokenFailure.UpstreamProtocolError, outcome.Detail);
+                return new TokenResult.Failed(account.Id, provider.Name,
+                    outcome is UpstreamOutcome.EndpointNotFound ? TokenFailure.UpstreamEndpointNotFound : TokenFailure.UpstreamProtocolError, outcome.Detail);
         }
     }
 

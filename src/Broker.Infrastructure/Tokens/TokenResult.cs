@@ -35,6 +35,9 @@ public enum TokenFailure
     /// <summary>The upstream answered something the dialect cannot read.</summary>
     UpstreamProtocolError,
 
+    /// <summary>The upstream answered 404/405 at the provider's URL: an admin must correct the provider's token_url or refresh_url.</summary>
+    UpstreamEndpointNotFound,
+
     /// <summary>
     /// The provider's URL or resolved address is one the broker may not call (Broker:Upstream:AllowedNetworks,
     /// Broker:Upstream:AllowPlainHttp): nothing was sent; an admin must change the provider or the configuration.
@@ -62,6 +65,7 @@ public static class TokenFailureNames
         TokenFailure.UpstreamTimeout => "upstream_timeout",
         TokenFailure.UpstreamProtocolError => "upstream_protocol_error",
         TokenFailure.UpstreamDestinationRefused => "upstream_destination_refused",
+        TokenFailure.UpstreamEndpointNotFound => "upstream_endpoint_not_found",
         TokenFailure.NotConnected => "not_connected",
         TokenFailure.DatabaseUnavailable => "database_unavailable",
         _ => throw new ArgumentOutOfRangeException(nameof(failure), failure, null),

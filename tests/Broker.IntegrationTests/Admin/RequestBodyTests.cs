@@ -13,6 +13,7 @@ public sealed class RequestBodyTests(SharedWorld shared) : IClassFixture<SharedW
         "is not a known field; did you mean `token_url`?")]
     [InlineData("/admin/accounts", """{"name":"a","provider":"p","passwd":"leaky-value-1"}""", "passwd", "is not a known field; did you mean `password`?")]
     [InlineData("/admin/clients", """{"name":"c","grants":["a"]}""", "grants", "is not a known field.")]
+    [InlineData("/admin/accounts", """{"name":"a","provider":"p","userName":"someone"}""", "userName", "is not a known field; did you mean `username`?")]
     public async Task Unknown_field_is_named_and_its_value_not_echoed(string path, string body, string field, string message)
     {
         _world.Secrets.Add("leaky-value-1");

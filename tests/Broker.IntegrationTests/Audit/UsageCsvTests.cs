@@ -19,7 +19,7 @@ public sealed class UsageCsvTests
         UsageCsv.Field(key).ShouldBe(expected);
 
     [Fact]
-    public void Report_has_one_column_per_grouping_key_and_one_crlf_terminated_line_per_row()
+    public void Report_has_one_column_per_grouping_key_and_one_crlf_terminated_line_per_row_and_labels_rows_without_a_client()
     {
         var report = new UsageReport(DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch.AddDays(1), ["client", "account"],
             new UsageFilters(null, null, null, null),
@@ -28,6 +28,7 @@ public sealed class UsageCsvTests
                 new UsageRow(new Dictionary<string, string?> { ["client"] = null, ["account"] = null }, 0, 0, 0, 4),
             ]);
 
-        UsageCsv.Write(report).ShouldBe("client,account,served,logins,refreshes,failures\r\nsvc-a,'=acct,10,1,2,3\r\n,,0,0,0,4\r\n");
+        UsageCsv.Write(report).ShouldBe("client,account,served,logins,refreshes,failures\r\nsvc-a,'=acct,10,1,2,3\r\n" +
+                                      "(no client: failed before a client was known),(no account),0,0,0,4\r\n");
     }
 }

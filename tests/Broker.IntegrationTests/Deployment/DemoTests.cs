@@ -3,7 +3,9 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Broker.IntegrationTests.Support;
+using Microsoft.Playwright;
 
 namespace Broker.IntegrationTests.Deployment;
 
@@ -13,12 +15,12 @@ namespace Broker.IntegrationTests.Deployment;
 /// folder are the test's own, so a developer's running demo or broker is left alone.
 /// </summary>
 [Trait(Slow.Category, Slow.Name)]
-public sealed class DemoTests
+public sealed partial class DemoTests
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(5); // includes the build on a fresh clone
 
     [Fact]
-    public async Task Demo_prints_a_curl_that_fetches_a_token_and_stops_everything_on_ctrl_c()
+    public async Task Demo_prints_a_curl_that_fetches_a_token_and_a_connect_link_that_works_in_a_browser_and_stops_everything_on_ctrl_c()
     {
         var dir = Path.Combine(Path.GetTempPath(), $"broker-demo-test-{Guid.NewGuid():N}"[..32]);
         int brokerPort = RepositoryFiles.FreePort(), simulatorPort = RepositoryFiles.FreePort(), postgresPort = RepositoryFiles.FreePort();
@@ -42,7 +44,8 @@ public sealed class DemoTests
         {
             if (e.Data is null) return;
             lock (printed) printed.AppendLine(e.Data);
-            if (e.Data.TrimStart().StartsWith("curl ", StringComparison.Ordinal) && e.Data.Contains("/token")) curl.TrySetResult(e.Data.Trim());
+            // The last line of the banner that matters here: the connect link and the client key are printed above it.
+            if (e.Data.TrimStart().StartsWith("A new link: ", StringComparison.Ordinal)) curl.TrySetResult(e.Data.Trim());
         };
         demo.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (printed) printed.AppendLine(e.Data); };
         demo.Exited += (_, _) => curl.TrySetException(new InvalidOperationException("The demo exited before printing a curl."));
@@ -51,7 +54,9 @@ public sealed class DemoTests
             demo.Start();
             demo.BeginOutputReadLine();
             demo.BeginErrorReadLine();
-            var command = await WithOutput(() => curl.Task.WaitAsync(StartTimeout), printed);
+            await WithOutput(() => curl.Task.WaitAsync(StartTimeout), printed);
+            var command = Output(printed).Split('\n').Select(l => l.Trim())
+                .First(l => l.StartsWith("curl ", StringComparison.Ordinal) && l.Contains("/sliderule-demo/token", StringComparison.Ordinal));
 
             var (exitCode, answer, error) = await RepositoryFiles.RunAsync("bash", ["-c", command], TimeSpan.FromSeconds(60));
 
@@ -67,6 +72,8 @@ public sealed class DemoTests
                 whoami.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
                 (await http.SendAsync(whoami)).StatusCode.ShouldBe(HttpStatusCode.OK);
             }
+
+            await ConnectInABrowserAsync(Output(printed), brokerPort);
 
             PressCtrlC(demo);
             await WithOutput(() => demo.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90)), printed);
@@ -85,6 +92,43 @@ public sealed class DemoTests
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
+
+    /// <summary>
+    /// The printed connect link, followed in headless Chromium through the simulator's consent as a person would,
+    /// ends on the broker's "connected" page; the account then serves tokens to the demo's client key.
+    /// </summary>
+    private static async Task ConnectInABrowserAsync(string printed, int brokerPort)
+    {
+        var lines = printed.Split('\n').Select(l => l.Trim()).ToList();
+        var link = lines[lines.FindIndex(l => l.StartsWith("Connect an account in a browser", StringComparison.Ordinal)) + 1];
+        link.ShouldStartWith("http");
+        var clientKey = ClientKeyLine().Match(printed).Groups[1].Value;
+
+        using (var playwright = await Playwright.CreateAsync())
+        {
+            await using var browser = await HeadlessChromium.LaunchAsync(playwright);
+            var page = await browser.NewPageAsync();
+            page.SetDefaultTimeout(30_000);
+            await page.GotoAsync(link);
+            await page.Locator("#username").FillAsync("demo");
+            await page.Locator("#password").FillAsync("demo-password");
+            await page.Locator("#approve").ClickAsync();
+            await page.WaitForURLAsync(url => url.StartsWith($"http://127.0.0.1:{brokerPort}/oauth/callback", StringComparison.Ordinal),
+                new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
+            await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Account connected");
+        }
+
+        using var http = new HttpClient();
+        using var fetch = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{brokerPort}/v1/accounts/auth-code-demo/token");
+        fetch.Headers.Authorization = new AuthenticationHeaderValue("Bearer", clientKey);
+        using var answer = await http.SendAsync(fetch);
+        var body = await answer.Content.ReadAsStringAsync();
+        answer.StatusCode.ShouldBe(HttpStatusCode.OK, body);
+        JsonNode.Parse(body)!["access_token"]!.GetValue<string>().ShouldNotBeNullOrWhiteSpace();
+    }
+
+    [GeneratedRegex(@"Client key:\s+(\S+)")]
+    private static partial Regex ClientKeyLine();
 
     /// <summary>
     /// Ctrl-C in a terminal sends SIGINT, which the demo traps. A shell whose parent ignored SIGINT (some CI

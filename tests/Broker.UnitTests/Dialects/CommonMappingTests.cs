@@ -15,8 +15,10 @@ public class CommonMappingTests
 
     public static TheoryData<Dialect, int> TransientLogIns => Cross(AllDialects, [500, 502, 503, 504, 429, 408]);
     public static TheoryData<Dialect, int> TransientRefreshes => Cross(RefreshingDialects, [500, 502, 503, 504, 429, 408]);
-    public static TheoryData<Dialect, int> UnexpectedLogIns => Cross(AllDialects, [301, 302, 404, 405, 415]);
-    public static TheoryData<Dialect, int> UnexpectedRefreshes => Cross(RefreshingDialects, [301, 302, 404, 405, 415]);
+    public static TheoryData<Dialect, int> UnexpectedLogIns => Cross(AllDialects, [301, 302, 415]);
+    public static TheoryData<Dialect, int> UnexpectedRefreshes => Cross(RefreshingDialects, [301, 302, 415]);
+    public static TheoryData<Dialect, int> MissingLogInEndpoints => Cross(AllDialects, [404, 405]);
+    public static TheoryData<Dialect, int> MissingRefreshEndpoints => Cross(RefreshingDialects, [404, 405]);
     public static TheoryData<Dialect, string> UnreadableSuccesses =>
         Cross(AllDialects, ["", "not json", "<html><body>Welcome</body></html>", "[]", "null", "\"access\"", """{"access": 42, "access_token": 42}"""]);
 
@@ -68,6 +70,30 @@ public class CommonMappingTests
     public void Unexpected_statuses_on_refresh_are_protocol_errors(Dialect dialect, int status)
     {
         DialectClient.For(dialect).MapRefresh(status, "", Now, Providers.For(dialect)).ShouldBeOfType<ProtocolError>().Status.ShouldBe(status);
+    }
+
+    [Theory]
+    [MemberData(nameof(MissingLogInEndpoints))]
+    public void Not_found_or_method_not_allowed_on_login_names_the_token_url(Dialect dialect, int status)
+    {
+        var provider = Providers.For(dialect);
+        var outcome = DialectClient.For(dialect).MapLogIn(status, "<html>Not Found</html>", Now, provider);
+
+        var notFound = outcome.ShouldBeOfType<EndpointNotFound>();
+        notFound.Status.ShouldBe(status);
+        notFound.Kind.ShouldBe("endpoint_not_found");
+        notFound.Detail.ShouldStartWith($"{provider.TokenUrl.GetLeftPart(UriPartial.Path)} answered HTTP {status}: the provider's token_url is probably wrong");
+        notFound.Detail.ShouldNotContain("Not Found");
+    }
+
+    [Theory]
+    [MemberData(nameof(MissingRefreshEndpoints))]
+    public void Not_found_or_method_not_allowed_on_refresh_names_the_refresh_url(Dialect dialect, int status)
+    {
+        var provider = Providers.For(dialect);
+        var outcome = DialectClient.For(dialect).MapRefresh(status, "", Now, provider);
+
+        outcome.ShouldBeOfType<EndpointNotFound>().Detail.ShouldStartWith($"{RefreshUrls.For(provider)!.GetLeftPart(UriPartial.Path)} answered HTTP {status}");
     }
 
     [Theory]

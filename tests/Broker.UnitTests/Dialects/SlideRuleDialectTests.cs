@@ -133,12 +133,12 @@ public class SlideRuleDialectTests
     }
 
     [Fact]
-    public void SlideRule_unknown_url_is_a_protocol_error()
+    public void SlideRule_unknown_url_is_a_missing_endpoint_that_names_the_url()
     {
         var outcome = Dialect.MapRefresh(404, Seed.SlideRuleNotFound, Now, Provider);
 
-        outcome.ShouldBeOfType<ProtocolError>().Status.ShouldBe(404);
-        outcome.Detail.ShouldBe("unexpected HTTP 404 from the upstream");
+        outcome.ShouldBeOfType<EndpointNotFound>().Status.ShouldBe(404);
+        outcome.Detail.ShouldStartWith($"{RefreshUrls.For(Provider)!.GetLeftPart(UriPartial.Path)} answered HTTP 404");
     }
 
     [Fact]

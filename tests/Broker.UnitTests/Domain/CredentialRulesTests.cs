@@ -16,6 +16,24 @@ public sealed class CredentialRulesTests
         CredentialRules.Required(dialect, Nothing).ShouldBe(required);
 
     [Fact]
+    public void A_password_entered_requires_the_rest_of_what_a_login_needs()
+    {
+        var passwordOnly = new CredentialPresence(false, true, false, false, false);
+
+        CredentialRules.RequiredOnWrite(Dialect.SlideRule, passwordOnly, entered: passwordOnly).ShouldBe(["username", "org_name"]);
+        CredentialRules.RequiredOnWrite(Dialect.SimpleJwt, passwordOnly with { Username = true }, entered: passwordOnly).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void No_password_entered_is_a_refresh_only_account_whatever_names_it()
+    {
+        var named = new CredentialPresence(true, false, true, false, false);
+
+        CredentialRules.RequiredOnWrite(Dialect.SlideRule, Nothing, entered: Nothing).ShouldBeEmpty();
+        CredentialRules.RequiredOnWrite(Dialect.SlideRule, named, entered: named).ShouldBeEmpty();
+    }
+
+    [Fact]
     public void An_account_without_a_password_cannot_log_in_and_one_with_all_its_credentials_can()
     {
         var provider = new Provider { Name = "p", TokenUrl = "https://idp.example/o/token/", Dialect = Dialect.OAuth2Password, ClientId = "client" };

@@ -37,11 +37,13 @@ public abstract class DialectClient
     /// <param name="now">When the request was sent: relative lifetimes count from then, which errs on the early side.</param>
     /// <param name="retryAfter">The answer's Retry-After, if any.</param>
     public UpstreamOutcome MapLogIn(int status, string body, DateTimeOffset now, ProviderEndpoint provider, TimeSpan? retryAfter = null) =>
-        Transient(status, body, retryAfter) ?? MapLogInAnswer(status, body, now, provider);
+        Transient(status, body, retryAfter) ?? NotFound(status, provider.TokenUrl, "token_url") ?? MapLogInAnswer(status, body, now, provider);
 
     /// <summary>Maps the answer to a refresh; see <see cref="MapLogIn"/>.</summary>
     public UpstreamOutcome MapRefresh(int status, string body, DateTimeOffset now, ProviderEndpoint provider, TimeSpan? retryAfter = null) =>
-        Transient(status, body, retryAfter) ?? MapRefreshAnswer(status, body, now, provider);
+        Transient(status, body, retryAfter)
+        ?? NotFound(status, RefreshUrls.For(provider) ?? provider.TokenUrl, provider.RefreshUrl is null ? "token_url" : "refresh_url")
+        ?? MapRefreshAnswer(status, body, now, provider);
 
     private protected abstract UpstreamOutcome MapLogInAnswer(int status, string body, DateTimeOffset now, ProviderEndpoint provider);
 
@@ -51,6 +53,18 @@ public abstract class DialectClient
     private static Unavailable? Transient(int status, string body, TimeSpan? retryAfter) =>
         status is 408 or 429 or (>= 500 and <= 599)
             ? new Unavailable(status, WithUpstreamText($"the upstream answered HTTP {status}", body), RetryAfter: retryAfter)
+            : null;
+
+    /// <summary>
+    /// 404 (no such path) or 405 (a path that takes no POST, e.g. a web page): none of the dialects' token endpoints
+    /// answers so for a credential or a token, so it is the URL (a typo, a missing trailing slash, the wrong realm).
+    /// The URL is named without its query; the upstream's body is not quoted, it is some server's page.
+    /// </summary>
+    private static EndpointNotFound? NotFound(int status, Uri url, string setting) =>
+        status is 404 or 405
+            ? new EndpointNotFound(status,
+                $"{url.GetLeftPart(UriPartial.Path)} answered HTTP {status}: the provider's {setting} is probably wrong; check the path " +
+                "(POST /admin/providers/{name}/check probes it without sending a secret)")
             : null;
 
     private protected static bool IsSuccess(int status) => status is >= 200 and <= 299;
