@@ -41,7 +41,7 @@ public sealed class GracefulStopTests : IAsyncLifetime
             var refreshes = _world.Simulator.Refreshes(account.Username);
             var inFlight = _world.Simulator.InFlight;
             _world.Simulator.HoldAnswers();
-            var refreshing = Fetch(broker, account.Name, key, minValidity: 3600);
+            var refreshing = broker.TokenAsync(account.Name, key, minValidity: 3600);
             await _world.Simulator.WaitForInFlightAsync(inFlight + 1, TimeSpan.FromSeconds(60));
             await StopWhileHeldAsync(broker);
             await refreshing.ContinueWith(_ => { });
@@ -105,16 +105,9 @@ public sealed class GracefulStopTests : IAsyncLifetime
 
     private async Task ServesAcceptedToken(BrokerProcess broker, string account, string key, int minValidity, string when)
     {
-        using var response = await Fetch(broker, account, key, minValidity);
+        using var response = await broker.TokenAsync(account, key, minValidity);
         var text = await response.Content.ReadAsStringAsync();
         response.StatusCode.ShouldBe(HttpStatusCode.OK, $"{when}: {text}");
         _world.Simulator.IsValidAccessToken(JsonNode.Parse(text)!["access_token"]!.GetValue<string>()).ShouldBeTrue(when);
-    }
-
-    private static Task<HttpResponseMessage> Fetch(BrokerProcess broker, string account, string key, int minValidity)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/accounts/{account}/token?min_validity={minValidity}");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return broker.Http.SendAsync(request);
     }
 }

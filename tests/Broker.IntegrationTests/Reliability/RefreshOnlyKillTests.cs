@@ -82,7 +82,7 @@ public sealed class RefreshOnlyKillTests : IAsyncLifetime
         IReadOnlyList<ReceivedWebhook> received;
         await using (var next = await BrokerProcess.StartAsync(_settings))
         {
-            using var response = await Fetch(next, account.Name, key, minValidity: 3600);
+            using var response = await next.TokenAsync(account.Name, key, minValidity: 3600);
             response.StatusCode.ShouldBe(HttpStatusCode.Conflict, await response.Content.ReadAsStringAsync());
             // This process delivers the webhook: the world's own broker runs on a clock stopped at the world's start,
             // to which a delivery due "now" in real time is still in the future.
@@ -114,7 +114,7 @@ public sealed class RefreshOnlyKillTests : IAsyncLifetime
         var refreshes = _world.Simulator.Refreshes(account.Username);
         var inFlight = _world.Simulator.InFlight;
         _world.Simulator.HoldAnswers();
-        var refreshing = Fetch(broker, account.Name, key, minValidity: 3600);
+        var refreshing = broker.TokenAsync(account.Name, key, minValidity: 3600);
         await _world.Simulator.WaitForInFlightAsync(inFlight + 1, TimeSpan.FromSeconds(60));
         broker.Kill();
         await refreshing.ContinueWith(_ => { }); // its connection just broke
@@ -125,17 +125,10 @@ public sealed class RefreshOnlyKillTests : IAsyncLifetime
     /// <summary>A fetch that refreshes (so it first resolves what the last kill left behind) and serves a valid token.</summary>
     private async Task YieldsValidToken(BrokerProcess broker, RefreshOnlyAccount account, string key, string when)
     {
-        using var response = await Fetch(broker, account.Name, key, minValidity: 3600);
+        using var response = await broker.TokenAsync(account.Name, key, minValidity: 3600);
         var text = await response.Content.ReadAsStringAsync();
         response.StatusCode.ShouldBe(HttpStatusCode.OK, $"{when}: {text}");
         _world.Simulator.IsValidAccessToken(JsonNode.Parse(text)!["access_token"]!.GetValue<string>()).ShouldBeTrue(when);
-    }
-
-    private static Task<HttpResponseMessage> Fetch(BrokerProcess broker, string account, string key, int minValidity)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/accounts/{account}/token?min_validity={minValidity}");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return broker.Http.SendAsync(request);
     }
 
     private Task<long> ScalarAsync(string sql) => _world.ScalarAsync<long>(sql);

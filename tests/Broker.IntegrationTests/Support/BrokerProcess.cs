@@ -25,6 +25,14 @@ public sealed partial class BrokerProcess : IAsyncDisposable
 
     public string Output => string.Join('\n', _output);
 
+    /// <summary>A consumer's token fetch with the given key (the client's own header, not <see cref="Http"/>'s default).</summary>
+    public Task<HttpResponseMessage> TokenAsync(string account, string key, int minValidity)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/accounts/{account}/token?min_validity={minValidity}");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        return Http.SendAsync(request);
+    }
+
     public static Task<BrokerProcess> StartAsync(IReadOnlyDictionary<string, string?> settings) => StartAsync(settings, "http://127.0.0.1:0");
 
     /// <summary>With the address to bind given (<c>--urls</c>): only for the test of what happens when it is taken.</summary>
