@@ -17,6 +17,13 @@ public static class AdminExamples
             DefaultAccessLifetimeSeconds: 3600),
         [typeof(ProviderResponse)] = new ProviderResponse("sliderule", "sliderule", "https://ps.slideruleearth.io/api/org_token/", null,
             "https://ps.slideruleearth.io/api/org_token/refresh/", null, false, "basic", null, null, 3600, null, At, At),
+        [typeof(ProviderCheck.CheckResponse)] = new ProviderCheck.CheckResponse("sliderule", false,
+        [
+            new ProviderCheck.UrlCheck("token_url", "https://ps.slideruleearth.io/api/org_token/", true, 400, "application/json", true,
+                "token_url answered 400 in JSON to an empty request: it is a token endpoint."),
+            new ProviderCheck.UrlCheck("refresh_url", "https://ps.slideruleearth.io/api/org_token/refreh/", true, 404, "text/html", false,
+                "refresh_url answered 404: check the path."),
+        ]),
         [typeof(AccountRequest)] = new AccountRequest("sliderule-prod", "sliderule", "alice", "change-me", "UofMDTest"),
         [typeof(AccountPatch)] = new AccountPatch(Password: "new-password"),
         [typeof(RefreshTokenImport)] = new RefreshTokenImport("def50200a1b2c3d4e5f6", At.AddDays(90)),

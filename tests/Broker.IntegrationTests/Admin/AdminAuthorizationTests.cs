@@ -82,6 +82,7 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
         ["GET /admin/providers/{name}"] = async () => ($"/admin/providers/{await ProviderAsync()}", null),
         ["PUT /admin/providers/{name}"] = async () => ($"/admin/providers/{await ProviderAsync()}", ProviderBody(null)),
         ["DELETE /admin/providers/{name}"] = async () => ($"/admin/providers/{await ProviderAsync()}", null),
+        ["POST /admin/providers/{name}/check"] = async () => ($"/admin/providers/{await ProviderAsync()}/check", null),
         ["POST /admin/accounts"] = async () => ("/admin/accounts",
             new { name = Name("a"), provider = await _world.ProviderAsync(DialectNames.SimpleJwt), username = "u", password = Secret() }),
         ["GET /admin/accounts/{name}"] = async () => ($"/admin/accounts/{await AccountAsync()}", null),

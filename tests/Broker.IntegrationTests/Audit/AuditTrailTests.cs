@@ -139,7 +139,7 @@ public sealed class AuditTrailTests(AuditTrafficFixture traffic) : IClassFixture
             $"{AuditTrafficFixture.NotGranted},0,0,0,1\r\n" +
             $"{traffic.Account.Name},3,1,1,1\r\n" +
             $"{traffic.Rejected.Name},0,1,0,1\r\n" +
-            ",0,0,0,3\r\n");
+            "(no account),0,0,0,3\r\n");
 
         var (_, both, _) = await World.AdminGetAsync($"/admin/reports/usage?{Range}&group_by=client,account&format=csv");
         both.Split("\r\n")[0].ShouldBe("client,account,served,logins,refreshes,failures");

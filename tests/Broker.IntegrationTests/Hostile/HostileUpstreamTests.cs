@@ -22,7 +22,7 @@ public sealed class HostileUpstreamTests : IAsyncLifetime
     private const string Marker = "zq-upstream-words";
 
     private static readonly string[] UpstreamProblemTypes =
-        ["upstream-credentials-rejected", "account-inactive", "upstream-unavailable", "upstream-timeout", "upstream-protocol-error"];
+        ["upstream-credentials-rejected", "account-inactive", "upstream-unavailable", "upstream-timeout", "upstream-protocol-error", "upstream-endpoint-not-found"];
 
     private BrokerWorld _world = null!;
 

@@ -49,7 +49,7 @@ public sealed class ProcessKillTests : IAsyncLifetime
             // as it takes all three refreshes to arrive, however busy the machine.
             var inFlight = _world.Simulator.InFlight;
             _world.Simulator.HoldAnswers();
-            var refreshing = accounts.Select(a => Fetch(broker, a.Name, key, minValidity: 3600)).ToList();
+            var refreshing = accounts.Select(a => broker.TokenAsync(a.Name, key, minValidity: 3600)).ToList();
             await _world.Simulator.WaitForInFlightAsync(inFlight + accounts.Length, TimeSpan.FromSeconds(60));
             broker.Kill();
             await Task.WhenAll(refreshing.Select(t => t.ContinueWith(_ => { }))); // their connections just broke
@@ -69,19 +69,12 @@ public sealed class ProcessKillTests : IAsyncLifetime
     {
         foreach (var account in accounts)
         {
-            using var response = await Fetch(broker, account.Name, key, minValidity: 0);
+            using var response = await broker.TokenAsync(account.Name, key, minValidity: 0);
             var text = await response.Content.ReadAsStringAsync();
             response.StatusCode.ShouldBe(HttpStatusCode.OK, $"round {round}, {account.Name}: {text}");
             var token = JsonNode.Parse(text)!["access_token"]!.GetValue<string>();
             _world.Simulator.IsValidAccessToken(token).ShouldBeTrue($"round {round}, {account.Name}");
         }
-    }
-
-    private static Task<HttpResponseMessage> Fetch(BrokerProcess broker, string account, string key, int minValidity)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/accounts/{account}/token?min_validity={minValidity}");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return broker.Http.SendAsync(request);
     }
 
     private async Task<long> IdleTransactionsAsync()
