@@ -198,6 +198,9 @@ public sealed partial class TelemetryTests : IAsyncLifetime
         using (new Activity("test").SetParentId(trace, ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded).Start())
             response = await _broker.SendAsync(_broker.Request(HttpMethod.Get, $"/v1/accounts/{account}/token", apiKey));
         if (expected is { } status) response.StatusCode.ShouldBe(status);
+        // The server span ends after the answer is sent, so the client can read the answer before it is exported.
+        await _spans.FirstAsync(s => s.TraceId == trace && s.Kind == ActivityKind.Server && Tag(s, "http.route") is TokenRoute)
+            .WaitAsync(TimeSpan.FromSeconds(60));
         if (response.IsSuccessStatusCode)
             _handedOut.Add(JsonNode.Parse(await response.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>());
         return trace;
@@ -210,6 +213,8 @@ public sealed partial class TelemetryTests : IAsyncLifetime
         return key;
     }
 
+    private const string TokenRoute = "/v1/accounts/{account}/token/";
+
     private List<Activity> SpansOf(ActivityTraceId trace) => _spans.Snapshot().Where(s => s.TraceId == trace).ToList();
 
     /// <summary>The fetch span, a child of the request's server span.</summary>
@@ -220,7 +225,7 @@ public sealed partial class TelemetryTests : IAsyncLifetime
         // (The simulator's server spans are in the trace too: it runs in this process.)
         var server = spans.Single(s => s.SpanId == fetch.ParentSpanId);
         server.Kind.ShouldBe(ActivityKind.Server);
-        Tag(server, "http.route").ShouldBe("/v1/accounts/{account}/token/");
+        Tag(server, "http.route").ShouldBe(TokenRoute);
         spans.ShouldContain(s => s.DisplayName == "broker.lock.wait" && s.ParentSpanId == fetch.SpanId);
         spans.ShouldContain(s => s.Source.Name == "Npgsql" && s.ParentSpanId == fetch.SpanId);
         return fetch;
@@ -324,11 +329,36 @@ public sealed partial class TelemetryTests : IAsyncLifetime
     private sealed class Exported<T> : ICollection<T>
     {
         private readonly List<T> _items = [];
+        private readonly List<(Func<T, bool> Match, TaskCompletionSource<T> Found)> _waiters = [];
         private readonly Lock _gate = new();
 
         public List<T> Snapshot() { lock (_gate) return [.. _items]; }
 
-        public void Add(T item) { lock (_gate) _items.Add(item); }
+        /// <summary>The first item that matches, already exported or when it is.</summary>
+        public Task<T> FirstAsync(Func<T, bool> match)
+        {
+            lock (_gate)
+            {
+                foreach (var item in _items)
+                    if (match(item)) return Task.FromResult(item);
+                var found = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _waiters.Add((match, found));
+                return found.Task;
+            }
+        }
+
+        public void Add(T item)
+        {
+            lock (_gate)
+            {
+                _items.Add(item);
+                foreach (var waiter in _waiters.Where(w => w.Match(item)).ToList())
+                {
+                    waiter.Found.TrySetResult(item);
+                    _waiters.Remove(waiter);
+                }
+            }
+        }
         public void Clear() { lock (_gate) _items.Clear(); }
         public bool Contains(T item) { lock (_gate) return _items.Contains(item); }
         public void CopyTo(T[] array, int arrayIndex) { lock (_gate) _items.CopyTo(array, arrayIndex); }
