@@ -7,8 +7,8 @@ namespace Broker.Infrastructure;
 /// A background loop that nothing can end but the host's shutdown. A <see cref="BackgroundService"/> whose
 /// ExecuteAsync faults stops the whole host (the default BackgroundServiceExceptionBehavior), so a single
 /// unexpected exception in any of the seven loops (the audit writer, audit retention, the ahead-of-time refresher, the
-/// cache invalidation listener, the account state counts, the webhook dispatcher and the refresh expiry scanner)
-/// would take every instance's token service down with it. Here the exception is logged, the loop waits (doubling
+/// change feed, the account state counts, the webhook dispatcher and the refresh expiry scanner) would take every
+/// instance's token service down with it. The loops that work on a timer derive from <see cref="PeriodicLoop"/>. Here the exception is logged, the loop waits (doubling
 /// from 1 s to 1 min) and runs again.
 /// </summary>
 public abstract partial class SupervisedLoop(TimeProvider time, ILogger logger) : BackgroundService

@@ -1,8 +1,5 @@
-using System.Text.Json;
 using Broker.Api.Auth;
 using Broker.Api.Errors;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
@@ -201,8 +198,7 @@ public static class AccountsApi
             await tx.CommitAsync(ct);
         }
 
-        var client = http.Client();
-        var caller = new Caller(client?.Id, client?.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
+        var caller = http.Caller();
         var result = await issuer.RenewAsync(name, caller, ct);
         var after = await db.Accounts.AsNoTracking().Include(a => a.Provider).FirstOrDefaultAsync(a => a.Name == name, ct);
         if (result is TokenResult.NotFound || after is null) return Problems.NotFoundProblem("account");

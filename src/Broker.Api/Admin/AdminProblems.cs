@@ -1,5 +1,4 @@
 using Broker.Api.Errors;
-using Broker.Api.OpenApi;
 using Broker.Api.Pipeline;
 
 namespace Broker.Api.Admin;

@@ -1,7 +1,5 @@
 using Broker.Api.Auth;
 using Broker.Api.Errors;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;

@@ -1,12 +1,9 @@
 using Broker.Api.Auth;
 using Broker.Api.Errors;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Outbound;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
-using Broker.Infrastructure.Upstream.Dialects;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 

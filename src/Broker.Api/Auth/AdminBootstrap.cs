@@ -1,6 +1,8 @@
 using Broker.Domain;
+using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
+using Broker.Infrastructure.Tokens;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
@@ -32,7 +34,7 @@ public static partial class AdminBootstrap
             Id = Guid.CreateVersion7(), Name = ClientName, Role = ClientRole.Admin,
             KeyHash = ApiKeys.Hash(key), KeyPrefix = ApiKeys.DisplayPrefix(key), CreatedAt = now, UpdatedAt = now,
         });
-        db.AuditEvents.Add(new AuditEvent { At = now, Action = AuditActions.ClientCreated, Outcome = "ok", ClientName = ClientName, Detail = "bootstrap admin from configuration" });
+        db.AuditEvents.Add(AuditRow.Of(now, AuditActions.ClientCreated, "ok", Caller.Named(ClientName), detail: "bootstrap admin from configuration"));
         try
         {
             await db.SaveChangesAsync(ct);

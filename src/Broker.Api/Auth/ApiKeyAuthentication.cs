@@ -3,11 +3,10 @@ using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Broker.Api.Audit.Recording;
 using Broker.Api.Errors;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
+using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
@@ -96,4 +95,11 @@ public static class HttpContextClientExtensions
 {
     /// <summary>The client authenticated for this request (null on anonymous endpoints).</summary>
     public static AuthenticatedClient? Client(this HttpContext http) => http.Features.Get<AuthenticatedClient>();
+
+    /// <summary>Who made this request, for the audit trail: its client (if any), request id and address.</summary>
+    public static Caller Caller(this HttpContext http)
+    {
+        var client = http.Client();
+        return new Caller(client?.Id, client?.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
+    }
 }

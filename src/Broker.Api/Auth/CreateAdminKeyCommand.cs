@@ -1,9 +1,10 @@
 using Broker.Api.Admin;
 using Broker.Api.Hosting;
-using Broker.Api.Pipeline;
 using Broker.Domain;
+using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
+using Broker.Infrastructure.Tokens;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
@@ -65,11 +66,7 @@ public static class CreateAdminKeyCommand
             });
             // Where the key came from; the detail of an admin change names what changed, never a value.
             var detail = $"client {name} (admin); by the {Command} command, user {Environment.UserName} on {Environment.MachineName}";
-            db.AuditEvents.Add(new AuditEvent
-            {
-                At = now, Action = AuditActions.ClientCreated, Outcome = "ok", ClientName = Actor,
-                Detail = SafeText.Shorten(detail, Limits.Detail),
-            });
+            db.AuditEvents.Add(AuditRow.Of(now, AuditActions.ClientCreated, "ok", Caller.Named(Actor), detail: detail));
             try
             {
                 await db.SaveChangesAsync(); // one transaction: the client and its audit row, or neither

@@ -2,8 +2,6 @@ using System.Security.Cryptography;
 using Broker.Api.Admin;
 using Broker.Api.Auth;
 using Broker.Api.Errors;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
 using Broker.Infrastructure.Connect;
@@ -209,13 +207,8 @@ public static partial class ConnectEndpoints
     // No API key on the callback: the row names no client, only the account and where the browser came from.
     private static void Record(BrokerDbContext db, HttpContext http, TimeProvider time, Account account, string action, string outcome,
         string? detail, int? upstreamStatus = null, string? tokenHmac = null) =>
-        db.AuditEvents.Add(new AuditEvent
-        {
-            At = time.GetUtcNow(), Action = action, Outcome = outcome,
-            AccountId = account.Id, AccountName = account.Name, ProviderName = account.Provider?.Name,
-            UpstreamStatus = upstreamStatus, Detail = SafeText.Shorten(detail, Limits.Detail), TokenHmac = tokenHmac,
-            RequestId = http.TraceIdentifier, RemoteIp = http.Connection.RemoteIpAddress?.ToString(),
-        });
+        db.AuditEvents.Add(AuditRow.Of(time.GetUtcNow(), action, outcome, http.Caller(), account.Id, account.Name, account.Provider?.Name,
+            detail, upstreamStatus, tokenHmac: tokenHmac));
 
     private sealed record UsedAttempt(Guid AccountId, Guid ProviderId, string VerifierEncrypted, string RedirectUri, byte[]? Binding);
 

@@ -1,6 +1,4 @@
 using System.Text.Json;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;

@@ -1,5 +1,3 @@
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Persistence;
 using Microsoft.AspNetCore.Http.HttpResults;

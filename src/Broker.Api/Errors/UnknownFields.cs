@@ -1,8 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 
 namespace Broker.Api.Errors;
 

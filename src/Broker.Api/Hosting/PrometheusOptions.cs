@@ -1,5 +1,3 @@
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 
 namespace Broker.Api.Hosting;
 

@@ -1,6 +1,4 @@
 using Broker.Api.Auth;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Broker.Infrastructure.Observability;
 using Npgsql;
 using OpenTelemetry.Metrics;

@@ -1,5 +1,3 @@
-using Broker.Api.Hosting;
-using Broker.Api.Pipeline;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.OpenApi;
 using Swashbuckle.AspNetCore.SwaggerGen;

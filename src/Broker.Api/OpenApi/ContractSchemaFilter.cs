@@ -2,8 +2,6 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
-using Broker.Api.Hosting;
-using Broker.Api.Pipeline;
 using Broker.Domain;
 using Microsoft.OpenApi;
 using Swashbuckle.AspNetCore.SwaggerGen;

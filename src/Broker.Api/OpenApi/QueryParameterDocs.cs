@@ -1,8 +1,5 @@
 using System.Text.Json.Nodes;
 using Broker.Api.Audit;
-using Broker.Api.Errors;
-using Broker.Api.Hosting;
-using Broker.Api.Pipeline;
 using Broker.Domain;
 using Microsoft.OpenApi;
 using Swashbuckle.AspNetCore.SwaggerGen;

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Net;
 using Broker.Api.Audit.Recording;
 using Broker.Api.Errors;
-using Broker.Api.OpenApi;
 using Microsoft.Extensions.Options;
 
 namespace Broker.Api.Pipeline;

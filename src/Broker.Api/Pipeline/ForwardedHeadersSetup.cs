@@ -1,6 +1,4 @@
 using System.Net;
-using Broker.Api.Hosting;
-using Broker.Api.OpenApi;
 using Microsoft.AspNetCore.HttpOverrides;
 
 namespace Broker.Api.Pipeline;

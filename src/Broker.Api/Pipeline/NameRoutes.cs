@@ -1,7 +1,5 @@
 using Broker.Api.Admin;
 using Broker.Api.Audit.Recording;
-using Broker.Api.Hosting;
-using Broker.Api.OpenApi;
 
 namespace Broker.Api.Pipeline;
 

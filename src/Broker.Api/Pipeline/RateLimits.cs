@@ -1,8 +1,6 @@
 using System.Threading.RateLimiting;
 using Broker.Api.Auth;
 using Broker.Api.Errors;
-using Broker.Api.OpenApi;
-using Microsoft.AspNetCore.RateLimiting;
 
 namespace Broker.Api.Pipeline;
 

@@ -1,6 +1,4 @@
 using Broker.Api.Connect;
-using Broker.Api.Hosting;
-using Broker.Api.OpenApi;
 
 namespace Broker.Api.Pipeline;
 

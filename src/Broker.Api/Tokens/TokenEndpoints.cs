@@ -2,7 +2,6 @@ using System.Globalization;
 using Broker.Api.Audit.Recording;
 using Broker.Api.Auth;
 using Broker.Api.Errors;
-using Broker.Api.OpenApi;
 using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
@@ -75,7 +74,7 @@ public static class TokenEndpoints
             minValidity = TimeSpan.FromSeconds(seconds);
         }
 
-        var caller = new Caller(client.Id, client.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
+        var caller = http.Caller();
         var result = await issuer.GetTokenAsync(account, minValidity, caller, ct);
         var now = time.GetUtcNow();
         switch (result)

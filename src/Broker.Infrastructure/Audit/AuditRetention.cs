@@ -16,39 +16,37 @@ public sealed partial class AuditRetention(
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     IOptions<AuditOptions> options,
-    ILogger<AuditRetention> logger) : SupervisedLoop(time, logger)
+    ILogger<AuditRetention> logger) : PeriodicLoop(time, logger)
 {
     private readonly TaskCompletionSource _firstSweep = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Done once the start-up sweep has run (deleted or failed): a sweep of one's own does not race it after that.</summary>
     public Task FirstSweep => _firstSweep.Task;
 
-    protected override async Task RunAsync(CancellationToken stoppingToken)
+    protected override TimeSpan Interval => options.Value.RetentionInterval;
+
+    // Not before start-up is over: the migrations that create the table may still be running.
+    protected override async Task ReadyAsync(CancellationToken stoppingToken)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+            await started.Task.WaitAsync(stoppingToken);
+    }
+
+    protected override async Task TickAsync(CancellationToken stoppingToken)
     {
         try
         {
-            // Not before start-up is over: the migrations that create the table may still be running.
-            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-                await started.Task.WaitAsync(stoppingToken);
-            using var timer = new PeriodicTimer(options.Value.RetentionInterval, Clock);
-            do
-            {
-                try
-                {
-                    await SweepAsync(stoppingToken);
-                }
-                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-                {
-                    LogFailed(e); // whatever it was (an outage, a trigger, a permission), the next tick tries again
-                }
-                _firstSweep.TrySetResult();
-            } while (await timer.WaitForNextTickAsync(stoppingToken));
+            await SweepAsync(stoppingToken);
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        finally
         {
+            _firstSweep.TrySetResult();
         }
     }
+
+    // Whatever it was (an outage, a trigger, a permission), the next tick tries again.
+    protected override void TickFailed(Exception exception) => LogFailed(exception);
 
     /// <summary>Deletes every event older than the retention period, batch by batch. Returns how many.</summary>
     public async Task<long> SweepAsync(CancellationToken ct)

@@ -120,21 +120,15 @@ public sealed partial class AuditWriter(
             if (dropped > 0)
             {
                 LogOverflow(dropped);
-                _batch.Add(new AuditEvent
-                {
-                    At = Clock.GetUtcNow(), Action = AuditActions.AuditOverflow, Outcome = "dropped",
-                    Detail = $"{dropped} audit events were lost: the queue was full (see the log)",
-                });
+                _batch.Add(AuditRow.Of(Clock.GetUtcNow(), AuditActions.AuditOverflow, "dropped",
+                    detail: $"{dropped} audit events were lost: the queue was full (see the log)"));
             }
 
             var rejected = Interlocked.Exchange(ref _rejected, 0);
             if (rejected > 0)
             {
-                _batch.Add(new AuditEvent
-                {
-                    At = Clock.GetUtcNow(), Action = AuditActions.AuditRejected, Outcome = "dropped",
-                    Detail = $"{rejected} audit events were refused by the database and set aside (see the log for their actions)",
-                });
+                _batch.Add(AuditRow.Of(Clock.GetUtcNow(), AuditActions.AuditRejected, "dropped",
+                    detail: $"{rejected} audit events were refused by the database and set aside (see the log for their actions)"));
             }
 
             if (_batch.Count == 0) return;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Broker.Domain;
+using Broker.Infrastructure.Tokens;
 using Microsoft.Extensions.Options;
 
 namespace Broker.Infrastructure.Audit;
@@ -63,15 +64,10 @@ public sealed class ServedTokenRollups(IOptions<AuditOptions> options)
             Interlocked.Decrement(ref _keys);
             var (count, first, last) = tally.Seal();
             if (count == 0) continue; // sealed before its first fetch counted: that fetch went to the next window
-            rows.Add(new AuditEvent
-            {
-                At = last, FirstAt = first, Count = count,
-                Action = AuditActions.TokenServed, Outcome = served.FromCache ? "hit" : "miss",
-                ClientId = served.ClientId, ClientName = served.ClientName,
-                AccountId = served.AccountId, AccountName = served.AccountName, ProviderName = served.ProviderName,
-                TokenHmac = served.TokenHmac, RemoteIp = served.RemoteIp?.ToString(), RequestId = tally.FirstRequestId,
-                PeriodStart = new DateTimeOffset(first.UtcTicks - first.UtcTicks % _periodTicks, TimeSpan.Zero),
-            });
+            rows.Add(AuditRow.Rollup(first, last, count, AuditActions.TokenServed, served.FromCache ? "hit" : "miss",
+                new Caller(served.ClientId, served.ClientName, tally.FirstRequestId, served.RemoteIp?.ToString()),
+                served.AccountId, served.AccountName, served.ProviderName, tokenHmac: served.TokenHmac,
+                periodStart: new DateTimeOffset(first.UtcTicks - first.UtcTicks % _periodTicks, TimeSpan.Zero)));
         }
         return rows;
     }

@@ -7,15 +7,15 @@ namespace Broker.Infrastructure.Observability;
 
 /// <summary>
 /// How many accounts need an admin (needs_attention) or are inactive upstream, for the <c>broker.accounts</c> gauge.
-/// Counted by a loop every <see cref="Interval"/>, not per scrape: a scrape (or several scrapers, several
+/// Counted by a loop every <see cref="CountInterval"/>, not per scrape: a scrape (or several scrapers, several
 /// instances) must not cost the database a query each.
 /// </summary>
 public sealed partial class AccountStateCounts(
     IDbContextFactory<BrokerDbContext> contexts,
     TimeProvider time,
-    ILogger<AccountStateCounts> logger) : SupervisedLoop(time, logger)
+    ILogger<AccountStateCounts> logger) : PeriodicLoop(time, logger)
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan CountInterval = TimeSpan.FromSeconds(30);
 
     private static readonly AccountState[] Counted = [AccountState.NeedsAttention, AccountState.Inactive];
 
@@ -24,22 +24,11 @@ public sealed partial class AccountStateCounts(
     /// <summary>The last count (empty until the first one): one entry per counted state, zeros included.</summary>
     public IReadOnlyList<(string State, long Count)> Current => _current;
 
-    protected override async Task RunAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(Interval, Clock);
-        do
-        {
-            try
-            {
-                await CountAsync(stoppingToken);
-            }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-            {
-                // The database may be down; the gauge keeps the last count and the next tick tries again.
-                LogCountFailed(e);
-            }
-        } while (await timer.WaitForNextTickAsync(stoppingToken));
-    }
+    protected override TimeSpan Interval => CountInterval;
+    protected override Task TickAsync(CancellationToken stoppingToken) => CountAsync(stoppingToken);
+
+    // The database may be down; the gauge keeps the last count and the next tick tries again.
+    protected override void TickFailed(Exception exception) => LogCountFailed(exception);
 
     public async Task CountAsync(CancellationToken ct)
     {

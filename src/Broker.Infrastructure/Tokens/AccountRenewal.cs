@@ -269,14 +269,8 @@ public sealed partial class AccountRenewal(
 
         var detail = RenewalFailures.Interrupted(attempt!, provider, step);
         LogRefreshResumed(account.Name, step);
-        db.AuditEvents.Add(new AuditEvent
-        {
-            At = now, Action = AuditActions.TokenRefreshResumed,
-            Outcome = JsonNamingPolicy.SnakeCaseLower.ConvertName(step.ToString()),
-            ClientId = caller.ClientId, ClientName = caller.ClientName,
-            AccountId = account.Id, AccountName = account.Name, ProviderName = provider.Name,
-            Detail = detail, RequestId = caller.RequestId, RemoteIp = caller.RemoteIp,
-        });
+        db.AuditEvents.Add(AuditRow.Of(now, AuditActions.TokenRefreshResumed, JsonNamingPolicy.SnakeCaseLower.ConvertName(step.ToString()),
+            caller, account.Id, account.Name, provider.Name, detail));
         // A retry's own record replaces this one; otherwise the token is given up, and the record with it.
         if (step != RecoveryStep.RetryWithinGrace) await RefreshAttempts.EndAsync(db, account.Id, ct);
         return (step, detail, attempt!.StartedAt);
@@ -292,17 +286,11 @@ public sealed partial class AccountRenewal(
         BrokerTracing.UpstreamCallEnded(activity, outcome.Kind, outcome.Status, succeeded: outcome is UpstreamOutcome.Granted);
         metrics.UpstreamCall(provider.Dialect.ToName(), kind, outcome.Kind, elapsed);
         LogUpstreamCall(account.Name, kind, outcome.Kind, outcome.Status, (long)elapsed.TotalMilliseconds);
-        db.AuditEvents.Add(new AuditEvent
-        {
-            At = time.GetUtcNow(), Action = action, Outcome = outcome.Kind,
-            ClientId = caller.ClientId, ClientName = caller.ClientName,
-            AccountId = account.Id, AccountName = account.Name, ProviderName = provider.Name,
-            UpstreamStatus = outcome.Status, UpstreamMs = (int)elapsed.TotalMilliseconds,
-            Detail = outcome is UpstreamOutcome.Granted ? null : RenewalFailures.Shorten(outcome.Detail),
-            RequestId = caller.RequestId, RemoteIp = caller.RemoteIp,
+        db.AuditEvents.Add(AuditRow.Of(time.GetUtcNow(), action, outcome.Kind, caller, account.Id, account.Name, provider.Name,
+            detail: outcome is UpstreamOutcome.Granted ? null : RenewalFailures.Shorten(outcome.Detail),
+            upstreamStatus: outcome.Status, upstreamMs: (int)elapsed.TotalMilliseconds,
             // The hash of the new access token ties the token.served events of this token to the call that got it.
-            TokenHmac = outcome is UpstreamOutcome.Granted granted ? auditHasher.Hash(granted.Tokens.AccessToken) : null,
-        });
+            tokenHmac: outcome is UpstreamOutcome.Granted granted ? auditHasher.Hash(granted.Tokens.AccessToken) : null));
         return outcome;
     }
 

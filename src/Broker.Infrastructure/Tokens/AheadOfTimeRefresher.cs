@@ -17,26 +17,13 @@ public sealed partial class AheadOfTimeRefresher(
     IDbContextFactory<BrokerDbContext> contexts,
     TimeProvider time,
     IOptions<AheadOfTimeOptions> options,
-    ILogger<AheadOfTimeRefresher> logger) : SupervisedLoop(time, logger)
+    ILogger<AheadOfTimeRefresher> logger) : PeriodicLoop(time, logger)
 {
-    protected override async Task RunAsync(CancellationToken stoppingToken)
-    {
-        var settings = options.Value;
-        if (!settings.Enabled) return;
-        using var timer = new PeriodicTimer(settings.Interval, Clock);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                await RefreshDueAsync(stoppingToken);
-            }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-            {
-                // A database outage must not end the loop; the next tick tries again.
-                LogPassFailed(e);
-            }
-        }
-    }
+    protected override TimeSpan Interval => options.Value.Interval;
+    protected override bool TicksAtStart => false;
+    protected override bool Enabled => options.Value.Enabled;
+    protected override Task TickAsync(CancellationToken stoppingToken) => RefreshDueAsync(stoppingToken);
+    protected override void TickFailed(Exception exception) => LogPassFailed(exception);
 
     /// <summary>One pass: find the recently used accounts whose tokens are due, and refresh them.</summary>
     public async Task<int> RefreshDueAsync(CancellationToken ct)

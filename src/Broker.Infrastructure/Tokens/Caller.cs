@@ -4,4 +4,7 @@ namespace Broker.Infrastructure.Tokens;
 public sealed record Caller(Guid? ClientId, string? ClientName, string? RequestId, string? RemoteIp)
 {
     public static readonly Caller AheadOfTime = new(null, "broker:ahead-of-time", null, null);
+
+    /// <summary>An actor outside any request (a start-up step, a command), by name.</summary>
+    public static Caller Named(string name) => new(null, name, null, null);
 }

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Broker.Domain;
-using Broker.Infrastructure.Upstream.Dialects;
 
 namespace Broker.Infrastructure.Upstream;
 

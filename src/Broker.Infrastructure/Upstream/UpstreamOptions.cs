@@ -1,6 +1,5 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net;
-using Broker.Infrastructure.Upstream.Dialects;
 
 namespace Broker.Infrastructure.Upstream;
 

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Broker.Domain;
-using Broker.Infrastructure.Upstream.Dialects;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;

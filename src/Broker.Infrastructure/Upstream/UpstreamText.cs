@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using Broker.Domain;
-using Broker.Infrastructure.Upstream.Dialects;
 
 namespace Broker.Infrastructure.Upstream;
 

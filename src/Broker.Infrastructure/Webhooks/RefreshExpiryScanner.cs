@@ -19,24 +19,17 @@ public sealed partial class RefreshExpiryScanner(
     IDbContextFactory<BrokerDbContext> contexts,
     IOptions<WebhookOptions> options,
     TimeProvider time,
-    ILogger<RefreshExpiryScanner> logger) : SupervisedLoop(time, logger)
+    ILogger<RefreshExpiryScanner> logger) : PeriodicLoop(time, logger)
 {
-    protected override async Task RunAsync(CancellationToken stoppingToken)
+    protected override TimeSpan Interval => options.Value.ScanInterval;
+
+    protected override async Task TickAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(options.Value.ScanInterval, Clock);
-        do
-        {
-            try
-            {
-                await ScanAsync(stoppingToken);
-                await PruneAsync(stoppingToken);
-            }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-            {
-                LogScanFailed(e);
-            }
-        } while (await timer.WaitForNextTickAsync(stoppingToken));
+        await ScanAsync(stoppingToken);
+        await PruneAsync(stoppingToken);
     }
+
+    protected override void TickFailed(Exception exception) => LogScanFailed(exception);
 
     /// <summary>One scan; returns how many deliveries it enqueued (0 for events enqueued before).</summary>
     public async Task<int> ScanAsync(CancellationToken ct)

@@ -5,7 +5,6 @@ using Broker.Domain;
 using Broker.Infrastructure.Outbound;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
-using Broker.Infrastructure.Upstream.Dialects;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;

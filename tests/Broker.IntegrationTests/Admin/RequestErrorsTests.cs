@@ -1,6 +1,4 @@
 using Broker.Api.Errors;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;

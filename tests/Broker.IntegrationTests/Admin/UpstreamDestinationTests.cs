@@ -1,6 +1,5 @@
 using System.Net;
 using Broker.Infrastructure.Outbound;
-using Broker.Infrastructure.Upstream.Dialects;
 using Broker.IntegrationTests.Support;
 
 namespace Broker.IntegrationTests.Admin;

@@ -1,8 +1,6 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using Broker.IntegrationTests.Support;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Reliability;
 

@@ -4,7 +4,6 @@ using Broker.IntegrationTests.Admin;
 using Broker.IntegrationTests.Audit;
 using Broker.IntegrationTests.Support;
 using Broker.Simulator;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Tokens;
 

@@ -1,6 +1,5 @@
 using System.Text;
 using Broker.Domain;
-using Broker.Infrastructure.Upstream;
 using Broker.Infrastructure.Upstream.Dialects;
 using Broker.UnitTests.Support;
 using CsCheck;

@@ -1,7 +1,6 @@
 using System.Net.Http.Headers;
 using Broker.Domain;
 using Broker.Infrastructure.Connect;
-using Broker.Infrastructure.Upstream;
 using Broker.Infrastructure.Upstream.Dialects;
 using static Broker.Domain.UpstreamOutcome;
 

@@ -1,5 +1,4 @@
 using Broker.Domain;
-using Broker.Infrastructure.Upstream;
 using Broker.Infrastructure.Upstream.Dialects;
 using static Broker.Domain.UpstreamOutcome;
 

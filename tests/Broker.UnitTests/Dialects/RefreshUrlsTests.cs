@@ -1,5 +1,4 @@
 using Broker.Domain;
-using Broker.Infrastructure.Upstream;
 using Broker.Infrastructure.Upstream.Dialects;
 
 namespace Broker.UnitTests.Dialects;

@@ -1,7 +1,3 @@
-using Broker.Api.Errors;
-using Broker.Api.Hosting;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
 using Microsoft.AspNetCore.Authorization;

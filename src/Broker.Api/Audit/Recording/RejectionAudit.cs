@@ -1,12 +1,9 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Broker.Api.Auth;
-using Broker.Api.Hosting;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
-using Broker.Infrastructure.Persistence;
+using Broker.Infrastructure.Tokens;
 
 namespace Broker.Api.Audit.Recording;
 
@@ -96,13 +93,9 @@ public sealed partial class RejectionAudit(AuditQueue audit, TimeProvider time, 
     {
         var reasons = string.Join(", ", tally.Reasons.OrderByDescending(r => r.Value).Select(r => $"{r.Key}: {r.Value}"));
         var detail = string.Create(CultureInfo.InvariantCulture, $"{tally.Count} request(s) from {tally.First:HH:mm:ss} to {tally.Last:HH:mm:ss} UTC ({reasons})");
-        return new AuditEvent
-        {
-            At = tally.Last, FirstAt = tally.First, Count = tally.Count, Action = key.Action,
-            Outcome = key.Action == AuditActions.RequestRateLimited ? "too_many_requests" : "unauthorized",
-            ClientId = key.ClientId, ClientName = key.ClientName, RemoteIp = key.RemoteIp, RequestId = tally.FirstRequestId,
-            Detail = SafeText.Shorten(detail, Limits.Detail),
-        };
+        return AuditRow.Rollup(tally.First, tally.Last, tally.Count, key.Action,
+            key.Action == AuditActions.RequestRateLimited ? "too_many_requests" : "unauthorized",
+            new Caller(key.ClientId, key.ClientName, tally.FirstRequestId, key.RemoteIp), detail: detail);
     }
 
     private readonly record struct Key(string Action, Guid? ClientId, string? ClientName, string? RemoteIp, long Minute);

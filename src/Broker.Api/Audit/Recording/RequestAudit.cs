@@ -1,10 +1,5 @@
 using Broker.Api.Auth;
-using Broker.Api.Hosting;
-using Broker.Api.OpenApi;
-using Broker.Api.Pipeline;
-using Broker.Domain;
 using Broker.Infrastructure.Audit;
-using Broker.Infrastructure.Persistence;
 
 namespace Broker.Api.Audit.Recording;
 
@@ -17,18 +12,7 @@ public static class RequestAudit
     public static void Record(AuditQueue audit, TimeProvider time, HttpContext http, string action, string outcome,
         string? account = null, Guid? accountId = null, string? provider = null, string? detail = null, string? tokenHmac = null)
     {
-        var client = http.Client();
-        audit.Enqueue(new AuditEvent
-        {
-            At = time.GetUtcNow(), Action = action, Outcome = outcome,
-            ClientId = client?.Id, ClientName = client?.Name,
-            // Shortened here, not only when written: names and details come from the request, and a queue full of
-            // 30 KiB names would hold megabytes.
-            AccountId = accountId, AccountName = SafeText.Shorten(account, Limits.Name), ProviderName = SafeText.Shorten(provider, Limits.Name),
-            Detail = SafeText.Shorten(detail, Limits.Detail),
-            RequestId = http.TraceIdentifier, RemoteIp = http.Connection.RemoteIpAddress?.ToString(),
-            TokenHmac = tokenHmac,
-        });
+        audit.Enqueue(AuditRow.Of(time.GetUtcNow(), action, outcome, http.Caller(), accountId, account, provider, detail, tokenHmac: tokenHmac));
         http.Features.Set(Recorded.Instance);
     }
 
