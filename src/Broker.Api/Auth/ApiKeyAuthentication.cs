@@ -100,6 +100,6 @@ public static class HttpContextClientExtensions
     public static Caller Caller(this HttpContext http)
     {
         var client = http.Client();
-        return new Caller(client?.Id, client?.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
+        return new Caller(client?.Id, client?.Name, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString(), client?.Identity);
     }
 }

@@ -132,5 +132,12 @@ public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, 
     /// <summary>Until when the key is accepted, for a rotated-out key in its overlap; null for the current key.</summary>
     public DateTimeOffset? ValidUntil { get; init; }
 
+    /// <summary>
+    /// How the caller proved it is this client, for the audit trail, never a secret: <c>key:&lt;id&gt;</c> for an API
+    /// key, <c>jwt:&lt;issuer&gt; &lt;subject&gt;</c> for a workload identity token, <c>cert:&lt;thumbprint&gt;</c> for a
+    /// client certificate. Null where not (yet) known.
+    /// </summary>
+    public string? Identity { get; init; }
+
     public bool IsGranted(string account) => GrantedAccounts.Contains(account);
 }

@@ -1,7 +1,7 @@
 namespace Broker.Infrastructure.Tokens;
 
-/// <summary>Who asked, for the audit trail.</summary>
-public sealed record Caller(Guid? ClientId, string? ClientName, string? RequestId, string? RemoteIp)
+/// <summary>Who asked, for the audit trail; <paramref name="Identity"/> is how they authenticated (see AuthenticatedClient.Identity).</summary>
+public sealed record Caller(Guid? ClientId, string? ClientName, string? RequestId, string? RemoteIp, string? Identity = null)
 {
     public static readonly Caller AheadOfTime = new(null, "broker:ahead-of-time", null, null);
 
