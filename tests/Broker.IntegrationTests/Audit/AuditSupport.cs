@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using Broker.IntegrationTests.Support;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Audit;
 
@@ -27,17 +26,8 @@ public static class AuditSupport
     public static Task<long> EventsAsync(this BrokerWorld world, string where, params object[] parameters) =>
         world.ScalarAsync<long>($"SELECT coalesce(sum(count), 0)::bigint FROM audit_events WHERE {where}", parameters);
 
-    public static async Task<List<string>> DetailsAsync(this BrokerWorld world, string action)
-    {
-        await using var connection = new NpgsqlConnection(world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT detail FROM audit_events WHERE action = $1 ORDER BY id", connection);
-        command.Parameters.Add(new() { Value = action });
-        var details = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync()) details.Add(reader.GetString(0));
-        return details;
-    }
+    public static Task<List<string>> DetailsAsync(this BrokerWorld world, string action) =>
+        world.ColumnAsync<string>("SELECT detail FROM audit_events WHERE action = $1 ORDER BY id", action);
 
     /// <summary>A GET with the admin key and an Accept header; returns the status and the body text.</summary>
     public static async Task<(HttpStatusCode Status, string Body, string? ContentType)> AdminGetAsync(this BrokerWorld world, string path, string accept = "application/json")

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Broker.IntegrationTests.Support;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Audit;
 
@@ -170,12 +169,7 @@ public sealed class AuditTrailTests(AuditTrafficFixture traffic) : IClassFixture
     public async Task Audit_table_holds_no_secret_or_token_the_test_used()
     {
         traffic.Secrets.Count.ShouldBeGreaterThan(8);
-        await using var connection = new NpgsqlConnection(World.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT e::text FROM audit_events e", connection);
-        var rows = new List<string>();
-        await using (var reader = await command.ExecuteReaderAsync())
-            while (await reader.ReadAsync()) rows.Add(reader.GetString(0));
+        var rows = await World.ColumnAsync<string>("SELECT e::text FROM audit_events e");
 
         rows.Count.ShouldBeGreaterThan(12);
         foreach (var secret in traffic.Secrets)

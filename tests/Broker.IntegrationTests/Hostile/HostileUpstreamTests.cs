@@ -5,7 +5,6 @@ using Broker.IntegrationTests.Audit;
 using Broker.IntegrationTests.Support;
 using Broker.Infrastructure.Persistence;
 using Broker.Simulator;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Hostile;
 
@@ -194,14 +193,8 @@ public sealed class HostileUpstreamTests : IAsyncLifetime
     /// <param name="showsUpstreamWords">The account's last_error quotes the upstream's text (the test's marker).</param>
     private async Task AssertStateAsync(TestAccount account, string state, string? because = null, bool showsUpstreamWords = false)
     {
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT state, last_error FROM accounts WHERE name = $1", connection);
-        command.Parameters.Add(new() { Value = account.Name });
-        await using var reader = await command.ExecuteReaderAsync();
-        (await reader.ReadAsync()).ShouldBeTrue();
-        reader.GetString(0).ShouldBe(state, because);
-        var lastError = reader.GetString(1);
+        (await _world.ScalarAsync<string>("SELECT state FROM accounts WHERE name = $1", account.Name)).ShouldBe(state, because);
+        var lastError = (await _world.ScalarAsync<object>("SELECT last_error FROM accounts WHERE name = $1", account.Name)).ShouldBeOfType<string>(because);
         SafeText.IsClean(lastError).ShouldBeTrue(because);
         lastError.Length.ShouldBeLessThanOrEqualTo(Limits.Detail, because);
         if (showsUpstreamWords)

@@ -3,7 +3,6 @@ using Broker.Domain;
 using Broker.IntegrationTests.Support;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Reliability;
 
@@ -153,15 +152,10 @@ public sealed class BadInputFuzzTests : IAsyncLifetime
     /// <summary>Everything but the audit trail (which records the refusals) and the key ring.</summary>
     private async Task<string> DumpStateAsync()
     {
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
         var dump = new StringBuilder();
         foreach (var table in new[] { "providers", "accounts", "clients", "client_grants" })
-        {
-            await using var command = new NpgsqlCommand($"SELECT t::text FROM {table} t ORDER BY t::text", connection);
-            await using var reader = await command.ExecuteReaderAsync();
-            while (await reader.ReadAsync()) dump.AppendLine(reader.GetString(0));
-        }
+            foreach (var row in await _world.ColumnAsync<string>($"SELECT t::text FROM {table} t ORDER BY t::text"))
+                dump.AppendLine(row);
         return dump.ToString();
     }
 }

@@ -14,6 +14,18 @@ public static class WorldSql
         return value is T typed ? typed : (T)Convert.ChangeType(value, typeof(T), System.Globalization.CultureInfo.InvariantCulture)!;
     }
 
+    /// <summary>The first column of every row.</summary>
+    public static async Task<List<T>> ColumnAsync<T>(this BrokerWorld world, string sql, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = Command(sql, connection, parameters);
+        await using var reader = await command.ExecuteReaderAsync();
+        var values = new List<T>();
+        while (await reader.ReadAsync()) values.Add(reader.GetFieldValue<T>(0));
+        return values;
+    }
+
     public static async Task<int> ExecuteAsync(this BrokerWorld world, string sql, params object[] parameters)
     {
         await using var connection = new NpgsqlConnection(world.ConnectionString);
