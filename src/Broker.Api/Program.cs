@@ -4,6 +4,7 @@ using Broker.Api.Hosting;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 // A setting the broker cannot start with is one line naming it, its value and what it must be, and exit code 1:
 // a stack trace would bury the one thing to change (docs/configuration.md).
@@ -72,6 +73,10 @@ static async Task<int> RunAsync(string[] args)
     var app = BrokerApp.Create(args);
     // Checked here rather than by the host's start, which would log the failure with its stack trace first.
     app.Services.GetService<IStartupValidator>()?.Validate();
+    // Likewise a database the start-up migrations cannot reach. (Without them, the broker starts and reports not
+    // ready until the database is there.)
+    if (app.Configuration.GetValue(StartupTasks.MigrateOnStartupSetting, defaultValue: true))
+        await using (await app.Services.GetRequiredService<NpgsqlDataSource>().OpenConnectionAsync()) { }
     await app.RunAsync();
     return 0;
 }

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Broker.Api.Hosting;
 
@@ -39,6 +40,10 @@ public static partial class StartupFailure
             case InvalidOperationException when NotConvertible().Match(exception.Message) is { Success: true } m:
                 lines.Add(Invalid(m.Groups["setting"].Value, configuration, $"must be {Expected(m.Groups["type"].Value)}."));
                 break;
+            // The database named by the connection string cannot be reached or refuses us: where, and why, in one line.
+            case NpgsqlException unreachable:
+                lines.Add(DatabaseFailure(unreachable, configuration));
+                break;
             // The broker's own checks of its settings (the KEK, the database) name what to set.
             case InvalidOperationException when exception.Message.Contains("Broker:", StringComparison.Ordinal) ||
                                                 exception.Message.Contains("Broker__", StringComparison.Ordinal) ||
@@ -46,6 +51,25 @@ public static partial class StartupFailure
                 lines.Add(OneLine(exception.Message));
                 break;
         }
+    }
+
+    private static string DatabaseFailure(NpgsqlException exception, IConfiguration configuration)
+    {
+        var where = "the database";
+        try
+        {
+            // Where it is, never the password: host, port, database and user only.
+            var given = new NpgsqlConnectionStringBuilder(configuration.GetConnectionString("Broker"));
+            where = $"the database {given.Username}@{given.Host}:{given.Port}/{given.Database}";
+        }
+        catch (ArgumentException)
+        {
+        }
+        var why = exception is PostgresException refused
+            ? $"{refused.MessageText} (SQLSTATE {refused.SqlState})"
+            : exception.InnerException is { } inner ? $"{exception.Message}: {inner.Message}" : exception.Message;
+        return OneLine($"Cannot use {where} (ConnectionStrings:Broker, environment variable ConnectionStrings__Broker): {why}. " +
+                       "Check that PostgreSQL runs there and accepts this user.");
     }
 
     private static string Failure(Type options, string failure, IConfiguration configuration)

@@ -46,6 +46,20 @@ public sealed class StartupSettingsTests
         OnlyLine(output + error).ShouldStartWith("No key-encryption key: set Broker__KeyEncryption__Key");
     }
 
+    [Fact]
+    public async Task Database_that_cannot_be_reached_is_one_line_naming_where_without_the_password_and_exit_code_1()
+    {
+        var settings = Valid();
+        settings["ConnectionStrings:Broker"] = "Host=127.0.0.1;Port=1;Database=brokerdb;Username=brokeruser;Password=hunter2-not-shown";
+
+        var (exitCode, output, error) = await BrokerProcess.RunCommandAsync(settings);
+
+        exitCode.ShouldBe(1, output + error);
+        var line = OnlyLine(output + error);
+        line.ShouldStartWith("Cannot use the database brokeruser@127.0.0.1:1/brokerdb (ConnectionStrings:Broker, environment variable ConnectionStrings__Broker): ");
+        line.ShouldNotContain("hunter2");
+    }
+
     private static string OnlyLine(string printed)
     {
         var lines = printed.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
