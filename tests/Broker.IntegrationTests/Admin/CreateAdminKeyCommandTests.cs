@@ -5,7 +5,6 @@ using Broker.Api.Auth;
 using Broker.Domain;
 using Broker.IntegrationTests.Deployment;
 using Broker.IntegrationTests.Support;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Admin;
 
@@ -108,12 +107,5 @@ public sealed class CreateAdminKeyCommandTests : IAsyncLifetime
         IReadOnlyDictionary<string, string?> settings, params string[] arguments) =>
         BrokerProcess.RunCommandAsync(settings, [CreateAdminKeyCommand.Command, .. arguments]);
 
-    private async Task<byte[]> StoredKeyHashAsync(string client)
-    {
-        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_world.ConnectionString) { Pooling = false }.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT key_hash FROM clients WHERE name = $1", connection);
-        command.Parameters.Add(new() { Value = client });
-        return (byte[])(await command.ExecuteScalarAsync())!;
-    }
+    private Task<byte[]> StoredKeyHashAsync(string client) => _world.ScalarAsync<byte[]>("SELECT key_hash FROM clients WHERE name = $1", client);
 }

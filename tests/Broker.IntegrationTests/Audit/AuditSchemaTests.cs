@@ -88,19 +88,14 @@ public sealed class AuditSchemaTests(SharedWorld shared) : IClassFixture<SharedW
             .Select(p => $"{p.GetColumnName()} {p.GetColumnType()} {(p.IsNullable ? "null" : "not null")}")
             .Order().ToList();
 
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
+        var table = await _world.ColumnAsync<string>(
             """
             SELECT column_name || ' ' || CASE WHEN data_type = 'character varying' THEN 'character varying(' || character_maximum_length || ')'
                                               WHEN data_type = 'timestamp with time zone' THEN 'timestamp with time zone'
                                               ELSE data_type END
                    || ' ' || CASE is_nullable WHEN 'YES' THEN 'null' ELSE 'not null' END
             FROM information_schema.columns WHERE table_name = 'audit_events' ORDER BY 1
-            """, connection);
-        var table = new List<string>();
-        await using (var reader = await command.ExecuteReaderAsync())
-            while (await reader.ReadAsync()) table.Add(reader.GetString(0));
+            """);
 
         model.ShouldBe(table.Order().ToList());
     }

@@ -4,7 +4,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Hosting;
 using Broker.IntegrationTests.Support;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Connect;
 
@@ -93,16 +92,8 @@ public static partial class ConnectWorld
         Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(new Uri(url).Query).TryGetValue(name, out var v) ? v.ToString() : null;
 
     /// <summary>Every audit row as JSON text, for the scans that must not find a code, verifier or token in them.</summary>
-    public static async Task<List<string>> AuditRowsAsync(BrokerWorld world)
-    {
-        await using var connection = new NpgsqlConnection(world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT row_to_json(a)::text FROM audit_events a", connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var rows = new List<string>();
-        while (await reader.ReadAsync()) rows.Add(reader.GetString(0));
-        return rows;
-    }
+    public static Task<List<string>> AuditRowsAsync(BrokerWorld world) =>
+        world.ColumnAsync<string>("SELECT row_to_json(a)::text FROM audit_events a");
 
     public static async Task<JsonObject> AccountJsonAsync(BrokerWorld world, string account) =>
         await world.AdminAsync(HttpMethod.Get, $"/admin/accounts/{account}");

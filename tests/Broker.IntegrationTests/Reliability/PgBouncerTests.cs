@@ -156,13 +156,12 @@ public sealed class PgBouncerTests(ITestOutputHelper output) : IAsyncLifetime
     private async Task<TimeSpan> UntilEveryOtherInstanceAsync(Func<BrokerHost, Task<bool>> seen, Stopwatch since)
     {
         var waiting = _world.Brokers.Skip(1).ToList();
-        while (waiting.Count > 0)
+        await Poll.UntilAsync(async () =>
         {
             foreach (var broker in waiting.ToList())
                 if (await seen(broker)) waiting.Remove(broker);
-            if (since.Elapsed > TimeSpan.FromSeconds(15)) throw new TimeoutException($"{waiting.Count} instance(s) still served after 15 s");
-            if (waiting.Count > 0) await Task.Delay(20);
-        }
+            return waiting.Count == 0;
+        }, timeoutSeconds: 15, what: "Every other instance showing the change");
         return since.Elapsed;
     }
 }

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Reliability;
 
@@ -76,12 +75,6 @@ public sealed class ProcessKillTests : IAsyncLifetime
         }
     }
 
-    private async Task<long> IdleTransactionsAsync()
-    {
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'", connection);
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<long> IdleTransactionsAsync() => _world.ScalarAsync<long>(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'");
 }

@@ -4,7 +4,6 @@ using Broker.Infrastructure.Security;
 using Broker.IntegrationTests.Support;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Storage;
 
@@ -129,16 +128,8 @@ public sealed class KeyRingRewrapTests : IAsyncLifetime
         text.ShouldNotContain("<masterKey");
     }
 
-    private async Task<List<(int Id, string Xml)>> RowsAsync()
-    {
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT id, xml FROM data_protection_keys ORDER BY id", connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var rows = new List<(int, string)>();
-        while (await reader.ReadAsync()) rows.Add((reader.GetInt32(0), reader.GetString(1)));
-        return rows;
-    }
+    private async Task<List<(int Id, string Xml)>> RowsAsync() =>
+        (await _world.RowsAsync("SELECT id, xml FROM data_protection_keys ORDER BY id")).Select(row => ((int)row[0]!, (string)row[1]!)).ToList();
 
     /// <summary>The fingerprint of the KEK of each element, in row order.</summary>
     private async Task<List<string>> KeksAsync() =>

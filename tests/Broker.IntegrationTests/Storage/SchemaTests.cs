@@ -3,7 +3,6 @@ using Broker.IntegrationTests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Storage;
 
@@ -51,19 +50,13 @@ public sealed class SchemaTests : IAsyncLifetime
 
     private async Task<Dictionary<(string Table, string Column), ColumnInfo>> ReadSchemaAsync()
     {
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("""
-            SELECT c.table_name, c.column_name, format_type(a.atttypid, a.atttypmod), c.is_nullable = 'YES'
+        var rows = await _world.RowsAsync("""
+            SELECT c.table_name::text, c.column_name::text, format_type(a.atttypid, a.atttypmod), c.is_nullable = 'YES'
             FROM information_schema.columns c
             JOIN pg_attribute a ON a.attrelid = ('public.' || quote_ident(c.table_name))::regclass AND a.attname = c.column_name
             WHERE c.table_schema = 'public'
-            """, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var columns = new Dictionary<(string, string), ColumnInfo>();
-        while (await reader.ReadAsync())
-            columns[(reader.GetString(0), reader.GetString(1))] = new ColumnInfo(Normalize(reader.GetString(2)), reader.GetBoolean(3));
-        return columns;
+            """);
+        return rows.ToDictionary(row => ((string)row[0]!, (string)row[1]!), row => new ColumnInfo(Normalize((string)row[2]!), (bool)row[3]!));
     }
 
     /// <summary>EF and PostgreSQL spell some types differently (varchar vs character varying).</summary>

@@ -5,7 +5,6 @@ using Broker.Infrastructure.Security;
 using Broker.IntegrationTests.Support;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Storage;
 
@@ -72,30 +71,19 @@ public sealed partial class SecretReencryptionTests : IAsyncLifetime
     {
         const string verifier = "pending-pkce-verifier-0123456789-abcdefghijklmnop";
         var protector = _world.Broker.Services.GetRequiredService<SecretProtector>();
-        await using (var connection = new NpgsqlConnection(_world.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var insert = new NpgsqlCommand("""
-                INSERT INTO connect_attempts (state_hash, account_id, provider_id, verifier_encrypted, redirect_uri, created_at, expires_at)
-                SELECT '\x01'::bytea, id, provider_id, $1, 'https://broker.example/oauth/callback', now(), now() + interval '10 minutes'
-                FROM accounts LIMIT 1
-                """, connection);
-            insert.Parameters.Add(new() { Value = protector.Protect(SecretKind.PkceVerifier, verifier) });
-            (await insert.ExecuteNonQueryAsync()).ShouldBe(1);
-        }
+        (await _world.ExecuteAsync("""
+            INSERT INTO connect_attempts (state_hash, account_id, provider_id, verifier_encrypted, redirect_uri, created_at, expires_at)
+            SELECT '\x01'::bytea, id, provider_id, $1, 'https://broker.example/oauth/callback', now(), now() + interval '10 minutes'
+            FROM accounts LIMIT 1
+            """, protector.Protect(SecretKind.PkceVerifier, verifier))).ShouldBe(1);
 
         var (exit, stdout, stderr) = await BrokerProcess.RunCommandAsync(_world.Settings, Command);
         exit.ShouldBe(0, stdout + stderr);
         var newKey = NewKeyIn(stdout);
-        await using (var connection = new NpgsqlConnection(_world.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var select = new NpgsqlCommand("SELECT verifier_encrypted FROM connect_attempts", connection);
-            var stored = (string)(await select.ExecuteScalarAsync())!;
-            SecretProtector.KeyIdOf(stored).ShouldBe(newKey);
-            await _world.RestartBrokersAsync();
-            _world.Broker.Services.GetRequiredService<SecretProtector>().Unprotect(SecretKind.PkceVerifier, stored).ShouldBe(verifier);
-        }
+        var stored = await _world.ScalarAsync<string>("SELECT verifier_encrypted FROM connect_attempts");
+        SecretProtector.KeyIdOf(stored).ShouldBe(newKey);
+        await _world.RestartBrokersAsync();
+        _world.Broker.Services.GetRequiredService<SecretProtector>().Unprotect(SecretKind.PkceVerifier, stored).ShouldBe(verifier);
     }
 
     [Fact]
@@ -121,18 +109,9 @@ public sealed partial class SecretReencryptionTests : IAsyncLifetime
     public async Task A_secret_that_cannot_be_decrypted_fails_the_command_naming_its_row_and_nothing_is_re_encrypted_or_revoked()
     {
         var account = _stored[0].Account;
-        Guid id;
-        await using (var connection = new NpgsqlConnection(_world.ConnectionString))
-        {
-            await connection.OpenAsync();
-            // A payload in Data Protection's format, naming a key that is in no key ring.
-            var bogus = Base64UrlOf([0x09, 0xF0, 0xC9, 0xF0, .. Guid.NewGuid().ToByteArray(), .. new byte[48]]);
-            await using var command = new NpgsqlCommand(
-                "UPDATE accounts SET refresh_token_encrypted = $1 WHERE name = $2 RETURNING id", connection);
-            command.Parameters.Add(new() { Value = bogus });
-            command.Parameters.Add(new() { Value = account.Name });
-            id = (Guid)(await command.ExecuteScalarAsync())!;
-        }
+        // A payload in Data Protection's format, naming a key that is in no key ring.
+        var bogus = Base64UrlOf([0x09, 0xF0, 0xC9, 0xF0, .. Guid.NewGuid().ToByteArray(), .. new byte[48]]);
+        var id = await _world.ScalarAsync<Guid>("UPDATE accounts SET refresh_token_encrypted = $1 WHERE name = $2 RETURNING id", bogus, account.Name);
         var before = await SecretsAsync();
         var keysBefore = KeyManager().GetAllKeys().Select(k => k.KeyId).ToList();
 
@@ -163,24 +142,15 @@ public sealed partial class SecretReencryptionTests : IAsyncLifetime
     }
 
     /// <summary>Every stored encrypted column value, named table.column:row, in a stable order.</summary>
-    private async Task<List<(string Where, string Ciphertext)>> SecretsAsync()
-    {
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("""
+    private async Task<List<(string Where, string Ciphertext)>> SecretsAsync() =>
+        (await _world.RowsAsync("""
             SELECT 'providers.client_secret_encrypted:' || id, client_secret_encrypted FROM providers
             UNION ALL SELECT 'accounts.password_encrypted:' || id, password_encrypted FROM accounts
             UNION ALL SELECT 'accounts.client_secret_encrypted:' || id, client_secret_encrypted FROM accounts
             UNION ALL SELECT 'accounts.access_token_encrypted:' || id, access_token_encrypted FROM accounts
             UNION ALL SELECT 'accounts.refresh_token_encrypted:' || id, refresh_token_encrypted FROM accounts
             ORDER BY 1
-            """, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var secrets = new List<(string, string)>();
-        while (await reader.ReadAsync())
-            if (!reader.IsDBNull(1)) secrets.Add((reader.GetString(0), reader.GetString(1)));
-        return secrets;
-    }
+            """)).Where(row => row[1] is not null).Select(row => ((string)row[0]!, (string)row[1]!)).ToList();
 
     private static string Base64UrlOf(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }

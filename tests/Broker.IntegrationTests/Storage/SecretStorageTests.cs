@@ -1,7 +1,6 @@
 using System.Net;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Storage;
 
@@ -57,12 +56,7 @@ public sealed class SecretStorageTests : IAsyncLifetime
         var account = await _world.AccountAsync(DialectNames.SimpleJwt);
         await _world.Broker.TokenAsync(account.Name, await _world.ConsumerAsync(account.Name));
 
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT xml FROM data_protection_keys", connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var keys = new List<string>();
-        while (await reader.ReadAsync()) keys.Add(reader.GetString(0));
+        var keys = await _world.ColumnAsync<string>("SELECT xml FROM data_protection_keys");
 
         keys.ShouldNotBeEmpty();
         foreach (var xml in keys)
@@ -79,14 +73,9 @@ public sealed class SecretStorageTests : IAsyncLifetime
         var account = await _world.AccountAsync(DialectNames.SlideRule);
         await _world.Broker.TokenAsync(account.Name, await _world.ConsumerAsync(account.Name));
 
-        await using var connection = new NpgsqlConnection(_world.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            "SELECT password_encrypted, access_token_encrypted, refresh_token_encrypted FROM accounts WHERE name = $1", connection);
-        command.Parameters.Add(new() { Value = account.Name });
-        await using var reader = await command.ExecuteReaderAsync();
-        (await reader.ReadAsync()).ShouldBeTrue();
-        for (var i = 0; i < 3; i++) reader.GetString(i).ShouldStartWith("CfDJ8"); // Data Protection's payload header
-        reader.GetString(0).ShouldNotContain(account.Password);
+        var row = (await _world.RowsAsync(
+            "SELECT password_encrypted, access_token_encrypted, refresh_token_encrypted FROM accounts WHERE name = $1", account.Name)).ShouldHaveSingleItem();
+        foreach (var ciphertext in row) ciphertext.ShouldBeOfType<string>().ShouldStartWith("CfDJ8"); // Data Protection's payload header
+        ((string)row[0]!).ShouldNotContain(account.Password);
     }
 }

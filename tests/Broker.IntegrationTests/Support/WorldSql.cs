@@ -26,6 +26,23 @@ public static class WorldSql
         return values;
     }
 
+    /// <summary>Every row, its columns in order (SQL NULL as null).</summary>
+    public static async Task<List<object?[]>> RowsAsync(this BrokerWorld world, string sql, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(world.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = Command(sql, connection, parameters);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<object?[]>();
+        while (await reader.ReadAsync())
+        {
+            var row = new object?[reader.FieldCount];
+            for (var i = 0; i < row.Length; i++) row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            rows.Add(row);
+        }
+        return rows;
+    }
+
     public static async Task<int> ExecuteAsync(this BrokerWorld world, string sql, params object[] parameters)
     {
         await using var connection = new NpgsqlConnection(world.ConnectionString);

@@ -6,7 +6,6 @@ using Broker.Infrastructure.Webhooks;
 using Broker.IntegrationTests.Support;
 using Broker.Simulator;
 using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 
 namespace Broker.IntegrationTests.Webhooks;
 
@@ -122,10 +121,7 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         received.Select(r => (r.Path, r.EventId)).Distinct().Count().ShouldBe(webhooks * events);
         received.Select(r => r.EventId).Distinct().Count().ShouldBe(events);
 
-        await using var connection = new NpgsqlConnection(world.ConnectionString);
-        await connection.OpenAsync();
-        await using var query = new NpgsqlCommand("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' AND attempts = 1", connection);
-        ((long)(await query.ExecuteScalarAsync())!).ShouldBe(webhooks * events);
+        (await world.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' AND attempts = 1")).ShouldBe(webhooks * events);
     }
 
     [Fact]
@@ -164,15 +160,9 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         await world.Broker.TokenAsync(stuck.Name, key);
         await world.Broker.TokenAsync(fine.Name, key);
         // Both refresh tokens lapse within the warning window; only one account has what it needs to log in again.
-        await using (var connection = new NpgsqlConnection(world.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var update = new NpgsqlCommand(
-                "UPDATE accounts SET refresh_expires_at = $1, password_encrypted = CASE WHEN name = $2 THEN NULL ELSE password_encrypted END", connection);
-            update.Parameters.Add(new() { Value = world.Clock.GetUtcNow().AddDays(1) });
-            update.Parameters.Add(new() { Value = stuck.Name });
-            await update.ExecuteNonQueryAsync();
-        }
+        await world.ExecuteAsync(
+            "UPDATE accounts SET refresh_expires_at = $1, password_encrypted = CASE WHEN name = $2 THEN NULL ELSE password_encrypted END",
+            world.Clock.GetUtcNow().AddDays(1), stuck.Name);
 
         // The host's own first scan may be the one that finds it (on a busy machine it can run this late): what
         // counts is that however many scans, on however many instances, it is one event.
@@ -192,13 +182,7 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         _receiver.Received.Count.ShouldBe(1);
     }
 
-    private static async Task<long> DeliveriesAsync(BrokerWorld world)
-    {
-        await using var connection = new NpgsqlConnection(world.ConnectionString);
-        await connection.OpenAsync();
-        await using var query = new NpgsqlCommand("SELECT count(*) FROM webhook_deliveries", connection);
-        return (long)(await query.ExecuteScalarAsync())!;
-    }
+    private static Task<long> DeliveriesAsync(BrokerWorld world) => world.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries");
 
     [Fact]
     public async Task A_destination_the_broker_may_not_call_fails_at_once_with_the_reason()
@@ -213,13 +197,7 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         await world.RestartBrokersAsync();
         var outcome = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         world.Broker.Services.GetRequiredService<WebhookDispatcher>().Recorded += (_, status) => outcome.TrySetResult(status);
-        await using (var connection = new NpgsqlConnection(world.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var update = new NpgsqlCommand("UPDATE accounts SET refresh_expires_at = $1, password_encrypted = NULL", connection);
-            update.Parameters.Add(new() { Value = world.Clock.GetUtcNow().AddDays(1) });
-            await update.ExecuteNonQueryAsync();
-        }
+        await world.ExecuteAsync("UPDATE accounts SET refresh_expires_at = $1, password_encrypted = NULL", world.Clock.GetUtcNow().AddDays(1));
 
         // The restarted host's own first scan may run after the update and enqueue the event before this one does.
         await world.Broker.Services.GetRequiredService<RefreshExpiryScanner>().ScanAsync(CancellationToken.None);
