@@ -66,6 +66,7 @@ internal static class ControlEndpoints
         if (body.SimplejwtRotateRefreshTokens is { } rotate) state.SimpleJwtRotateRefreshTokens = rotate;
         if (body.Oauth2RotateRefreshTokens is { } oauth2Rotate) state.OAuth2RotateRefreshTokens = oauth2Rotate;
         if (body.RefreshReuseGraceSeconds is { } grace) state.RefreshReuseGrace = grace > 0 ? TimeSpan.FromSeconds(grace) : null;
+        if (body.ResendRepeatsFirstAnswer is { } repeat) state.ResendRepeatsFirstAnswer = repeat;
         return TypedResults.Ok(Settings.Of(state));
     }
 
@@ -115,15 +116,15 @@ internal static class ControlEndpoints
 
     /// <param name="RefreshReuseGraceSeconds">0 for none.</param>
     private sealed record SettingsChange(double? AccessLifetimeSeconds, double? RefreshLifetimeSeconds, double? LatencyMs, bool? SimplejwtRotateRefreshTokens,
-        double? RefreshReuseGraceSeconds = null, bool? Oauth2RotateRefreshTokens = null);
+        double? RefreshReuseGraceSeconds = null, bool? Oauth2RotateRefreshTokens = null, bool? ResendRepeatsFirstAnswer = null);
 
     private sealed record FaultChange(Fault? Fault, string? Username);
 
     private sealed record Settings(double AccessLifetimeSeconds, double RefreshLifetimeSeconds, double LatencyMs, bool SimplejwtRotateRefreshTokens,
-        double RefreshReuseGraceSeconds, bool Oauth2RotateRefreshTokens)
+        double RefreshReuseGraceSeconds, bool Oauth2RotateRefreshTokens, bool ResendRepeatsFirstAnswer)
     {
         public static Settings Of(SimulatorState state) => new(
             state.AccessLifetime.TotalSeconds, state.RefreshLifetime.TotalSeconds, state.Latency.TotalMilliseconds, state.SimpleJwtRotateRefreshTokens,
-            state.RefreshReuseGrace?.TotalSeconds ?? 0, state.OAuth2RotateRefreshTokens);
+            state.RefreshReuseGrace?.TotalSeconds ?? 0, state.OAuth2RotateRefreshTokens, state.ResendRepeatsFirstAnswer);
     }
 }

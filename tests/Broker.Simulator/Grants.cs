@@ -38,6 +38,7 @@ internal enum RefreshStatus
     NotMember,
 }
 
-internal readonly record struct RefreshCheck(RefreshStatus Status, RefreshGrant? Grant = null, UserInfo? User = null);
+/// <param name="WithinGrace">An already spent token accepted again within <see cref="SimulatorState.RefreshReuseGrace"/>.</param>
+internal readonly record struct RefreshCheck(RefreshStatus Status, RefreshGrant? Grant = null, UserInfo? User = null, bool WithinGrace = false);
 
 internal enum ClientCheck { Rejected, Confidential, Public }

@@ -92,7 +92,10 @@ internal static class OAuth2Endpoints
         var rotate = state.OAuth2RotateRefreshTokens;
         var check = state.Redeem(token, Dialect.OAuth2Password, client.Id, spend: rotate);
         if (check.Status != RefreshStatus.Ok) return Error(StatusCodes.Status400BadRequest, "invalid_grant");
+        if (check.WithinGrace && state.FirstAnswerTo(token) is { } first)
+            return Results.Ok(first with { ExpiresIn = (int)state.AccessLifetime.TotalSeconds }); // old tokens, a new-looking lifetime
         var tokens = Issue(state, Dialect.OAuth2Password, check.User!.Username, client.Id!, check.Grant!.Scope!, withRefresh: rotate);
+        if (rotate) state.RememberFirstAnswer(token, tokens);
         return Results.Ok(rotate ? tokens : tokens with { RefreshToken = token }); // without rotation the same token comes back
     }
 

@@ -24,6 +24,7 @@ public sealed class SimulatorState
     private readonly Dictionary<string, ScriptedAnswer> _scripts = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _scriptedAnswers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Tally> _tallies = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, OAuth2Endpoints.Tokens> _firstAnswers = new(StringComparer.Ordinal);
     private readonly List<Waiter> _waiters = [];
 
     private TimeProvider _time;
@@ -33,6 +34,7 @@ public sealed class SimulatorState
     private bool _simpleJwtRotate = true;
     private TimeSpan? _refreshReuseGrace;
     private bool _oauth2Rotate = true;
+    private bool _resendRepeatsFirstAnswer;
     private Fault _globalFault = Fault.None;
     private int _nextUserId;
     private int _totalFailedLogins, _totalRejectedRefreshes, _totalRequests, _inFlight;
@@ -128,6 +130,17 @@ public sealed class SimulatorState
     {
         get { lock (_gate) return _refreshReuseGrace; }
         set { if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(value)); lock (_gate) _refreshReuseGrace = value; }
+    }
+
+    /// <summary>
+    /// What a spent refresh token resent within <see cref="RefreshReuseGrace"/> gets (oauth2-password). False (the
+    /// default): new tokens. True: the very tokens issued for its first use, with an <c>expires_in</c> counted as if
+    /// they were new, as django-oauth-toolkit answers: the access token is as old as that first use.
+    /// </summary>
+    public bool ResendRepeatsFirstAnswer
+    {
+        get { lock (_gate) return _resendRepeatsFirstAnswer; }
+        set { lock (_gate) _resendRepeatsFirstAnswer = value; }
     }
 
     /// <summary>
@@ -335,6 +348,8 @@ public sealed class SimulatorState
             _latency = TimeSpan.Zero;
             _simpleJwtRotate = true;
             _refreshReuseGrace = null;
+            _resendRepeatsFirstAnswer = false;
+            _firstAnswers.Clear();
             _oauth2Rotate = true;
             _nextUserId = 0;
             _totalLogins = _totalFailedLogins = _totalRefreshes = _totalRefreshReuses = _totalGraceRefreshes = 0;
@@ -346,6 +361,12 @@ public sealed class SimulatorState
 
     /// <summary>Whether we issued this access token and it has not expired by <see cref="Time"/>.</summary>
     public bool IsValidAccessToken(string token) => FindAccess(token) is not null;
+
+    /// <summary>When an access token we issued expires (null for one we never issued).</summary>
+    public DateTimeOffset? AccessTokenExpiresAt(string token)
+    {
+        lock (_gate) return _access.TryGetValue(token, out var grant) ? grant.ExpiresAt : null;
+    }
 
     /// <summary>
     /// Makes <c>/whoami</c> refuse a token that has not expired, as an upstream does after revoking it or
@@ -498,8 +519,22 @@ public sealed class SimulatorState
             if (withinGrace) _totalGraceRefreshes++;
             _totalRefreshes++;
             TallyLocked(grant.Username).Refreshes++;
-            return new RefreshCheck(RefreshStatus.Ok, grant, user.Info);
+            return new RefreshCheck(RefreshStatus.Ok, grant, user.Info, withinGrace);
         }
+    }
+
+    /// <summary>Keeps the answer to a refresh token's first use, for <see cref="ResendRepeatsFirstAnswer"/>.</summary>
+    internal void RememberFirstAnswer(string refreshToken, OAuth2Endpoints.Tokens answer)
+    {
+        lock (_gate)
+            if (_resendRepeatsFirstAnswer) _firstAnswers.TryAdd(refreshToken, answer);
+    }
+
+    /// <summary>The answer to a refresh token's first use, when a resend within the grace is to repeat it.</summary>
+    internal OAuth2Endpoints.Tokens? FirstAnswerTo(string refreshToken)
+    {
+        lock (_gate)
+            return _resendRepeatsFirstAnswer && _firstAnswers.TryGetValue(refreshToken, out var answer) ? answer : null;
     }
 
     /// <summary>Counts a request to a token endpoint and raises <see cref="RequestStarted"/>.</summary>

@@ -269,10 +269,20 @@ public sealed partial class AccountRenewal(
 
         var detail = RenewalFailures.Interrupted(attempt!, provider, step);
         LogRefreshResumed(account.Name, step);
-        db.AuditEvents.Add(AuditRow.Of(now, AuditActions.TokenRefreshResumed, JsonNamingPolicy.SnakeCaseLower.ConvertName(step.ToString()),
-            caller, account.Id, account.Name, provider.Name, detail));
-        // A retry's own record replaces this one; otherwise the token is given up, and the record with it.
-        if (step != RecoveryStep.RetryWithinGrace) await RefreshAttempts.EndAsync(db, account.Id, ct);
+        var resumed = AuditRow.Of(now, AuditActions.TokenRefreshResumed, JsonNamingPolicy.SnakeCaseLower.ConvertName(step.ToString()),
+            caller, account.Id, account.Name, provider.Name, detail);
+        if (step == RecoveryStep.RetryWithinGrace)
+        {
+            // Committed before the token is sent again, like the refresh record: should this process die during the
+            // resend too, the trail still shows every time the token was sent.
+            await using var own = await contexts.CreateDbContextAsync(ct);
+            own.AuditEvents.Add(resumed);
+            await own.SaveChangesAsync(ct);
+            return (step, detail, attempt!.StartedAt); // the retry's own record replaces this one
+        }
+        // The token is given up, and the record with it.
+        db.AuditEvents.Add(resumed);
+        await RefreshAttempts.EndAsync(db, account.Id, ct);
         return (step, detail, attempt!.StartedAt);
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Broker.IntegrationTests.Admin;
 using Broker.IntegrationTests.Support;
 
 namespace Broker.IntegrationTests.Reliability;
@@ -101,6 +102,81 @@ public sealed class RefreshOnlyKillTests : IAsyncLifetime
         said["account"]!.GetValue<string>().ShouldBe(account.Name);
         said["attention_reason"]!.GetValue<string>().ShouldBe("reconnect_required");
         said["last_error"]!.GetValue<string>().ShouldContain("was interrupted");
+    }
+
+    [Fact]
+    public async Task A_resend_answered_with_the_first_attempts_tokens_is_dated_from_that_attempt_and_refreshed_again_at_once_when_they_are_dead()
+    {
+        // django-oauth-toolkit within REFRESH_TOKEN_GRACE_PERIOD_SECONDS: a resent token gets the tokens issued for its
+        // first use, with an expires_in counted as if they were new. Short lifetimes, so that the first answer's
+        // access token has expired by the time the restarted broker resends.
+        var lifetime = TimeSpan.FromSeconds(6);
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: 300));
+        _world.Simulator.RefreshReuseGrace = TimeSpan.FromSeconds(300);
+        _world.Simulator.ResendRepeatsFirstAnswer = true;
+        _world.Simulator.AccessLifetime = lifetime;
+        var key = await _world.ConsumerAsync(account.Name);
+        var settings = new Dictionary<string, string?>(_settings) { ["Broker:Tokens:ClockSkew"] = "00:00:01" };
+
+        await using (var broker = await BrokerProcess.StartAsync(settings))
+        {
+            await YieldsValidToken(broker, account, key, "before the kill");
+            await KillMidRefreshAsync(broker, account, key);
+        }
+        var lost = DateTimeOffset.UtcNow; // the lost answer's tokens were issued before this
+
+        await using (var next = await BrokerProcess.StartAsync(settings))
+        {
+            // No event says that a token has expired: the scenario needs the lost answer's access token dead.
+            await Poll.UntilAsync(() => DateTimeOffset.UtcNow > lost + lifetime, what: "The lost answer's access token expiring");
+            using var response = await next.TokenAsync(account.Name, key, minValidity: 1);
+            var text = await response.Content.ReadAsStringAsync();
+            response.StatusCode.ShouldBe(HttpStatusCode.OK, text);
+            var served = JsonNode.Parse(text)!;
+            var token = served["access_token"]!.GetValue<string>();
+            _world.Simulator.IsValidAccessToken(token).ShouldBeTrue("the token served is one the upstream accepts");
+            DateTimeOffset.Parse(served["expires_at"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture)
+                .ShouldBeLessThanOrEqualTo(_world.Simulator.AccessTokenExpiresAt(token)!.Value.AddSeconds(1), "never promised longer than it lives");
+        }
+
+        _world.Simulator.TotalGraceRefreshes.ShouldBe(1);
+        _world.Simulator.RefreshReuses(account.Username).ShouldBe(0);
+        var trail = (await AuditRows.ReadAsync(_world, "token.refresh%")).Where(r => r.Account == account.Name).ToList();
+        var resumed = trail.FindIndex(r => r.Action == "token.refresh_resumed");
+        resumed.ShouldBeGreaterThanOrEqualTo(0, "the resend is audited");
+        trail[resumed].Outcome.ShouldBe("retry_within_grace");
+        // After it, the resend itself and the refresh with the token it brought back, both granted.
+        trail.Skip(resumed + 1).Select(r => (r.Action, r.Outcome)).ShouldBe([("token.refreshed", "granted"), ("token.refreshed", "granted")]);
+    }
+
+    [Fact]
+    public async Task A_kill_during_the_resend_still_resumes_and_the_record_keeps_when_the_first_attempt_began()
+    {
+        var account = await _world.RefreshOnlyAccountAsync(await _world.RefreshOnlyProviderAsync(reuseGraceSeconds: 300));
+        _world.Simulator.RefreshReuseGrace = TimeSpan.FromSeconds(300);
+        var key = await _world.ConsumerAsync(account.Name);
+        const string firstStart = "SELECT r.started_at FROM refresh_attempts r JOIN accounts a ON a.id = r.account_id WHERE a.name = $1";
+
+        await using (var broker = await BrokerProcess.StartAsync(_settings))
+        {
+            await YieldsValidToken(broker, account, key, "before the first kill");
+            await KillMidRefreshAsync(broker, account, key);
+        }
+        var began = await _world.ScalarAsync<DateTime>(firstStart, account.Name);
+
+        // The restarted broker resends the same token within the grace; it is killed while that answer is held too.
+        await using (var broker = await BrokerProcess.StartAsync(_settings))
+            await KillMidRefreshAsync(broker, account, key);
+        (await _world.ScalarAsync<DateTime>(firstStart, account.Name)).ShouldBe(began, "a resend does not move when the first attempt began");
+
+        await using (var last = await BrokerProcess.StartAsync(_settings))
+            await YieldsValidToken(last, account, key, "after the kill during the resend");
+
+        _world.Simulator.TotalGraceRefreshes.ShouldBe(2, "both lost answers were recovered within the grace");
+        _world.Simulator.RefreshReuses(account.Username).ShouldBe(0);
+        (await ScalarAsync("SELECT count(*) FROM refresh_attempts")).ShouldBe(0);
+        (await ScalarAsync("SELECT count(*) FROM audit_events WHERE action = 'token.refresh_resumed' AND outcome = 'retry_within_grace'"))
+            .ShouldBe(2);
     }
 
     /// <summary>
