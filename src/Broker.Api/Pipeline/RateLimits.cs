@@ -61,4 +61,11 @@ public sealed class RateLimitOptions
     /// <summary>Requests an address may send at once above its sustained rate.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
     public int PerAddressBurst { get; set; } = 40_000;
+
+    /// <summary>
+    /// How many leading bits of an IPv6 address make one "address" for the per-address limit: 64 (the default) counts
+    /// a /64, what one host or home is commonly given; 128 counts each address alone.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(32, 128)]
+    public int PerAddressIPv6PrefixLength { get; set; } = 64;
 }

@@ -137,6 +137,37 @@ public sealed class KeyFloodTests : IAsyncLifetime
         (await RemoteIpRecordedAsync(behindProxy)).ShouldBe("203.0.113.9");
     }
 
+    [Theory]
+    [InlineData(null, true)] // the default: a /64 is one caller
+    [InlineData("128", false)] // each address alone
+    public async Task IPv6_callers_count_by_their_network_for_the_per_address_limit(string? prefixLength, bool sharedBucket)
+    {
+        await using var world = await BrokerWorld.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Broker:ForwardedHeaders:KnownProxies:0"] = "127.0.0.1",
+            ["Broker:RateLimits:PerAddressBurst"] = "3",
+            ["Broker:RateLimits:PerAddressPerSecond"] = "1",
+            ["Broker:RateLimits:PerAddressIPv6PrefixLength"] = prefixLength,
+        });
+
+        // A new address of one /64 for every request, as a host given the whole /64 can do.
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 1; i <= 10; i++) statuses.Add(await LiveFromAsync($"2001:db8:1:2::{i:x}"));
+
+        statuses.Take(3).ShouldAllBe(s => s == HttpStatusCode.OK); // the burst
+        if (sharedBucket) statuses.Skip(3).ShouldContain(HttpStatusCode.TooManyRequests);
+        else statuses.ShouldAllBe(s => s == HttpStatusCode.OK);
+        (await LiveFromAsync("2001:db8:1:3::1")).ShouldBe(HttpStatusCode.OK, "another /64 is another caller");
+
+        async Task<HttpStatusCode> LiveFromAsync(string address)
+        {
+            using var request = world.Broker.Request(HttpMethod.Get, "/health/live", null);
+            request.Headers.Add("X-Forwarded-For", address);
+            using var response = await world.Broker.SendAsync(request);
+            return response.StatusCode;
+        }
+    }
+
     /// <summary>Sends a bad key claiming to come from 203.0.113.9; returns the address the trail recorded.</summary>
     private static async Task<string> RemoteIpRecordedAsync(BrokerWorld world)
     {
