@@ -67,6 +67,9 @@ public static class BrokerApp
             .ValidateOnStart();
         builder.AddBrokerTelemetry();
 
+        // A refused request is counted, and logged once a minute, by RejectionAudit; not a line per request.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Authorization.DefaultAuthorizationService", LogLevel.Warning);
+
         // After the audit writer (registered by AddInfrastructure), so it stops first and its last counts are drained.
         services.AddSingleton<RejectionAudit>();
         services.AddHostedService(sp => sp.GetRequiredService<RejectionAudit>());

@@ -1,3 +1,4 @@
+using Broker.Api.Audit.Recording;
 using System.Security.Cryptography;
 using Broker.Api.Admin;
 using Broker.Api.Auth;
@@ -106,9 +107,10 @@ public static partial class ConnectEndpoints
         [FromQuery] string? state, [FromQuery] string? code, [FromQuery] string? error, [FromQuery(Name = "error_description")] string? errorDescription,
         BrokerDbContext db, SecretProtector secrets, UpstreamClient upstream, CacheInvalidation caches, AuditHasher hasher,
         IOptions<TokenOptions> tokenOptions, IOptions<UpstreamOptions> upstreamOptions, TimeProvider time, HttpContext http,
-        ILogger<ConnectAttempt> logger, CancellationToken ct)
+        RejectionAudit rejections, ILogger<ConnectAttempt> logger, CancellationToken ct)
     {
-        if (string.IsNullOrEmpty(state) || state.Length > MaxStateLength) return ConnectPage.NoLongerValid();
+        // Anyone can call the callback: a state that leads nowhere is counted per address and minute, not logged each time.
+        if (string.IsNullOrEmpty(state) || state.Length > MaxStateLength) return UnknownState(http, rejections);
 
         // Used at once, whatever follows: a state works once, on one instance, however many callbacks race.
         var now = time.GetUtcNow();
@@ -120,11 +122,7 @@ public static partial class ConnectEndpoints
              RETURNING account_id AS "AccountId", provider_id AS "ProviderId", verifier_encrypted AS "VerifierEncrypted", redirect_uri AS "RedirectUri",
                        binding AS "Binding"
              """).ToListAsync(ct);
-        if (attempts is not [var attempt])
-        {
-            LogUnknownState(logger);
-            return ConnectPage.NoLongerValid();
-        }
+        if (attempts is not [var attempt]) return UnknownState(http, rejections);
 
         // The state is spent: from here the exchange, once sent, is finished and stored whatever the browser does
         // (a code is single use, and its tokens would be lost); a stopping host waits for this request to end.
@@ -204,6 +202,12 @@ public static partial class ConnectEndpoints
         return ConnectPage.Connected(account.Name);
     }
 
+    private static IResult UnknownState(HttpContext http, RejectionAudit rejections)
+    {
+        rejections.Count(http, AuditActions.AccountConnectFailed, "expired, unknown or used state", outcome: "unknown_state");
+        return ConnectPage.NoLongerValid();
+    }
+
     // No API key on the callback: the row names no client, only the account and where the browser came from.
     private static void Record(BrokerDbContext db, HttpContext http, TimeProvider time, Account account, string action, string outcome,
         string? detail, int? upstreamStatus = null, string? tokenHmac = null) =>
@@ -218,8 +222,6 @@ public static partial class ConnectEndpoints
     [LoggerMessage(Level = LogLevel.Warning, Message = "Account {Account} not connected: {Outcome}")]
     private static partial void LogNotConnected(ILogger logger, string account, string outcome);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Connect callback with an expired, unknown or used state")]
-    private static partial void LogUnknownState(ILogger logger);
 }
 
 /// <summary>Where to send a person to consent, and until when the link works.</summary>

@@ -1,3 +1,4 @@
+using Broker.Api.Admin;
 using System.Globalization;
 using Broker.Api.Audit.Recording;
 using Broker.Api.Auth;
@@ -23,9 +24,6 @@ public static class TokenEndpoints
             .WithTags("Tokens")
             .RequireAuthorization()
             .RequireRateLimiting(RateLimits.PerClient)
-            // A name the broker could never have created: the same answer as an account not granted, so consumers
-            // cannot tell unknown from not granted.
-            .RejectImpossibleNames(NotGranted)
             .AddEndpointFilter(RequireGrant);
 
         group.MapGet("", GetToken)
@@ -123,17 +121,19 @@ public static class TokenEndpoints
 
     /// <summary>
     /// Every endpoint of the group serves only a client granted the account, checked before the endpoint runs, and a
-    /// refusal is recorded one way whichever endpoint it was (token.failed, not_granted, with the account asked for).
-    /// Not granted and not existing look the same to a consumer: no probing for account names.
+    /// refusal is recorded one way whichever endpoint it was (token.failed, not_granted), counted per client, address and
+    /// minute (<see cref="RejectionAudit"/>): a client probing names costs one row a minute, not one per name. A name
+    /// the broker could never have created gets the same answer without a lookup. Not granted and
+    /// not existing look the same to a consumer: no probing for account names.
     /// </summary>
     private static async ValueTask<object?> RequireGrant(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
         var account = (string)http.GetRouteValue("account")!;
-        if (await IsGrantedAsync(http, account)) return await next(context);
-        var services = http.RequestServices;
-        Audit(services.GetRequiredService<AuditQueue>(), services.GetRequiredService<TimeProvider>(), http, account, null,
-            AuditActions.TokenFailed, "not_granted", null);
+        var possible = FieldErrors.IsName(account);
+        if (possible && await IsGrantedAsync(http, account)) return await next(context);
+        http.RequestServices.GetRequiredService<RejectionAudit>().Count(http, AuditActions.TokenFailed,
+            possible ? "account not granted" : "impossible account name", outcome: "not_granted", account: account);
         return NotGranted();
     }
 

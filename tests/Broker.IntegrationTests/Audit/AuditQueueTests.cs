@@ -37,19 +37,23 @@ public sealed class AuditQueueTests : IAsyncDisposable
         await using var stall = await blocker.BeginTransactionAsync();
         await new NpgsqlCommand("LOCK TABLE audit_events IN SHARE MODE", blocker, stall).ExecuteNonQueryAsync();
 
-        // Requests for an account the client may not fetch: each is an event of its own (served tokens are rolled up).
+        // Requests with invalid input: each is an event of its own (served tokens and refusals are counted per minute).
         const int burst = 400;
         var statuses = new List<HttpStatusCode>();
         foreach (var chunk in Enumerable.Range(0, burst).Chunk(20))
-            statuses.AddRange(await Task.WhenAll(chunk.Select(async _ => (await _world.Broker.FetchAsync("not-granted", key)).Status)));
-        statuses.ShouldAllBe(s => s == HttpStatusCode.Forbidden); // answered while the writer could not write
+            statuses.AddRange(await Task.WhenAll(chunk.Select(async _ =>
+            {
+                using var response = await _world.Broker.GetAsync($"/v1/accounts/{account.Name}/token?min_validity=soon", key);
+                return response.StatusCode;
+            })));
+        statuses.ShouldAllBe(s => s == HttpStatusCode.BadRequest); // answered while the writer could not write
         queue.Depth.ShouldBe(100);
         queue.Dropped.ShouldBeGreaterThan(0);
 
         await stall.RollbackAsync();
         await _world.DrainAsync();
 
-        var failed = await _world.CountAsync("action = $1", AuditActions.TokenFailed);
+        var failed = await _world.CountAsync("action = $1", AuditActions.RequestFailed);
         var overflows = await _world.DetailsAsync(AuditActions.AuditOverflow);
         overflows.ShouldNotBeEmpty();
         var dropped = overflows.Sum(d => long.Parse(Regex.Match(d, @"^\d+").Value));

@@ -1,3 +1,4 @@
+using Broker.Api.Audit.Recording;
 using System.Net;
 using Broker.Domain;
 using Broker.Infrastructure;
@@ -37,10 +38,11 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
 
         using (var response = await _world.Broker.GetAsync($"/v1/accounts/{Uri.EscapeDataString(name)}/token", apiKey: null))
             response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
-        // With a key, the name goes into the trail: one row per request, its name cut on a character boundary.
+        // With a key, the name goes into the trail (in the minute's count of refusals), cut on a character boundary.
         using (var response = await _world.Broker.GetAsync($"/v1/accounts/{Uri.EscapeDataString(name)}/token", key))
             response.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
         (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
+        _world.Broker.Services.GetRequiredService<RejectionAudit>().Flush(all: true);
 
         await Poll.UntilAsync(async () => await _world.CountAsync("account_name = $1", new string('a', 99) + "…") == 1);
         AssertAllLoopsRunning();
@@ -61,9 +63,12 @@ public sealed class BackgroundLoopTests : IAsyncLifetime
 
         for (var i = 0; i < 5; i++)
         {
-            using (await _world.Broker.GetAsync($"/v1/accounts/poison-{i}/token", key)) { } // not granted: audited with its name
+            // Not granted: counted per client, address and minute, the row naming the one account that client asked for.
+            var prober = await _world.ConsumerAsync(account.Name);
+            using (await _world.Broker.GetAsync($"/v1/accounts/poison-{i}/token", prober)) { }
             (await _world.Broker.TokenAsync(account.Name, key)).ShouldNotBeNullOrEmpty();
         }
+        _world.Broker.Services.GetRequiredService<RejectionAudit>().Flush(all: true);
 
         await Poll.UntilAsync(async () => await _world.CountAsync("action = 'audit.rejected'") > 0 &&
                                        await _world.EventsAsync("action = 'token.served'") == 5);

@@ -4,6 +4,7 @@ using Broker.Domain;
 using Broker.IntegrationTests.Audit;
 using Broker.Infrastructure.Persistence;
 using Broker.IntegrationTests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Broker.IntegrationTests.Reliability;
 
@@ -74,6 +75,8 @@ public sealed class KeyFloodTests : IAsyncLifetime
         var keys = new List<string>();
         for (var i = 0; i < 40; i++) keys.Add(await _world.ConsumerAsync(account.Name));
         await _world.Brokers[1].TokenAsync(account.Name, keys[0]);
+        // The feed brought the new clients into this instance's directory (reading them is the feed's work, not a lookup).
+        await _world.Brokers[1].Services.GetRequiredService<ChangeFeed>().CatchUpAsync(CancellationToken.None);
         using var commands = new DatabaseCommands(_world.ConnectionString);
 
         var statuses = await Task.WhenAll(keys.SelectMany(key => Enumerable.Repeat(key, 5))
@@ -135,6 +138,39 @@ public sealed class KeyFloodTests : IAsyncLifetime
             ["Broker:ForwardedHeaders:KnownProxies:0"] = "127.0.0.1",
         });
         (await RemoteIpRecordedAsync(behindProxy)).ShouldBe("203.0.113.9");
+    }
+
+    [Fact]
+    public async Task A_flood_of_refusals_is_logged_a_line_per_address_and_minute_and_audited_the_same_way()
+    {
+        const int EachKind = 300;
+        var account = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var other = await _world.AccountAsync(DialectNames.SimpleJwt);
+        var consumer = await _world.ConsumerAsync(account.Name);
+        var broker = _world.Brokers[0];
+        var before = _world.Logs.Lines.Count;
+
+        // Made-up keys, connect callbacks with states that lead nowhere, and a consumer asking for names it is not granted.
+        await Parallel.ForEachAsync(Enumerable.Range(0, EachKind), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, _) =>
+        {
+            (await broker.FetchAsync(account.Name, $"brk_flood-{i:D5}-{Guid.NewGuid():N}")).Status.ShouldBe(HttpStatusCode.Unauthorized);
+            using (var callback = await broker.GetAsync($"/oauth/callback?state=made-up-{i}&code=x", null))
+                callback.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+            (await broker.FetchAsync(i % 2 == 0 ? other.Name : $"probe-{i}", consumer)).Status.ShouldBe(HttpStatusCode.Forbidden);
+        });
+        broker.Services.GetRequiredService<Broker.Api.Audit.Recording.RejectionAudit>().Flush(all: true);
+
+        var written = _world.Logs.Lines.Skip(before).ToList();
+        written.Count.ShouldBeLessThanOrEqualTo(10, string.Join("\n", written.Take(20)));
+        written.Count(l => l.Contains("Refused auth.failed", StringComparison.Ordinal) && l.Contains($"{EachKind} request(s)", StringComparison.Ordinal)).ShouldBe(1);
+        written.Count(l => l.Contains("Refused account.connect_failed (unknown_state)", StringComparison.Ordinal)).ShouldBe(1);
+        written.Count(l => l.Contains("Refused token.failed (not_granted)", StringComparison.Ordinal)).ShouldBe(1);
+
+        await _world.DrainAsync();
+        (await _world.CountAsync("action = 'token.failed' AND outcome = 'not_granted'")).ShouldBe(1);
+        (await _world.EventsAsync("action = 'token.failed' AND outcome = 'not_granted'")).ShouldBe(EachKind);
+        (await _world.EventsAsync("action = 'account.connect_failed' AND outcome = 'unknown_state'")).ShouldBe(EachKind);
+        (await _world.EventsAsync("action = 'auth.failed'")).ShouldBe(EachKind);
     }
 
     [Theory]

@@ -158,7 +158,7 @@ public sealed class AccountStateTests(AccountStateTests.ShortUpstreamTimeout sha
         (await _world.Broker.FetchAsync(account.Name, key)).Status.ShouldBe(HttpStatusCode.Forbidden);
 
         await _world.DrainAsync();
-        (await _world.CountAsync("action = 'token.failed' AND outcome = 'not_granted' AND account_name = $1", account.Name)).ShouldBe(2);
+        (await _world.EventsAsync("action = 'token.failed' AND outcome = 'not_granted' AND account_name = $1", account.Name)).ShouldBe(2);
         (await _world.CountAsync("account_name = $1 AND action IN ('auth.forbidden', 'request.failed', 'token.rejected')", account.Name)).ShouldBe(0);
     }
 

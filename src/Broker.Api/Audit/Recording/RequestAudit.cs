@@ -16,6 +16,9 @@ public static class RequestAudit
         http.Features.Set(Recorded.Instance);
     }
 
+    /// <summary>Marks the request as recorded by other means (a count of refusals), so no row of its own is written.</summary>
+    public static void MarkRecorded(HttpContext http) => http.Features.Set(Recorded.Instance);
+
     public static bool IsRecorded(HttpContext http) => http.Features.Get<Recorded>() is not null;
 
     private sealed class Recorded
