@@ -11,6 +11,12 @@ public sealed class Provider
     public string? AuthorizationUrl { get; set; }
     /// <summary>Extra parameters of the authorization request (e.g. access_type=offline), never the ones the broker sets itself.</summary>
     public Dictionary<string, string>? AuthorizationParameters { get; set; }
+    /// <summary>
+    /// The authorization server's issuer identifier (RFC 9207): a connect callback's <c>iss</c> must equal it when it
+    /// comes, and must come when <see cref="IssuerRequired"/> (as the server's metadata says).
+    /// </summary>
+    public string? Issuer { get; set; }
+    public bool IssuerRequired { get; set; }
     public string? RefreshUrl { get; set; }
     public string? ClientId { get; set; }
     public string? ClientSecretEncrypted { get; set; }

@@ -21,6 +21,10 @@ namespace Broker.Api.Admin;
 /// prompt=consent); at most 20, never response_type, client_id, redirect_uri, state, scope or code_challenge*.</param>
 /// <param name="RefreshReuseGraceSeconds">How long the upstream still accepts a refresh token it has just rotated, 1 to 86400 s
 /// (default: not at all). Only within it is a refresh whose answer was lost (the broker died) sent again (docs/providers.md).</param>
+/// <param name="Issuer">oauth2-authorization-code only: the authorization server's issuer identifier (its metadata's issuer). A
+/// connect callback that carries iss (RFC 9207) must carry this one.</param>
+/// <param name="IssuerRequired">oauth2-authorization-code only, with issuer: a callback without iss is refused. Set it when the
+/// server's metadata says authorization_response_iss_parameter_supported: true (default false).</param>
 public sealed record ProviderRequest(
     string? Name,
     string? Dialect,
@@ -36,7 +40,9 @@ public sealed record ProviderRequest(
     int? TimeoutSeconds = null,
     string? AuthorizationUrl = null,
     Dictionary<string, string>? AuthorizationParameters = null,
-    int? RefreshReuseGraceSeconds = null)
+    int? RefreshReuseGraceSeconds = null,
+    string? Issuer = null,
+    bool? IssuerRequired = null)
 {
     public override string ToString() => $"ProviderRequest {{ Name = {Name}, Dialect = {Dialect} }}";
 }
@@ -59,12 +65,14 @@ public sealed record ProviderResponse(
     int? TimeoutSeconds = null,
     string? AuthorizationUrl = null,
     IReadOnlyDictionary<string, string>? AuthorizationParameters = null,
-    int? RefreshReuseGraceSeconds = null)
+    int? RefreshReuseGraceSeconds = null,
+    string? Issuer = null,
+    bool IssuerRequired = false)
 {
     public static ProviderResponse From(Provider p) => new(
         p.Name, p.Dialect.ToName(), p.TokenUrl, p.RefreshUrl, RefreshUrls.For(p.ToEndpoint())?.ToString(),
         p.ClientId, p.ClientSecretEncrypted is not null,
         p.ClientAuthentication == Domain.ClientAuthentication.Body ? "body" : "basic",
         p.RefreshTokenField, p.Scope, p.DefaultAccessLifetimeSeconds, p.DefaultRefreshLifetimeSeconds, p.CreatedAt, p.UpdatedAt, p.TimeoutSeconds,
-        p.AuthorizationUrl, p.AuthorizationParameters, p.RefreshReuseGraceSeconds);
+        p.AuthorizationUrl, p.AuthorizationParameters, p.RefreshReuseGraceSeconds, p.Issuer, p.IssuerRequired);
 }

@@ -67,6 +67,7 @@ public static class ProvidersApi
             TimeoutSeconds = request.TimeoutSeconds,
             AuthorizationUrl = Blank(request.AuthorizationUrl), AuthorizationParameters = Parameters(request.AuthorizationParameters),
             RefreshReuseGraceSeconds = request.RefreshReuseGraceSeconds,
+            Issuer = Blank(request.Issuer), IssuerRequired = request.IssuerRequired ?? false,
             CreatedAt = now, UpdatedAt = now,
         };
         db.Providers.Add(provider);
@@ -144,6 +145,8 @@ public static class ProvidersApi
             changed.Add("authorization_parameters");
         }
         Set("refresh_reuse_grace_seconds", provider.RefreshReuseGraceSeconds, request.RefreshReuseGraceSeconds, v => provider.RefreshReuseGraceSeconds = v);
+        Set("issuer", provider.Issuer, Blank(request.Issuer), v => provider.Issuer = v);
+        Set("issuer_required", provider.IssuerRequired, request.IssuerRequired ?? false, v => provider.IssuerRequired = v);
         if (changed.Count == 0) return TypedResults.Ok(ProviderResponse.From(provider));
 
         // A stored secret goes only where it was entered for: secrets not entered with a new destination are cleared.
@@ -241,6 +244,13 @@ public static class ProvidersApi
         if (!errors.Has("authorization_url") && !string.IsNullOrEmpty(request.AuthorizationUrl) &&
             destinations.UrlProblem(new Uri(request.AuthorizationUrl), name) is { } problem)
             errors.Add("authorization_url", problem);
+
+        // RFC 8414: an issuer is a URL without query or fragment; it is compared, never called.
+        errors.Url("issuer", request.Issuer, required: request.IssuerRequired == true);
+        if (!authorizationCode && (!string.IsNullOrEmpty(request.Issuer) || request.IssuerRequired == true))
+            errors.Add("issuer", $"is only for the {DialectNames.OAuth2AuthorizationCode} dialect.");
+        else if (!errors.Has("issuer") && !string.IsNullOrEmpty(request.Issuer) && new Uri(request.Issuer) is { Query.Length: > 0 } or { Fragment.Length: > 0 })
+            errors.Add("issuer", "must have no query or fragment.");
 
         if (request.AuthorizationParameters is not { Count: > 0 } parameters) return;
         if (!authorizationCode) errors.Add("authorization_parameters", $"are only for the {DialectNames.OAuth2AuthorizationCode} dialect.");

@@ -105,6 +105,7 @@ public static partial class ConnectEndpoints
 
     public static async Task<IResult> Callback(
         [FromQuery] string? state, [FromQuery] string? code, [FromQuery] string? error, [FromQuery(Name = "error_description")] string? errorDescription,
+        [FromQuery] string? iss,
         BrokerDbContext db, SecretProtector secrets, UpstreamClient upstream, CacheInvalidation caches, AuditHasher hasher,
         IOptions<TokenOptions> tokenOptions, IOptions<UpstreamOptions> upstreamOptions, TimeProvider time, HttpContext http,
         RejectionAudit rejections, ILogger<ConnectAttempt> logger, CancellationToken ct)
@@ -132,6 +133,17 @@ public static partial class ConnectEndpoints
         var account = await AccountLocks.LockAccountAsync(db, attempt.AccountId, ct);
         if (account is null) return ConnectPage.NoLongerValid(); // deleted since: as if the state never existed
         var provider = account.Provider!;
+
+        // RFC 9207, before anything of the answer is believed (an error too): an answer naming another authorization
+        // server is a mix-up, and one without iss from a server whose metadata promises it may be one.
+        if (IssuerProblem(provider, iss) is var (issuerOutcome, issuerDetail))
+        {
+            Record(db, http, time, account, AuditActions.AccountConnectFailed, issuerOutcome, issuerDetail);
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+            LogNotConnected(logger, account.Name, issuerOutcome);
+            return ConnectPage.UpstreamError(account.Name);
+        }
 
         if (!string.IsNullOrEmpty(error))
         {
@@ -200,6 +212,15 @@ public static partial class ConnectEndpoints
         await caches.AccountChangedAsync(account.Name); // any instance holding an older token drops it
         LogConnected(logger, account.Name);
         return ConnectPage.Connected(account.Name);
+    }
+
+    /// <summary>The outcome and detail of a callback whose iss is not the provider's issuer, or null when it may go on.</summary>
+    private static (string Outcome, string Detail)? IssuerProblem(Provider provider, string? iss)
+    {
+        if (string.IsNullOrEmpty(iss))
+            return provider.IssuerRequired ? ("issuer_missing", "the callback carried no iss, which the provider requires (RFC 9207)") : null;
+        if (provider.Issuer is null || string.Equals(iss, provider.Issuer, StringComparison.Ordinal)) return null;
+        return ("issuer_mismatch", $"the callback's iss is not the provider's issuer (RFC 9207): {SafeText.Shorten(iss, 200)}");
     }
 
     private static IResult UnknownState(HttpContext http, RejectionAudit rejections)

@@ -18,6 +18,7 @@ internal sealed class ProviderConfiguration : IEntityTypeConfiguration<Provider>
         builder.Property(p => p.TokenUrl).HasMaxLength(Limits.Url);
         builder.Property(p => p.RefreshUrl).HasMaxLength(Limits.Url);
         builder.Property(p => p.AuthorizationUrl).HasMaxLength(Limits.Url);
+        builder.Property(p => p.Issuer).HasMaxLength(Limits.Url);
         builder.Property(p => p.AuthorizationParameters).HasColumnType("jsonb").HasConversion(
             v => v == null ? null : JsonSerializer.Serialize(v, (JsonSerializerOptions?)null),
             v => v == null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(v, (JsonSerializerOptions?)null),

@@ -44,7 +44,7 @@ public sealed partial class OpenApiDocumentTests(OpenApiDocumentTests.Served ser
         callback["summary"]!.GetValue<string>().ShouldNotBeNullOrWhiteSpace();
         callback["responses"]!.AsObject().Select(r => r.Key).ShouldBe(["200", "400", "409", "502"], ignoreOrder: true);
         callback["responses"]!.AsObject().ShouldAllBe(r => r.Value!["content"]!.AsObject().Select(c => c.Key).Single() == "text/html");
-        callback["parameters"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).ShouldBe(["state", "code", "error", "error_description"], ignoreOrder: true);
+        callback["parameters"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).ShouldBe(["state", "code", "error", "error_description", "iss"], ignoreOrder: true);
         callback["security"]!.AsArray().ShouldBeEmpty(); // the state authenticates it, not a key
         _document["paths"]!["/admin/accounts/{name}/connect"]!["post"]!["security"].ShouldBeNull(); // the document's: a key
     }

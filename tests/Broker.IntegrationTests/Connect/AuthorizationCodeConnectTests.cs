@@ -179,6 +179,56 @@ public sealed class AuthorizationCodeConnectTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_callbacks_iss_must_be_the_providers_issuer_and_must_come_when_the_provider_requires_it()
+    {
+        const string issuer = "https://as.example";
+        var provider = await ConnectWorld.ProviderAsync(_world, "sim-authcode-iss", issuer, issuerRequired: true);
+        var (account, user, password) = await ConnectWorld.AccountAsync(_world, provider, "iss");
+
+        var mixedUp = await CallbackWithAsync("https://other-as.example"); // an answer from another authorization server
+        var missing = await CallbackWithAsync(null);
+        foreach (var (status, page) in new[] { mixedUp, missing })
+        {
+            status.ShouldNotBe(HttpStatusCode.OK, page);
+            page.ShouldNotContain("other-as.example"); // fixed text on the broker's page, whatever the callback said
+        }
+        Codes.CodesExchanged.ShouldBe(0, "nothing of a refused answer is believed: its code is not exchanged");
+        (await Admin.AuditRows.ReadAsync(_world, "account.connect_failed")).Select(r => r.Outcome).ShouldBe(["issuer_mismatch", "issuer_missing"]);
+
+        var (okStatus, okPage) = await CallbackWithAsync(issuer);
+        okStatus.ShouldBe(HttpStatusCode.OK, okPage);
+        Codes.CodesExchanged.ShouldBe(1);
+
+        async Task<(HttpStatusCode, string)> CallbackWithAsync(string? iss)
+        {
+            var location = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, account), user, password, approve: true);
+            if (iss is not null) location += "&iss=" + Uri.EscapeDataString(iss);
+            var (status, page, _) = await ConnectWorld.CallbackAsync(_world, location);
+            return (status, page);
+        }
+    }
+
+    [Fact]
+    public async Task An_iss_is_ignored_for_a_provider_without_an_issuer_and_issuer_settings_are_validated()
+    {
+        var (account, user, password) = await ConnectWorld.AccountAsync(_world, _provider, "no-issuer");
+        var location = await ConnectWorld.ConsentAsync(await ConnectWorld.BeginAsync(_world, account), user, password, approve: true);
+        (await ConnectWorld.CallbackAsync(_world, location + "&iss=https%3A%2F%2Fanything.example")).Status.ShouldBe(HttpStatusCode.OK);
+
+        var tokenUrl = new Uri(_world.SimulatorHost.BaseAddress, "o/token/").ToString();
+        foreach (var (body, field) in new (object, string)[]
+        {
+            (new { name = "iss-bad-1", dialect = "oauth2-authorization-code", token_url = tokenUrl, authorization_url = tokenUrl, issuer_required = true }, "issuer"),
+            (new { name = "iss-bad-2", dialect = "oauth2-authorization-code", token_url = tokenUrl, authorization_url = tokenUrl, issuer = "https://as.example/?x=1" }, "issuer"),
+            (new { name = "iss-bad-3", dialect = "oauth2-password", token_url = tokenUrl, issuer = "https://as.example" }, "issuer"),
+        })
+        {
+            var problem = await _world.AdminAsync(HttpMethod.Post, "/admin/providers", body, HttpStatusCode.BadRequest);
+            problem["errors"]![field].ShouldNotBeNull(problem.ToJsonString());
+        }
+    }
+
+    [Fact]
     public async Task A_state_works_once()
     {
         var (account, user, password) = await ConnectWorld.AccountAsync(_world, _provider, "replay");

@@ -26,7 +26,7 @@ public static partial class ConnectWorld
     public static string CallbackUrl(BrokerWorld world) => new Uri(world.Broker.BaseAddress, "/oauth/callback").ToString();
 
     /// <summary>An authorization-code provider on the simulator, its client registered with the broker's callback.</summary>
-    public static async Task<string> ProviderAsync(BrokerWorld world, string name = "sim-authcode")
+    public static async Task<string> ProviderAsync(BrokerWorld world, string name = "sim-authcode", string? issuer = null, bool issuerRequired = false)
     {
         var secret = $"cs-{Guid.NewGuid():N}";
         world.Secrets.Add(secret);
@@ -42,6 +42,8 @@ public static partial class ConnectWorld
             client_secret = secret,
             scope = "read",
             authorization_parameters = new Dictionary<string, string> { ["access_type"] = "offline" },
+            issuer,
+            issuer_required = issuerRequired,
         }, HttpStatusCode.Created);
         return name;
     }
