@@ -25,6 +25,14 @@ public sealed class AheadOfTimeOptions
     [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
     public TimeSpan IdleWindow { get; set; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// Accounts refreshed at once by this instance. Each holds a pooled database connection and the account's row lock
+    /// for its upstream call, so this stays well below the connection pool (Npgsql's Maximum Pool Size, 100 by default)
+    /// to leave room for callers (docs/operations.md, "How many connections").
+    /// </summary>
+    [Range(1, 64)]
+    public int Concurrency { get; set; } = 4;
+
     /// <summary>Refresh when the refresh token has less than this left, so the next fetch needs no login.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan RefreshTokenMargin { get; set; } = TimeSpan.FromMinutes(2);

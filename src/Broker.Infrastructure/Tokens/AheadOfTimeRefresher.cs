@@ -10,7 +10,8 @@ namespace Broker.Infrastructure.Tokens;
 /// Refreshes the tokens of accounts this instance served recently before they expire, through the same row lock
 /// and re-read under it as the request path (not its single flight: a request's miss meanwhile waits on the lock),
 /// so callers almost never wait on an upstream. Several instances may pick the same account: the first one under
-/// the lock refreshes, the others find the new token and stop.
+/// the lock refreshes, the others find the new token and stop. A pass refreshes up to
+/// <see cref="AheadOfTimeOptions.Concurrency"/> accounts at once, the soonest to expire first.
 /// </summary>
 public sealed partial class AheadOfTimeRefresher(
     TokenIssuer issuer,
@@ -40,22 +41,23 @@ public sealed partial class AheadOfTimeRefresher(
             .ToListAsync(ct);
 
         var due = candidates.Where(a => AheadOfTime.IsDue(a.TokensObtainedAt, a.AccessExpiresAt, a.RefreshExpiresAt, now,
-            settings.RefreshAt, settings.Jitter, AheadOfTime.ShareOf(a.Id), settings.RefreshTokenMargin)).ToList();
-        foreach (var account in due)
-        {
-            // From the host's stop on, no account is picked: what was sent is finished by the drain (RenewalDrain).
-            ct.ThrowIfCancellationRequested();
-            try
+            settings.RefreshAt, settings.Jitter, AheadOfTime.ShareOf(a.Id), settings.RefreshTokenMargin))
+            .OrderBy(a => a.AccessExpiresAt).ToList();
+        // From the host's stop on, no account is picked: what was sent is finished by the drain (RenewalDrain).
+        await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = settings.Concurrency, CancellationToken = ct },
+            async (account, token) =>
             {
-                var result = await issuer.RefreshAheadAsync(account.Name, account.TokensObtainedAt, ct);
-                if (result is TokenResult.Failed failed) LogRefreshFailed(account.Name, failed.Failure);
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                // One account (a secret that no longer decrypts, say) must not keep the others from being refreshed.
-                LogAccountFailed(e, account.Name);
-            }
-        }
+                try
+                {
+                    var result = await issuer.RefreshAheadAsync(account.Name, account.TokensObtainedAt, token);
+                    if (result is TokenResult.Failed failed) LogRefreshFailed(account.Name, failed.Failure);
+                }
+                catch (Exception e) when (!token.IsCancellationRequested)
+                {
+                    // One account (a secret that no longer decrypts, say) must not keep the others from being refreshed.
+                    LogAccountFailed(e, account.Name);
+                }
+            });
         return due.Count;
     }
 

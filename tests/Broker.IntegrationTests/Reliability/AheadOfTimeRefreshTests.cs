@@ -74,4 +74,41 @@ public sealed class AheadOfTimeRefreshTests : IAsyncLifetime
         (await refresher.RefreshDueAsync(default)).ShouldBe(0);
         _world.Simulator.Refreshes(account.Username).ShouldBe(0);
     }
+
+    [Fact]
+    public async Task An_instance_refreshes_a_bounded_few_at_once_and_three_instances_refresh_each_due_account_exactly_once()
+    {
+        const int Accounts = 12, Concurrency = 3;
+        // The loops' own timers are off: each pass below is what a tick does, run when the test says.
+        await using var world = await BrokerWorld.StartAsync(brokers: 3, settings: new Dictionary<string, string?>
+        {
+            ["Broker:AheadOfTime:Enabled"] = "false",
+            ["Broker:AheadOfTime:Concurrency"] = Concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        var accounts = new List<string>();
+        for (var i = 0; i < Accounts; i++) accounts.Add((await world.AccountAsync(DialectNames.SimpleJwt)).Name);
+        var key = await world.ConsumerAsync([.. accounts]);
+        foreach (var broker in world.Brokers)
+            foreach (var account in accounts) await broker.TokenAsync(account, key); // recently used on every instance
+        AheadOfTimeRefresher Refresher(int i) => world.Brokers[i].Services.GetRequiredService<AheadOfTimeRefresher>();
+        var refreshes = world.Simulator.TotalRefreshes;
+
+        // One instance, answers held: it has exactly its Concurrency refreshes under way, and starts no more.
+        world.Clock.Advance(TimeSpan.FromSeconds(250)); // past 70 % of the simulator's 300 s
+        var inFlight = world.Simulator.InFlight;
+        world.Simulator.HoldAnswers();
+        var pass = Task.Run(() => Refresher(0).RefreshDueAsync(default));
+        await world.Simulator.WaitForInFlightAsync(inFlight + Concurrency, TimeSpan.FromSeconds(60));
+        world.Simulator.InFlight.ShouldBe(inFlight + Concurrency);
+        world.Simulator.ReleaseAnswers();
+        (await pass).ShouldBe(Accounts);
+        world.Simulator.TotalRefreshes.ShouldBe(refreshes + Accounts);
+
+        // The next expiry, all three instances at once: one refresh per account, whoever gets its lock first.
+        world.Clock.Advance(TimeSpan.FromSeconds(250));
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(i => Task.Run(() => Refresher(i).RefreshDueAsync(default))));
+        world.Simulator.TotalRefreshes.ShouldBe(refreshes + 2 * Accounts);
+        world.Simulator.TotalLogins.ShouldBe(Accounts); // the first fetches only
+        foreach (var account in accounts) world.Simulator.IsValidAccessToken(await world.Brokers[2].TokenAsync(account, key)).ShouldBeTrue();
+    }
 }
