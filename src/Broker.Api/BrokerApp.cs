@@ -106,6 +106,8 @@ public static class BrokerApp
         app.MapProviders();
         app.MapAccounts();
         app.MapClients();
+        app.MapIdentityBindings();
+        app.MapIssuers();
         app.MapWebhooks();
         app.MapConnect();
 

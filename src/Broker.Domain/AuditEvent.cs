@@ -62,6 +62,10 @@ public static class AuditActions
     public const string ClientKeyRotated = "client.key_rotated";
     public const string ClientRevoked = "client.revoked";
     public const string ClientDeleted = "client.deleted";
+    public const string ClientIdentityBound = "client.identity_bound";
+    public const string ClientIdentityUnbound = "client.identity_unbound";
+    public const string IssuerCreated = "issuer.created";
+    public const string IssuerDeleted = "issuer.deleted";
     public const string WebhookCreated = "webhook.created";
     public const string WebhookUpdated = "webhook.updated";
     public const string WebhookDeleted = "webhook.deleted";

@@ -1,4 +1,5 @@
 using Broker.Infrastructure.Audit;
+using Broker.Infrastructure.Identity;
 using Broker.Infrastructure.Observability;
 using Broker.Infrastructure.Outbound;
 using Broker.Infrastructure.Persistence;
@@ -41,6 +42,7 @@ public static class DependencyInjection
         services.AddOptions<AheadOfTimeOptions>().BindConfiguration(AheadOfTimeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ChangeFeedOptions>().BindConfiguration(ChangeFeedOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<WorkloadIdentityOptions>().BindConfiguration(WorkloadIdentityOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<TokenOptions>, LockOutlastsUpstreamCall>();
 
         // Built by the container, so the container disposes it (and its connection pool) with the host.
@@ -73,6 +75,9 @@ public static class DependencyInjection
             sp.GetRequiredService<IOptions<UpstreamOptions>>()));
 
         services.AddSingleton<ClientDirectory>();
+        services.AddOutboundClient(IssuerKeys.HttpClientName); // IssuerKeys times each fetch
+        services.AddSingleton<IssuerKeys>();
+        services.AddSingleton<WorkloadIdentity>();
         services.AddSingleton<UpstreamResilience>();
         services.AddSingleton<TokenCache>();
         services.AddSingleton<ChangeFeed>();

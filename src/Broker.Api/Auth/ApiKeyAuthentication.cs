@@ -1,15 +1,16 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using System.Runtime.CompilerServices;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Broker.Api.Audit.Recording;
 using Broker.Api.Errors;
 using Broker.Domain;
+using Broker.Infrastructure.Identity;
 using Broker.Infrastructure.Persistence;
 using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Tokens;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Broker.Api.Auth;
@@ -29,6 +30,7 @@ public sealed class ApiKeyAuthentication(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     UrlEncoder encoder,
     ClientDirectory clients,
+    WorkloadIdentity identities,
     ChangeFeed feed) : AuthenticationHandler<AuthenticationSchemeOptions>(options, NullLoggerFactory.Instance, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -36,19 +38,23 @@ public sealed class ApiKeyAuthentication(
     /// <summary>Who may scrape <c>/metrics</c>: an admin or a metrics key.</summary>
     public const string MetricsPolicy = "metrics";
     private const int MaxKeyLength = 512;
+    private const string RefusalItem = "broker.identity-refusal";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         if (Context.GetEndpoint()?.Metadata.GetMetadata<IAuthorizeData>() is null) return AuthenticateResult.NoResult();
         string? header = Request.Headers.Authorization;
         if (string.IsNullOrEmpty(header)) return AuthenticateResult.NoResult();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length > MaxKeyLength + 7)
+        // Room for a workload identity token over its own limit, so that it is told why (the header's is Kestrel's, 32 KB).
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length > 2 * WorkloadIdentity.MaxTokenLength)
             return Fail("malformed Authorization header");
 
         var key = header["Bearer ".Length..].Trim();
         if (key.Length == 0) return Fail("malformed Authorization header");
         // A directory the feed has not refreshed for a while may still hold a revoked key: 503, not a guess.
         feed.EnsureTrusted();
+        if (WorkloadIdentity.IsToken(key)) return await AuthenticateIdentityAsync(key);
+        if (key.Length > MaxKeyLength) return Fail("malformed Authorization header");
         var digest = ApiKeys.Digest(key);
         var client = clients.Find(digest);
         if (client is null)
@@ -58,6 +64,20 @@ public sealed class ApiKeyAuthentication(
         }
         if (client is null) return Fail("unknown or revoked API key");
 
+        Context.Features.Set(client);
+        return AuthenticateResult.Success(new AuthenticationTicket(Principals.GetValue(client, PrincipalOf), SchemeName));
+    }
+
+    /// <summary>A workload identity token (docs/consumers.md, "Workload identity"): its issuer, signature and binding.</summary>
+    private async Task<AuthenticateResult> AuthenticateIdentityAsync(string token)
+    {
+        var outcome = await identities.AuthenticateAsync(token, Context.RequestAborted);
+        if (outcome is IdentityOutcome.Refused refused)
+        {
+            Context.Items[RefusalItem] = refused;
+            return Fail($"identity: {refused.Reason}");
+        }
+        var client = ((IdentityOutcome.Authenticated)outcome).Client;
         Context.Features.Set(client);
         return AuthenticateResult.Success(new AuthenticationTicket(Principals.GetValue(client, PrincipalOf), SchemeName));
     }
@@ -80,6 +100,7 @@ public sealed class ApiKeyAuthentication(
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
+        if (Context.Items[RefusalItem] is IdentityOutcome.Refused refused) return WriteIdentityProblem(refused);
         Response.Headers.WWWAuthenticate = "Bearer";
         return WriteProblem(StatusCodes.Status401Unauthorized, Problems.Unauthorized,
             "A valid API key is required.", "Send Authorization: Bearer <api key>.");
@@ -87,6 +108,26 @@ public sealed class ApiKeyAuthentication(
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         WriteProblem(StatusCodes.Status403Forbidden, Problems.Forbidden, "This API key may not do that.", null);
+
+    private Task WriteIdentityProblem(IdentityOutcome.Refused refused)
+    {
+        Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
+        switch (refused.Kind)
+        {
+            case IdentityRefusal.Busy:
+                Response.Headers.RetryAfter = "1";
+                return WriteProblem(StatusCodes.Status429TooManyRequests, Problems.RateLimited, "Too many new identity tokens.", refused.Detail);
+            case IdentityRefusal.KeysUnavailable:
+                Response.Headers.RetryAfter = "5";
+                return WriteProblem(StatusCodes.Status503ServiceUnavailable, Problems.IdentityKeysUnavailable, "The issuer's keys are unavailable.", refused.Detail);
+            case IdentityRefusal.NotBound:
+                return WriteProblem(StatusCodes.Status401Unauthorized, Problems.IdentityNotBound, "No client has this identity.", refused.Detail);
+            case IdentityRefusal.Ambiguous:
+                return WriteProblem(StatusCodes.Status401Unauthorized, Problems.IdentityAmbiguous, "More than one client has this identity.", refused.Detail);
+            default:
+                return WriteProblem(StatusCodes.Status401Unauthorized, Problems.IdentityInvalid, "The identity token is not valid here.", refused.Detail);
+        }
+    }
 
     private Task WriteProblem(int status, string type, string title, string? detail) =>
         Problems.Create(status, type, title, detail).ExecuteAsync(Context);

@@ -30,6 +30,10 @@ public static class Problems
     public const string UpstreamDestinationRefused = "upstream-destination-refused";
     public const string DatabaseUnavailable = "database-unavailable";
     public const string RateLimited = "rate-limited";
+    public const string IdentityInvalid = "identity-invalid";
+    public const string IdentityNotBound = "identity-not-bound";
+    public const string IdentityAmbiguous = "identity-ambiguous";
+    public const string IdentityKeysUnavailable = "identity-keys-unavailable";
     public const string Internal = "internal-error";
 
     /// <remarks>The detail may name something from outside (a field, a constraint): it is shown as safe text.</remarks>

@@ -147,7 +147,7 @@ public static class TokenEndpoints
         if (client.IsGranted(account)) return true;
         var services = http.RequestServices;
         await services.GetRequiredService<ChangeFeed>().CatchUpAsync(http.RequestAborted);
-        var reloaded = services.GetRequiredService<ClientDirectory>().Find(client.KeyDigest);
+        var reloaded = services.GetRequiredService<ClientDirectory>().Current(client);
         if (reloaded is null) return false;
         http.Features.Set(reloaded);
         return reloaded.IsGranted(account);

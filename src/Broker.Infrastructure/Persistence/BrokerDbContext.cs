@@ -12,6 +12,8 @@ public sealed class BrokerDbContext(DbContextOptions<BrokerDbContext> options) :
     public DbSet<RefreshAttempt> RefreshAttempts => Set<RefreshAttempt>();
     public DbSet<Client> Clients => Set<Client>();
     public DbSet<ClientGrant> ClientGrants => Set<ClientGrant>();
+    public DbSet<TrustedIssuer> Issuers => Set<TrustedIssuer>();
+    public DbSet<IdentityBinding> IdentityBindings => Set<IdentityBinding>();
     public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
     public DbSet<Connect.ConnectAttempt> ConnectAttempts => Set<Connect.ConnectAttempt>();
     public DbSet<Webhook> Webhooks => Set<Webhook>();

@@ -10,7 +10,7 @@ namespace Broker.Infrastructure.Security;
 /// </summary>
 public static class ApiKeys
 {
-    private const string Prefix = "brk_";
+    public const string Prefix = "brk_";
 
     public static string New() => Prefix + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
 

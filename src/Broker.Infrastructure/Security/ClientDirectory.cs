@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Broker.Domain;
+using Broker.Infrastructure.Identity;
 using Broker.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
 
@@ -12,7 +13,8 @@ namespace Broker.Infrastructure.Security;
 /// and swaps entry by entry. No key is ever dropped to be looked up again, so a valid key is answered from memory
 /// whatever else happens, and a key that is not here is not a key (once the feed has caught up, see
 /// <see cref="ChangeFeed.CatchUpAsync"/>). Retained memory per key: docs/architecture.md, "Keeping instances' caches
-/// current".
+/// current". It holds the workload identities too: the trusted issuers and every client's identity bindings, read
+/// with the clients and kept current the same way (<see cref="WorkloadIdentity"/> matches tokens against them).
 /// </summary>
 /// <remarks>
 /// Readers never lock: they read a <see cref="ConcurrentDictionary{TKey,TValue}"/>. Loads are serialized, and each
@@ -23,10 +25,32 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
 {
     private readonly ConcurrentDictionary<ApiKeyDigest, AuthenticatedClient> _byDigest = new();
     private readonly Dictionary<Guid, ApiKeyDigest[]> _digestsOf = []; // under _loading
+    private readonly ConcurrentDictionary<Guid, BoundClient> _byId = new();
     private readonly SemaphoreSlim _loading = new(1, 1);
+    private volatile IReadOnlyDictionary<string, TrustedIssuer> _issuers = new Dictionary<string, TrustedIssuer>();
+    private long _generation;
 
     /// <summary>How many clients are held (for readiness and tests).</summary>
     public int Count => _byDigest.Count;
+
+    /// <summary>Grows with every load: what was concluded from an older generation (a validated token) is looked at again.</summary>
+    public long Generation => Interlocked.Read(ref _generation);
+
+    /// <summary>The trusted issuer whose tokens carry this exact <c>iss</c>.</summary>
+    public TrustedIssuer? FindIssuer(string iss) => _issuers.GetValueOrDefault(iss);
+
+    /// <summary>Every identity binding of the issuer, with the client it authenticates (as the directory holds it now).</summary>
+    public IEnumerable<(AuthenticatedClient Client, IdentityBinding Binding)> BoundTo(Guid issuerId) =>
+        _byId.Values.SelectMany(c => c.Bindings.Where(b => b.IssuerId == issuerId).Select(b => (c.Client, b)));
+
+    /// <summary>
+    /// The directory's current entry for a client found earlier (its grants may have changed since): by its key, or
+    /// for a client that authenticated with its workload identity, by its id, keeping how it authenticated.
+    /// </summary>
+    public AuthenticatedClient? Current(AuthenticatedClient client) =>
+        client.Identity?.StartsWith(WorkloadIdentity.IdentityPrefix, StringComparison.Ordinal) == true
+            ? _byId.TryGetValue(client.Id, out var bound) ? bound.Client with { Identity = client.Identity } : null
+            : Find(client.KeyDigest);
 
     /// <summary>The client of a key, from memory; null when the directory holds no such key (or its overlap ended).</summary>
     public AuthenticatedClient? Find(string apiKey) => Find(ApiKeys.Digest(apiKey));
@@ -46,6 +70,7 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
         await _loading.WaitAsync(ct);
         try
         {
+            if (only is null) _issuers = await ReadIssuersAsync(ct);
             Replace(await ReadAsync(only, ct), only);
         }
         finally
@@ -68,6 +93,7 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
             var digests = client.Digests();
             foreach (var (digest, validUntil) in digests)
                 _byDigest[digest] = new AuthenticatedClient(client.Id, client.Name, client.Role, client.Grants) { KeyDigest = digest, ValidUntil = validUntil };
+            _byId[client.Id] = new BoundClient(new AuthenticatedClient(client.Id, client.Name, client.Role, client.Grants), client.Bindings);
             if (_digestsOf.TryGetValue(client.Id, out var old))
                 foreach (var stale in old)
                     if (!digests.Any(d => d.Digest == stale)) _byDigest.TryRemove(stale, out _);
@@ -77,7 +103,15 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
         {
             if (present.Contains(id) || !_digestsOf.Remove(id, out var gone)) continue;
             foreach (var digest in gone) _byDigest.TryRemove(digest, out _);
+            _byId.TryRemove(id, out _);
         }
+        Interlocked.Increment(ref _generation);
+    }
+
+    private async Task<IReadOnlyDictionary<string, TrustedIssuer>> ReadIssuersAsync(CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return (await db.Issuers.AsNoTracking().ToListAsync(ct)).ToDictionary(i => i.Issuer, StringComparer.Ordinal);
     }
 
     private async Task<List<DirectoryClient>> ReadAsync(Guid? only, CancellationToken ct)
@@ -100,13 +134,15 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
             select new { g.ClientId, a.Name };
         var grants = (await accountGrants.Concat(providerGrants).ToListAsync(ct))
             .ToLookup(g => g.ClientId, g => g.Name);
+        var bindings = (await db.IdentityBindings.AsNoTracking().Where(b => only == null || b.ClientId == only).ToListAsync(ct))
+            .ToLookup(b => b.ClientId);
 
         // One set of names per client; equal names share one string (an account granted to many clients).
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
         return clients.Select(c => new DirectoryClient(c.Id, c.Name, c.Role,
                 grants[c.Id].Select(n => names.TryGetValue(n, out var shared) ? shared : names[n] = n).ToHashSet(StringComparer.Ordinal),
                 c.KeyHash,
-                c.PreviousKeyExpiresAt > now ? c.PreviousKeyHash : null, c.PreviousKeyExpiresAt))
+                c.PreviousKeyExpiresAt > now ? c.PreviousKeyHash : null, c.PreviousKeyExpiresAt) { Bindings = [.. bindings[c.Id]] })
             .ToList();
     }
 }
@@ -115,6 +151,9 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
 public sealed record DirectoryClient(
     Guid Id, string Name, ClientRole Role, IReadOnlySet<string> Grants, byte[] KeyHash, byte[]? PreviousKeyHash, DateTimeOffset? PreviousKeyExpiresAt)
 {
+    /// <summary>The workload identities that authenticate as this client.</summary>
+    public IdentityBinding[] Bindings { get; init; } = [];
+
     /// <summary>The key, and the rotated-out key during its overlap (valid until the overlap ends).</summary>
     public List<(ApiKeyDigest Digest, DateTimeOffset? ValidUntil)> Digests()
     {
@@ -123,6 +162,9 @@ public sealed record DirectoryClient(
         return digests;
     }
 }
+
+/// <summary>A client and its identity bindings, as the directory holds them.</summary>
+internal sealed record BoundClient(AuthenticatedClient Client, IdentityBinding[] Bindings);
 
 public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, IReadOnlySet<string> GrantedAccounts)
 {

@@ -1,0 +1,125 @@
+using System.Text.Json;
+using Broker.Api.Auth;
+using Broker.Api.Errors;
+using Broker.Domain;
+using Broker.Infrastructure.Identity;
+using Broker.Infrastructure.Outbound;
+using Broker.Infrastructure.Persistence;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+
+namespace Broker.Api.Admin;
+
+/// <summary>
+/// The issuers whose workload identity tokens the broker trusts. Every change reaches every instance through the
+/// change feed, as a client's does; deleting an issuer deletes the identities bound to it.
+/// </summary>
+public static class IssuersApi
+{
+    private static readonly string[] DefaultAlgorithms = ["RS256", "PS256", "ES256"];
+
+    public static RouteGroupBuilder MapIssuers(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/admin/issuers").WithTags("Issuers").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+            .WithNameRuleAndAdminProblems();
+        group.MapPost("", Create).WithName("CreateIssuer").WithSummary("Trust an issuer of workload identity tokens")
+            .WithDescription("Its keys come from jwks_uri, a static jwks, or (neither given) its OIDC discovery; fetched through the " +
+                             "same outbound rules as upstream calls. Only asymmetric algorithms: " + string.Join(", ", TrustedIssuer.SupportedAlgorithms) + ".")
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapGet("", List).WithName("ListIssuers").WithSummary("List trusted issuers");
+        group.MapGet("/{name}", Get).WithName("GetIssuer").WithSummary("Get a trusted issuer").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapDelete("/{name}", Delete).WithName("DeleteIssuer").WithSummary("Stop trusting an issuer; the identities bound to it go too")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        return group;
+    }
+
+    public static async Task<Results<Created<IssuerResponse>, ValidationProblem, ProblemHttpResult>> Create(
+        IssuerRequest request, BrokerDbContext db, OutboundDestinations destinations, CacheInvalidation caches, TimeProvider time,
+        HttpContext http, CancellationToken ct)
+    {
+        var errors = new FieldErrors();
+        errors.Name("name", request.Name);
+        if (string.IsNullOrEmpty(request.Issuer)) errors.Add("issuer", "is required.");
+        else if (request.Issuer.Length > Limits.Url || !SafeText.IsClean(request.Issuer)) errors.Add("issuer", $"must be at most {Limits.Url} plain characters.");
+        if (string.IsNullOrEmpty(request.Audience)) errors.Add("audience", "is required: a token must be meant for this broker.");
+        else errors.Length("audience", request.Audience, WorkloadIdentityLimits.Audience);
+        var jwks = ValidateKeys(request, destinations, errors);
+        var algorithms = request.Algorithms is { Count: > 0 } asked ? asked.Distinct().ToArray() : DefaultAlgorithms;
+        if (algorithms.FirstOrDefault(a => !TrustedIssuer.SupportedAlgorithms.Contains(a)) is { } bad)
+            errors.Add("algorithms", $"'{SafeText.Shorten(bad, 20)}' is not allowed: only {string.Join(", ", TrustedIssuer.SupportedAlgorithms)} (never none or an HMAC).");
+        errors.Range("max_lifetime_seconds", request.MaxLifetimeSeconds, 60, 86_400);
+        if (errors.Any) return Problems.Validation(errors.ToDictionary());
+        if (await db.Issuers.AnyAsync(i => i.Name == request.Name || i.Issuer == request.Issuer, ct))
+            return Problems.Create(StatusCodes.Status409Conflict, Problems.Conflict, "An issuer with that name or iss exists already.");
+
+        var now = time.GetUtcNow();
+        var issuer = new TrustedIssuer
+        {
+            Id = Guid.CreateVersion7(now), Name = request.Name!, Issuer = request.Issuer!, Audience = request.Audience!,
+            JwksUri = string.IsNullOrEmpty(request.JwksUri) ? null : request.JwksUri, Jwks = jwks, Algorithms = algorithms,
+            MaxLifetimeSeconds = request.MaxLifetimeSeconds ?? 3600, CreatedAt = now, UpdatedAt = now,
+        };
+        db.Issuers.Add(issuer);
+        AdminAudit.Record(db, http, time, AuditActions.IssuerCreated, detail: $"{issuer.Name}: {SafeText.Shorten(issuer.Issuer, 200)}");
+        await db.SaveChangesAsync(ct);
+        await caches.ClientsChangedAsync();
+        return TypedResults.Created($"/admin/issuers/{issuer.Name}", IssuerResponse.From(issuer));
+    }
+
+    public static async Task<Ok<List<IssuerResponse>>> List(BrokerDbContext db, CancellationToken ct) =>
+        TypedResults.Ok((await db.Issuers.AsNoTracking().OrderBy(i => i.Name).ToListAsync(ct)).Select(IssuerResponse.From).ToList());
+
+    public static async Task<Results<Ok<IssuerResponse>, ProblemHttpResult>> Get(string name, BrokerDbContext db, CancellationToken ct) =>
+        await db.Issuers.AsNoTracking().FirstOrDefaultAsync(i => i.Name == name, ct) is { } issuer
+            ? TypedResults.Ok(IssuerResponse.From(issuer))
+            : Problems.NotFoundProblem("issuer");
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> Delete(
+        string name, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)
+    {
+        var issuer = await db.Issuers.FirstOrDefaultAsync(i => i.Name == name, ct);
+        if (issuer is null) return Problems.NotFoundProblem("issuer");
+        db.Issuers.Remove(issuer);
+        AdminAudit.Record(db, http, time, AuditActions.IssuerDeleted, detail: issuer.Name);
+        await db.SaveChangesAsync(ct);
+        await caches.ClientsChangedAsync();
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>Where the keys come from; returns the static JWKS as stored text, if one was given.</summary>
+    private static string? ValidateKeys(IssuerRequest request, OutboundDestinations destinations, FieldErrors errors)
+    {
+        if (!string.IsNullOrEmpty(request.JwksUri) && request.Jwks is not null)
+            errors.Add("jwks", "give jwks_uri or jwks, not both.");
+        if (!string.IsNullOrEmpty(request.JwksUri))
+        {
+            errors.Url("jwks_uri", request.JwksUri, required: true);
+            if (!errors.Has("jwks_uri") && destinations.UrlProblem(new Uri(request.JwksUri), request.Name) is { } problem) errors.Add("jwks_uri", problem);
+        }
+        else if (request.Jwks is null && !errors.Has("issuer") && !string.IsNullOrEmpty(request.Issuer))
+        {
+            // Discovery: the issuer itself is where the keys are found.
+            if (!Uri.TryCreate(IssuerKeys.DiscoveryUrl(request.Issuer), UriKind.Absolute, out var discovery) || discovery.Scheme is not ("http" or "https"))
+                errors.Add("issuer", "is not a URL: give jwks_uri or a static jwks.");
+            else if (destinations.UrlProblem(discovery, request.Name) is { } problem) errors.Add("issuer", $"its discovery document {problem}");
+        }
+        if (request.Jwks is null) return null;
+
+        var text = request.Jwks.ToJsonString();
+        if (text.Length > WorkloadIdentityLimits.Jwks) errors.Add("jwks", $"must be at most {WorkloadIdentityLimits.Jwks} characters.");
+        else
+        {
+            try
+            {
+                if (request.Jwks["keys"] is System.Text.Json.Nodes.JsonArray keys && keys.Any(k => k?["d"] is not null))
+                    errors.Add("jwks", "holds a private key: give the public keys only.");
+                else if (IssuerKeys.Parse(text).Count == 0) errors.Add("jwks", "holds no RSA or EC signing key.");
+            }
+            catch (Exception e) when (e is ArgumentException or JsonException or InvalidOperationException)
+            {
+                errors.Add("jwks", "is not a JWKS ({\"keys\": [...]}).");
+            }
+        }
+        return text;
+    }
+}

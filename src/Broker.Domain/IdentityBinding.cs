@@ -1,0 +1,40 @@
+namespace Broker.Domain;
+
+/// <summary>
+/// An identity bound to a client: tokens of <see cref="IssuerId"/> whose <c>sub</c> matches <see cref="Subject"/>
+/// (exact, or a glob where <c>*</c> stands for any run of characters, e.g. <c>system:serviceaccount:payments:*</c>)
+/// and whose claims have the values in <see cref="Claims"/> authenticate as the client.
+/// </summary>
+public sealed class IdentityBinding
+{
+    public Guid Id { get; set; }
+    public Guid ClientId { get; set; }
+    public Guid IssuerId { get; set; }
+    public required string Subject { get; set; }
+    /// <summary>Claim path (dots descend into objects: <c>kubernetes.io.namespace</c>) → the string value it must have.</summary>
+    public Dictionary<string, string>? Claims { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public bool SubjectMatches(string subject) => Glob.Matches(Subject, subject);
+}
+
+/// <summary>Glob matching where <c>*</c> matches any run of characters (none included) and every other character itself.</summary>
+public static class Glob
+{
+    public static bool Matches(string pattern, string text) => Matches(pattern.AsSpan(), text.AsSpan());
+
+    private static bool Matches(ReadOnlySpan<char> pattern, ReadOnlySpan<char> text)
+    {
+        // Greedy with one backtrack point: linear in practice, never exponential.
+        int p = 0, t = 0, star = -1, mark = 0;
+        while (t < text.Length)
+        {
+            if (p < pattern.Length && pattern[p] == '*') { star = p++; mark = t; }
+            else if (p < pattern.Length && pattern[p] == text[t]) { p++; t++; }
+            else if (star >= 0) { p = star + 1; t = ++mark; }
+            else return false;
+        }
+        while (p < pattern.Length && pattern[p] == '*') p++;
+        return p == pattern.Length;
+    }
+}
