@@ -84,6 +84,8 @@ public sealed class ProblemExamplesFilter : IOperationFilter
         _ when path.StartsWith("admin/accounts", StringComparison.Ordinal) => ("provider", "no provider is named 'sliderul'."),
         _ when path.EndsWith("/grants", StringComparison.Ordinal) => ("accounts", "no account is named 'sliderule-prd'."),
         _ when path.EndsWith("/rotate", StringComparison.Ordinal) => ("overlap_seconds", "must be from 0 to 604800."),
+        _ when path.EndsWith("/identities", StringComparison.Ordinal) => ("issuer", "names no trusted issuer (see /admin/issuers)."),
+        _ when path.StartsWith("admin/issuers", StringComparison.Ordinal) => ("audience", "is required: a token must be meant for this broker."),
         _ when path.StartsWith("admin/clients", StringComparison.Ordinal) => ("role", "must be consumer, admin or metrics."),
         _ when path.StartsWith("admin/audit/token-hmac", StringComparison.Ordinal) => ("access_token", "is required."),
         _ when path.StartsWith("admin/audit", StringComparison.Ordinal) => ("action", "must be one of account.created, account.deleted, …"),

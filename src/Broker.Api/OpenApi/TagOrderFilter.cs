@@ -18,6 +18,8 @@ public sealed class TagOrderFilter : IDocumentFilter
                      "and last_error say whether the upstream accepts them."),
         ("Clients", "Step 3. Who may ask: a service (consumer) or a person (admin) holding an API key, and the accounts or providers " +
                     "it is granted. The key is shown once, when created or rotated."),
+        ("Issuers", "Workload identity: the issuers (a Kubernetes cluster, GitHub Actions, SPIRE, an OIDC server) whose signed JWTs the " +
+                    "broker accepts instead of an API key, for the identities bound to clients (POST /admin/clients/{name}/identities)."),
         ("Tokens", "What services call with their consumer key: a currently valid access token for an account they are granted."),
         (SwaggerSetup.AuditTag, "Who was served which token when, what the broker did upstream, every failure and admin change; and " +
                                 "the usage report (which service used which account how often) as JSON, CSV or an SVG chart."),

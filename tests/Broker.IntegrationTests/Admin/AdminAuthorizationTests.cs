@@ -102,6 +102,19 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
         ["POST /admin/clients/{name}/rotate"] = async () => ($"/admin/clients/{await ClientAsync()}/rotate", new { overlap_seconds = 60 }),
         ["POST /admin/clients/{name}/revoke"] = async () => ($"/admin/clients/{await ClientAsync()}/revoke", null),
         ["DELETE /admin/clients/{name}"] = async () => ($"/admin/clients/{await ClientAsync()}", null),
+        ["POST /admin/issuers"] = () => Task.FromResult<(string, object?)>(("/admin/issuers", IssuerBody(Name("i")))),
+        ["DELETE /admin/issuers/{name}"] = async () => ($"/admin/issuers/{await IssuerAsync()}", null),
+        ["GET /admin/issuers/{name}"] = async () => ($"/admin/issuers/{await IssuerAsync()}", null),
+        ["POST /admin/clients/{name}/identities"] = async () => ($"/admin/clients/{await ClientAsync()}/identities",
+            new { issuer = await IssuerAsync(), subject = "system:serviceaccount:ns:sa" }),
+        ["GET /admin/clients/{name}/identities"] = async () => ($"/admin/clients/{await ClientAsync()}/identities", null),
+        ["DELETE /admin/clients/{name}/identities/{id}"] = async () =>
+        {
+            var client = await ClientAsync();
+            var bound = await _world.AdminAsync(HttpMethod.Post, $"/admin/clients/{client}/identities",
+                new { issuer = await IssuerAsync(), subject = "system:serviceaccount:ns:sa" }, HttpStatusCode.Created);
+            return ($"/admin/clients/{client}/identities/{bound["id"]!.GetValue<string>()}", null);
+        },
         ["POST /admin/audit/token-hmac"] = () => Task.FromResult<(string, object?)>(("/admin/audit/token-hmac", new { access_token = "some-token" })),
         ["POST /admin/webhooks"] = () => Task.FromResult<(string, object?)>(("/admin/webhooks",
             new { url = "https://hooks.example.com/broker", events = new[] { "account.needs_attention" } })),
@@ -120,6 +133,19 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
         var secret = $"s-{Guid.NewGuid():N}";
         _world.Secrets.Add(secret);
         return secret;
+    }
+
+    private static object IssuerBody(string name) => new
+    {
+        name, issuer = $"https://{name}.example", audience = "broker",
+        jwks = System.Text.Json.Nodes.JsonNode.Parse(new Identity.TokenSigner("https://x.example", "k1").Jwks()),
+    };
+
+    private async Task<string> IssuerAsync()
+    {
+        var name = Name("i");
+        await _world.AdminAsync(HttpMethod.Post, "/admin/issuers", IssuerBody(name), HttpStatusCode.Created);
+        return name;
     }
 
     private object ProviderBody(string? name) => new

@@ -151,10 +151,10 @@ public sealed partial class OpenApiDocumentTests(OpenApiDocumentTests.Served ser
     public void Tags_come_in_the_order_of_the_work_each_with_a_description()
     {
         var tags = _document["tags"]!.AsArray();
-        tags.Select(t => t!["name"]!.GetValue<string>()).ShouldBe(["Providers", "Accounts", "Clients", "Tokens", "Audit & reports", "Webhooks"]);
+        tags.Select(t => t!["name"]!.GetValue<string>()).ShouldBe(["Providers", "Accounts", "Clients", "Issuers", "Tokens", "Audit & reports", "Webhooks"]);
         tags.ShouldAllBe(t => t!["description"]!.GetValue<string>().Length > 20);
         Operations().SelectMany(o => o.Operation["tags"]!.AsArray().Select(t => t!.GetValue<string>())).Distinct()
-            .ShouldBe(["Providers", "Accounts", "Clients", "Tokens", "Audit & reports", "Webhooks"]); // the paths in the same order
+            .ShouldBe(["Providers", "Accounts", "Clients", "Issuers", "Tokens", "Audit & reports", "Webhooks"]); // the paths in the same order
     }
 
     [Theory]
