@@ -45,6 +45,8 @@ public sealed class AuditTrafficFixture : IAsyncLifetime
         World.Simulator.SetFault(Fault.RejectCredentials, Rejected.Username);
         var broker = World.Broker;
 
+        // The refusals are counted per minute: start the steps at a minute's beginning, so that none falls across its end.
+        World.Clock.Advance(TimeSpan.FromSeconds(60 - World.Clock.GetUtcNow().Second));
         Step(); // 1: first fetch logs in upstream
         AccessTokens.Add(await broker.TokenAsync(Account.Name, ConsumerKey));
         Secrets.Add(await StoredRefreshTokenAsync());
