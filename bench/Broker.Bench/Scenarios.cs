@@ -8,7 +8,7 @@ public static class Scenarios
 {
     public sealed record CachedFetchResult(LoadTools.LoadResult Ceiling, LoadTools.LoadResult OneAccount, LoadTools.LoadResult HundredAccounts,
         List<LoadTools.LoadResult> HalfRate, List<LoadTools.LoadResult> CeilingHalfRate, int HalfRateTarget, CpuShare CeilingCpu, CpuShare OneAccountCpu,
-        AuditStorage OneAccountAudit);
+        AuditStorage OneAccountAudit, LoadTools.LoadResult OneAccountJwt);
 
     /// <summary>
     /// What the served tokens of a run left in audit_events: events (the sum of counts), rows, bytes (table and indexes),
@@ -60,6 +60,10 @@ public static class Scenarios
         await Task.Delay(TimeSpan.FromSeconds(2)); // the run's last rollup window is written
         var stored = await AuditStorage.MeasureAsync(stack) - storedBefore;
         var hundred = await LoadTools.WrkAsync(broker, key, null, "cached-", 100, seconds: seconds);
+        // The same fetch by a service that authenticates with its workload identity (a JWT validated once, then remembered).
+        var jwt = await Seeding.WorkloadTokenAsync(stack, "bench-cached");
+        await LoadTools.WrkAsync(broker, jwt, "/v1/accounts/cached-0/token", seconds: 3);
+        var oneJwt = await LoadTools.WrkAsync(broker, jwt, "/v1/accounts/cached-0/token", seconds: seconds);
         var target = (int)(one.RequestsPerSecond / 2);
         // A tail is noisy on a shared two-core machine: three runs, each beside the same rate against the bare
         // endpoint (how much of the tail is the machine's and not the token path's); the report gives all three.
@@ -70,7 +74,7 @@ public static class Scenarios
             ceilingHalf.Add(await LoadTools.HeyAsync(new Uri(broker, "/v1/ping"), key, target, seconds: seconds));
         }
         await stack.StopBrokersAsync();
-        return new CachedFetchResult(ceiling, one, hundred, half, ceilingHalf, target, CpuShare.Between(before, middle), CpuShare.Between(middle, after), stored);
+        return new CachedFetchResult(ceiling, one, hundred, half, ceilingHalf, target, CpuShare.Between(before, middle), CpuShare.Between(middle, after), stored, oneJwt);
     }
 
     public sealed record CeilingRound(LoadTools.LoadResult Broker, LoadTools.LoadResult Ceiling)

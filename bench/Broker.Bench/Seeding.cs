@@ -30,4 +30,27 @@ public static class Seeding
             var (status, _) = await stack.FetchAsync(broker, $"{prefix}{i}", key);
             if ((int)status != 200) throw new InvalidOperationException($"warming {prefix}{i}: {status}");
         });
+
+    /// <summary>
+    /// A workload identity for the client: a trusted issuer with a static JWKS (an RSA key made here), the client bound
+    /// to a subject, and a token of that issuer for it, valid for an hour: what a service sends instead of its key.
+    /// </summary>
+    public static async Task<string> WorkloadTokenAsync(Stack stack, string client)
+    {
+        var rsa = System.Security.Cryptography.RSA.Create(2048);
+        var key = new Microsoft.IdentityModel.Tokens.RsaSecurityKey(rsa) { KeyId = "bench-1" };
+        var p = rsa.ExportParameters(false);
+        var jwks = new { keys = new[] { new { kty = "RSA", use = "sig", kid = key.KeyId,
+            n = Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(p.Modulus), e = Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(p.Exponent) } } };
+        const string Issuer = "https://bench-cluster.example";
+        await stack.AdminAsync(HttpMethod.Post, "/admin/issuers", new { name = "bench-cluster", issuer = Issuer, audience = "broker", jwks });
+        await stack.AdminAsync(HttpMethod.Post, $"/admin/clients/{client}/identities", new { issuer = "bench-cluster", subject = $"system:serviceaccount:bench:{client}" });
+        var now = DateTime.UtcNow;
+        return new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler().CreateToken(new Microsoft.IdentityModel.Tokens.SecurityTokenDescriptor
+        {
+            Issuer = Issuer, Audience = "broker", IssuedAt = now, NotBefore = now, Expires = now.AddMinutes(59),
+            Claims = new Dictionary<string, object> { ["sub"] = $"system:serviceaccount:bench:{client}" },
+            SigningCredentials = new Microsoft.IdentityModel.Tokens.SigningCredentials(key, Microsoft.IdentityModel.Tokens.SecurityAlgorithms.RsaSha256),
+        });
+    }
 }
