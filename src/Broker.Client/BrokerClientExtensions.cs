@@ -18,6 +18,10 @@ public static class BrokerClientExtensions
     ///     o.ClientKey = configuration["Broker:ClientKey"];
     /// });
     /// </code>
+    /// or, instead of the key, the file where the platform puts this service's workload identity token:
+    /// <code>
+    /// o.IdentityTokenFile = "/var/run/secrets/broker/token";
+    /// </code>
     /// Returns the builder of the HttpClient that talks to the broker (timeouts, proxies, resilience).
     /// </summary>
     public static IHttpClientBuilder AddBrokerTokenClient(this IServiceCollection services, Action<BrokeredTokenOptions>? configureAll = null)
@@ -26,7 +30,9 @@ public static class BrokerClientExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BrokeredTokenOptions>, BrokeredTokenOptionsValidator>());
         services.TryAddSingleton<BrokeredTokenCache>();
-        // Redirects would replay the client key to another address.
+        // One per process, so every account reading the same file shares its reads.
+        services.TryAddSingleton(sp => new IdentityTokenFiles(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<IdentityTokenFiles>>()));
+        // Redirects would replay the client key (or identity token) to another address.
         var builder = services.AddHttpClient<BrokerTokenClient>(BrokerTokenClient.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) });
         return builder;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -11,8 +12,13 @@ namespace Broker.Client;
 /// Every call asks the broker (which serves from its own memory when it can); the handler added by
 /// <see cref="BrokerClientExtensions.AddBrokeredToken"/> adds a cache in this process on top.
 /// </summary>
-/// <remarks>Settings are those of the account asked for (<see cref="BrokeredTokenOptions"/>, named by account).</remarks>
-public sealed class BrokerTokenClient(HttpClient http, IOptionsMonitor<BrokeredTokenOptions> options, TimeProvider time)
+/// <remarks>
+/// Settings are those of the account asked for (<see cref="BrokeredTokenOptions"/>, named by account). With an
+/// <see cref="BrokeredTokenOptions.IdentityTokenFile"/>, a 401 from the broker makes the file be read again and the
+/// call sent once more if it holds a new token.
+/// </remarks>
+public sealed class BrokerTokenClient(
+    HttpClient http, IOptionsMonitor<BrokeredTokenOptions> options, TimeProvider time, IdentityTokenFiles identityTokens)
 {
     /// <summary>The name of the HttpClient that talks to the broker; configure it through the builder
     /// <see cref="BrokerClientExtensions.AddBrokerTokenClient"/> returns.</summary>
@@ -29,8 +35,7 @@ public sealed class BrokerTokenClient(HttpClient http, IOptionsMonitor<BrokeredT
         ArgumentException.ThrowIfNullOrEmpty(account);
         var settings = options.Get(account);
         var seconds = (long)Math.Ceiling((minValidity ?? settings.MinValidity).TotalSeconds);
-        using var request = Request(HttpMethod.Get, settings, account, $"token?min_validity={seconds.ToString(CultureInfo.InvariantCulture)}");
-        using var response = await SendAsync(request, account, ct);
+        using var response = await SendAsync(HttpMethod.Get, settings, account, $"token?min_validity={seconds.ToString(CultureInfo.InvariantCulture)}", null, ct);
         var receivedAt = time.GetUtcNow();
         if (!response.IsSuccessStatusCode) throw await FailureAsync(account, response, ct);
 
@@ -61,23 +66,49 @@ public sealed class BrokerTokenClient(HttpClient http, IOptionsMonitor<BrokeredT
     {
         ArgumentException.ThrowIfNullOrEmpty(account);
         ArgumentException.ThrowIfNullOrEmpty(accessToken);
-        using var request = Request(HttpMethod.Post, options.Get(account), account, "token/rejected");
-        request.Content = JsonContent.Create(new RejectedToken(accessToken), options: Json);
-        using var response = await SendAsync(request, account, ct);
+        using var response = await SendAsync(HttpMethod.Post, options.Get(account), account, "token/rejected", new RejectedToken(accessToken), ct);
         if (!response.IsSuccessStatusCode) throw await FailureAsync(account, response, ct);
     }
 
-    private static HttpRequestMessage Request(HttpMethod method, BrokeredTokenOptions settings, string account, string path)
+    /// <summary>
+    /// Sends one call to the broker with the key, or the identity file's token. A 401 to a token from the file makes
+    /// the file be read again: kubelet may have rotated it since the last check (and the broker refuses an expired
+    /// one), so the call is sent once more if the file holds a new token. Never more: a second 401 is the answer.
+    /// </summary>
+    private async Task<HttpResponseMessage> SendAsync(
+        HttpMethod method, BrokeredTokenOptions settings, string account, string path, object? body, CancellationToken ct)
     {
-        var baseUrl = settings.BrokerUrl!.AbsoluteUri.EndsWith('/') ? settings.BrokerUrl : new Uri(settings.BrokerUrl.AbsoluteUri + "/");
-        var request = new HttpRequestMessage(method, new Uri(baseUrl, $"v1/accounts/{Uri.EscapeDataString(account)}/{path}"));
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", settings.ClientKey);
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        return request;
+        if (string.IsNullOrWhiteSpace(settings.IdentityTokenFile))
+            return await SendOnceAsync(method, settings, account, path, body, settings.ClientKey!, ct);
+
+        var bearer = identityTokens.Current(account, settings.IdentityTokenFile, settings.IdentityTokenRecheck);
+        var response = await SendOnceAsync(method, settings, account, path, body, bearer, ct);
+        if (response.StatusCode != HttpStatusCode.Unauthorized) return response;
+
+        string? fresh;
+        try
+        {
+            fresh = identityTokens.Reread(account, settings.IdentityTokenFile, bearer);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+        if (fresh is null) return response;
+        response.Dispose();
+        return await SendOnceAsync(method, settings, account, path, body, fresh, ct);
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string account, CancellationToken ct)
+    // A request message can be sent only once, so each attempt builds its own.
+    private async Task<HttpResponseMessage> SendOnceAsync(
+        HttpMethod method, BrokeredTokenOptions settings, string account, string path, object? body, string bearer, CancellationToken ct)
     {
+        var baseUrl = settings.BrokerUrl!.AbsoluteUri.EndsWith('/') ? settings.BrokerUrl : new Uri(settings.BrokerUrl.AbsoluteUri + "/");
+        using var request = new HttpRequestMessage(method, new Uri(baseUrl, $"v1/accounts/{Uri.EscapeDataString(account)}/{path}"));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        if (body is not null) request.Content = JsonContent.Create(body, options: Json);
         try
         {
             return await http.SendAsync(request, ct);

@@ -14,6 +14,7 @@ internal sealed partial class BrokeredTokenCache(
     IHttpClientFactory httpClients,
     IOptionsMonitor<BrokeredTokenOptions> options,
     TimeProvider time,
+    IdentityTokenFiles identityTokens,
     ILogger<BrokeredTokenCache> logger)
 {
     private readonly ConcurrentDictionary<string, Slot> _slots = new(StringComparer.Ordinal);
@@ -59,7 +60,7 @@ internal sealed partial class BrokeredTokenCache(
 
     private async Task FlyAsync(Slot slot, string account, BrokeredToken? rejected, TaskCompletionSource<BrokeredToken> done)
     {
-        var broker = new BrokerTokenClient(httpClients.CreateClient(BrokerTokenClient.HttpClientName), options, time);
+        var broker = new BrokerTokenClient(httpClients.CreateClient(BrokerTokenClient.HttpClientName), options, time, identityTokens);
         try
         {
             if (rejected is not null)
