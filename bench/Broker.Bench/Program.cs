@@ -45,7 +45,7 @@ if (args.Contains("--cached-only"))
     var only = await Scenarios.CachedFetchAsync(stack, seconds);
     Console.WriteLine($"token {only.OneAccount.RequestsPerSecond:0}/s, bare endpoint {only.Ceiling.RequestsPerSecond:0}/s; p99 at {only.HalfRateTarget}/s: " +
                       $"token {string.Join(", ", only.HalfRate.Select(r => $"{r.P99Ms:0.0}"))} ms, bare {string.Join(", ", only.CeilingHalfRate.Select(r => $"{r.P99Ms:0.0}"))} ms; " +
-                      $"100 accounts {only.HundredAccounts.RequestsPerSecond:0}/s; audit {only.OneAccountAudit.Events:N0} served in {only.OneAccountAudit.Rows} rows, " +
+                      $"100 accounts {only.HundredAccounts.RequestsPerSecond:0}/s; workload identity JWT {only.OneAccountJwt.RequestsPerSecond:0}/s; audit {only.OneAccountAudit.Events:N0} served in {only.OneAccountAudit.Rows} rows, " +
                       $"{only.OneAccountAudit.BytesPerMillion:N0} bytes per 1M measured, {only.OneAccountAudit.EstimatedBytesPerMillion:N0} estimated; CPU during token run: PostgreSQL {only.OneAccountCpu.Postgres:P0}, broker {only.OneAccountCpu.Broker:P0}");
     return 0;
 }
