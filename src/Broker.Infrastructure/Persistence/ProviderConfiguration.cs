@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Broker.Domain;
-using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 
@@ -19,13 +17,7 @@ internal sealed class ProviderConfiguration : IEntityTypeConfiguration<Provider>
         builder.Property(p => p.RefreshUrl).HasMaxLength(Limits.Url);
         builder.Property(p => p.AuthorizationUrl).HasMaxLength(Limits.Url);
         builder.Property(p => p.Issuer).HasMaxLength(Limits.Url);
-        builder.Property(p => p.AuthorizationParameters).HasColumnType("jsonb").HasConversion(
-            v => v == null ? null : JsonSerializer.Serialize(v, (JsonSerializerOptions?)null),
-            v => v == null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(v, (JsonSerializerOptions?)null),
-            new ValueComparer<Dictionary<string, string>?>(
-                (a, b) => a == null ? b == null : b != null && a.Count == b.Count && !a.Except(b).Any(),
-                v => v == null ? 0 : v.Count,
-                v => v == null ? null : new Dictionary<string, string>(v)));
+        builder.Property(p => p.AuthorizationParameters).IsStringDictionaryInJsonb();
         builder.Property(p => p.ClientId).HasMaxLength(Limits.Identifier);
         builder.Property(p => p.ClientAuthentication).HasConversion(EnumNames.ClientAuthentication).HasMaxLength(10);
         builder.Property(p => p.RefreshTokenField).HasMaxLength(Limits.Name);

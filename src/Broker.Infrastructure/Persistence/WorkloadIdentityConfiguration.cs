@@ -32,14 +32,21 @@ internal sealed class IdentityBindingConfiguration : IEntityTypeConfiguration<Id
         builder.Property(b => b.Subject).HasMaxLength(WorkloadIdentityLimits.Subject);
         builder.HasOne<Client>().WithMany().HasForeignKey(b => b.ClientId).OnDelete(DeleteBehavior.Cascade);
         builder.HasOne<TrustedIssuer>().WithMany().HasForeignKey(b => b.IssuerId).OnDelete(DeleteBehavior.Cascade);
-        builder.Property(b => b.Claims).HasColumnType("jsonb").HasConversion(
+        builder.Property(b => b.Claims).IsStringDictionaryInJsonb();
+    }
+}
+
+internal static class StringDictionaryInJsonb
+{
+    /// <summary>A string → string map stored as a jsonb object, compared by content so that EF sees changes.</summary>
+    public static PropertyBuilder<Dictionary<string, string>?> IsStringDictionaryInJsonb(this PropertyBuilder<Dictionary<string, string>?> property) =>
+        property.HasColumnType("jsonb").HasConversion(
             v => v == null ? null : JsonSerializer.Serialize(v, (JsonSerializerOptions?)null),
             v => v == null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(v, (JsonSerializerOptions?)null),
             new ValueComparer<Dictionary<string, string>?>(
                 (a, b) => a == null ? b == null : b != null && a.Count == b.Count && !a.Except(b).Any(),
                 v => v == null ? 0 : v.Count,
                 v => v == null ? null : new Dictionary<string, string>(v)));
-    }
 }
 
 public static class WorkloadIdentityLimits

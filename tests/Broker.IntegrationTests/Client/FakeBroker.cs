@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
+using Broker.IntegrationTests.Support;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -73,7 +71,7 @@ public sealed class FakeBroker : IAsyncDisposable
         });
         app.MapGet("/whoami", (HttpRequest request) => broker._issued.ContainsKey(Bearer(request)) ? Results.Ok() : Results.Unauthorized());
         await app.StartAsync();
-        broker.BaseAddress = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+        broker.BaseAddress = new Uri(app.ListeningAddress());
         return broker;
     }
 

@@ -1,10 +1,8 @@
 using System.Security.Claims;
-using Microsoft.AspNetCore;
+using Broker.IntegrationTests.Support;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -104,7 +102,7 @@ public sealed class OpenIddictServer : IAsyncDisposable
             });
         }
 
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        var address = app.ListeningAddress();
         server = new OpenIddictServer(app, new Uri(address + "/"), secret);
         return server;
     }

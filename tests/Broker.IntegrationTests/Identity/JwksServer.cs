@@ -1,8 +1,6 @@
+using Broker.IntegrationTests.Support;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -35,7 +33,7 @@ public sealed class JwksServer : IAsyncDisposable
             return Results.Text(signer.Jwks(), "application/json");
         });
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        var address = app.ListeningAddress();
         server = new JwksServer(app, address + "/openid/v1/jwks");
         return server;
     }

@@ -1,12 +1,10 @@
 using System.Net.Http.Json;
 using System.Security.Claims;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore;
+using Broker.IntegrationTests.Support;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -79,7 +77,7 @@ public sealed class OpenIddictWorkloadIssuer : IAsyncDisposable
                 Permissions = { Permissions.Endpoints.Token, Permissions.GrantTypes.ClientCredentials },
             });
         }
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        var address = app.ListeningAddress();
         return new OpenIddictWorkloadIssuer(app, new Uri(address + "/"));
     }
 

@@ -3,10 +3,7 @@ using System.Net.Http.Headers;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -75,6 +72,6 @@ public sealed class ProcessStartTests : IAsyncLifetime
             return Task.CompletedTask;
         });
         await app.StartAsync();
-        return (app, app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+        return (app, app.ListeningAddress());
     }
 }

@@ -1,8 +1,5 @@
-using Microsoft.AspNetCore.Http.Features;
 using System.Net.Http.Headers;
 using Broker.Api;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,7 +38,7 @@ public sealed class BrokerHost : IAsyncDisposable
             configure?.Invoke(builder);
         });
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        var address = app.ListeningAddress();
         return new BrokerHost(app, new Uri(address));
     }
 

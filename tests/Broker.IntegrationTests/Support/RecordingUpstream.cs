@@ -2,9 +2,6 @@ using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -41,7 +38,7 @@ public sealed class RecordingUpstream : IAsyncDisposable
         var upstream = new RecordingUpstream(app);
         app.Run(async context => await upstream.HandleAsync(context, relayTo));
         await app.StartAsync();
-        upstream.BaseAddress = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+        upstream.BaseAddress = new Uri(app.ListeningAddress());
         return upstream;
     }
 

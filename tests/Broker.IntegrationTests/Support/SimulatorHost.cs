@@ -1,8 +1,5 @@
-using Microsoft.AspNetCore.Http.Features;
 using Broker.Simulator;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Broker.IntegrationTests.Support;
@@ -28,7 +25,7 @@ public sealed class SimulatorHost : IAsyncDisposable
         var state = new SimulatorState(clock);
         var app = SimulatorApp.Build(["--urls=http://127.0.0.1:0"], state, clock);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        var address = app.ListeningAddress();
         return new SimulatorHost(app, state, new Uri(address));
     }
 
