@@ -9,6 +9,7 @@ CREATE TABLE issuers (
     jwks_uri             varchar(2000),
     jwks                 text,
     algorithms           text[]        NOT NULL,
+    token_type           varchar(100),
     max_lifetime_seconds integer       NOT NULL,
     created_at           timestamptz   NOT NULL,
     updated_at           timestamptz   NOT NULL

@@ -21,6 +21,8 @@ public sealed class TrustedIssuer
     /// <summary>A static JWKS (public keys), for an issuer the broker cannot reach (a private cluster).</summary>
     public string? Jwks { get; set; }
     public required string[] Algorithms { get; set; }
+    /// <summary>The <c>typ</c> header its tokens must carry, where the issuer declares one (RFC 8725 §3.11); null: not checked.</summary>
+    public string? TokenType { get; set; }
     /// <summary>The longest lifetime (<c>exp</c> − <c>iat</c>) accepted: a long-lived token is a stored secret again.</summary>
     public int MaxLifetimeSeconds { get; set; }
     public DateTimeOffset CreatedAt { get; set; }

@@ -11,6 +11,7 @@ namespace Broker.Api.Admin;
 /// <param name="Jwks">A static JWKS (public keys only), for an issuer the broker cannot reach.</param>
 /// <param name="Algorithms">Signature algorithms accepted, asymmetric only (default: RS256, PS256, ES256).</param>
 /// <param name="MaxLifetimeSeconds">The longest token lifetime (exp − iat) accepted, 60 to 86400 s (default 3600).</param>
+/// <param name="TokenType">The typ header its tokens must carry, where the issuer declares one (e.g. at+jwt); default: not checked.</param>
 public sealed record IssuerRequest(
     string? Name,
     string? Issuer,
@@ -18,14 +19,15 @@ public sealed record IssuerRequest(
     string? JwksUri = null,
     JsonObject? Jwks = null,
     List<string>? Algorithms = null,
-    int? MaxLifetimeSeconds = null);
+    int? MaxLifetimeSeconds = null,
+    string? TokenType = null);
 
 public sealed record IssuerResponse(
     string Name, string Issuer, string Audience, string? JwksUri, bool HasStaticJwks, IReadOnlyList<string> Algorithms,
-    int MaxLifetimeSeconds, DateTimeOffset CreatedAt)
+    int MaxLifetimeSeconds, DateTimeOffset CreatedAt, string? TokenType = null)
 {
     public static IssuerResponse From(TrustedIssuer i) =>
-        new(i.Name, i.Issuer, i.Audience, i.JwksUri, i.Jwks is not null, i.Algorithms, i.MaxLifetimeSeconds, i.CreatedAt);
+        new(i.Name, i.Issuer, i.Audience, i.JwksUri, i.Jwks is not null, i.Algorithms, i.MaxLifetimeSeconds, i.CreatedAt, i.TokenType);
 }
 
 /// <summary>An identity bound to a client: tokens of the issuer whose subject and claims match authenticate as the client.</summary>

@@ -48,6 +48,8 @@ public static class IssuersApi
         if (algorithms.FirstOrDefault(a => !TrustedIssuer.SupportedAlgorithms.Contains(a)) is { } bad)
             errors.Add("algorithms", $"'{SafeText.Shorten(bad, 20)}' is not allowed: only {string.Join(", ", TrustedIssuer.SupportedAlgorithms)} (never none or an HMAC).");
         errors.Range("max_lifetime_seconds", request.MaxLifetimeSeconds, 60, 86_400);
+        if (request.TokenType is { Length: > 0 } type && (type.Length > Limits.Name || !SafeText.IsClean(type)))
+            errors.Add("token_type", $"must be at most {Limits.Name} plain characters.");
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
         if (await db.Issuers.AnyAsync(i => i.Name == request.Name || i.Issuer == request.Issuer, ct))
             return Problems.Create(StatusCodes.Status409Conflict, Problems.Conflict, "An issuer with that name or iss exists already.");
@@ -57,7 +59,8 @@ public static class IssuersApi
         {
             Id = Guid.CreateVersion7(now), Name = request.Name!, Issuer = request.Issuer!, Audience = request.Audience!,
             JwksUri = string.IsNullOrEmpty(request.JwksUri) ? null : request.JwksUri, Jwks = jwks, Algorithms = algorithms,
-            MaxLifetimeSeconds = request.MaxLifetimeSeconds ?? 3600, CreatedAt = now, UpdatedAt = now,
+            MaxLifetimeSeconds = request.MaxLifetimeSeconds ?? 3600, TokenType = string.IsNullOrEmpty(request.TokenType) ? null : request.TokenType,
+            CreatedAt = now, UpdatedAt = now,
         };
         db.Issuers.Add(issuer);
         AdminAudit.Record(db, http, time, AuditActions.IssuerCreated, detail: $"{issuer.Name}: {SafeText.Shorten(issuer.Issuer, 200)}");

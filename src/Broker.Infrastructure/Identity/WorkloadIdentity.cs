@@ -119,6 +119,7 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
         ValidAudience = issuer.Audience,
         IssuerSigningKeys = signingKeys,
         ValidAlgorithms = issuer.Algorithms,
+        ValidTypes = issuer.TokenType is { } type ? [type] : null,
         RequireSignedTokens = true,
         RequireExpirationTime = true,
         ValidateLifetime = true,
@@ -154,6 +155,7 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
         SecurityTokenSignatureKeyNotFoundException => "unknown signing key",
         SecurityTokenInvalidSignatureException => "bad signature",
         SecurityTokenNoExpirationException => "no expiry",
+        SecurityTokenInvalidTypeException => "wrong token type",
         _ => "invalid token",
     };
 
@@ -165,6 +167,7 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
         "algorithm not allowed" => "The token's signature algorithm (alg) is not one allowed for its issuer (asymmetric only).",
         "unknown signing key" or "bad signature" => "The token's signature does not verify with its issuer's keys.",
         "no expiry" => "The token has no expiry (exp).",
+        "wrong token type" => "The token's type (typ) is not the one its issuer declares: send the token meant for this use.",
         _ => "The token is not valid for this broker.",
     };
 

@@ -18,6 +18,7 @@ internal sealed class TrustedIssuerConfiguration : IEntityTypeConfiguration<Trus
         builder.Property(i => i.Issuer).HasMaxLength(Limits.Url);
         builder.Property(i => i.Audience).HasMaxLength(WorkloadIdentityLimits.Audience);
         builder.Property(i => i.JwksUri).HasMaxLength(Limits.Url);
+        builder.Property(i => i.TokenType).HasMaxLength(Limits.Name);
     }
 }
 

@@ -50,7 +50,8 @@ public sealed class TokenSigner
     /// <paramref name="audience"/> (null leaves it out) and <paramref name="key"/> override.
     /// </summary>
     public string Mint(DateTimeOffset now, string subject, string? audience = "broker", TimeSpan? lifetime = null,
-        IDictionary<string, object>? claims = null, string? issuer = null, SecurityKey? key = null, DateTimeOffset? notBefore = null)
+        IDictionary<string, object>? claims = null, string? issuer = null, SecurityKey? key = null, DateTimeOffset? notBefore = null,
+        string? tokenType = null)
     {
         var all = new Dictionary<string, object>(claims ?? new Dictionary<string, object>()) { ["sub"] = subject };
         if (audience is not null) all["aud"] = audience;
@@ -62,6 +63,7 @@ public sealed class TokenSigner
             NotBefore = (notBefore ?? now).UtcDateTime,
             Expires = (now + (lifetime ?? TimeSpan.FromMinutes(10))).UtcDateTime,
             SigningCredentials = new SigningCredentials(key ?? Current, SecurityAlgorithms.RsaSha256),
+            TokenType = tokenType, // null: JWT
         });
     }
 

@@ -98,6 +98,11 @@ public sealed class WorkloadIdentityTests : IAsyncLifetime
         var other = new TokenSigner("https://other-issuer.example", "k1");
         await _world.AdminAsync(HttpMethod.Post, "/admin/issuers",
             new { name = "other", issuer = other.Issuer, audience = "broker", jwks = JsonNode.Parse(other.Jwks()) }, HttpStatusCode.Created);
+        // An issuer that declares its tokens' typ, as OAuth access tokens do (RFC 9068: at+jwt).
+        var typed = new TokenSigner("https://typed-issuer.example", "t1");
+        await _world.AdminAsync(HttpMethod.Post, "/admin/issuers", new { name = "typed", issuer = typed.Issuer, audience = "broker",
+            jwks = JsonNode.Parse(typed.Jwks()), token_type = "at+jwt" }, HttpStatusCode.Created);
+        await ClientWithIdentityAsync("typed-client", "typed", "svc", null);
         await ClientWithIdentityAsync("billing", "prod-cluster", "system:serviceaccount:billing:*", null);
         await ClientWithIdentityAsync("billing-too", "prod-cluster", "system:serviceaccount:billing:api", null);
 
@@ -120,6 +125,7 @@ public sealed class WorkloadIdentityTests : IAsyncLifetime
             ("a claim condition not met", _cluster.Kubernetes(Now, "payments-staging", "api"), "identity-not-bound"),
             ("a valid token bound to no client", _cluster.Kubernetes(Now, "search", "api"), "identity-not-bound"),
             ("a subject two clients are bound to", _cluster.Kubernetes(Now, "billing", "api"), "identity-ambiguous"),
+            ("a typ other than the one its issuer declares", typed.Mint(Now, "svc"), "identity-invalid"),
             ("over the size limit", _cluster.Mint(Now, "system:serviceaccount:payments:api",
                 claims: new Dictionary<string, object> { ["padding"] = new string('x', WorkloadIdentity.MaxTokenLength) }), "identity-invalid"),
         };
@@ -133,6 +139,7 @@ public sealed class WorkloadIdentityTests : IAsyncLifetime
             response.Headers.WwwAuthenticate.ToString().ShouldContain("invalid_token", customMessage: what);
         }
         (await _world.Broker.FetchAsync(_account, _cluster.Kubernetes(Now, "payments", "api"))).Status.ShouldBe(HttpStatusCode.OK, "the genuine token still works");
+        (await _world.Broker.FetchAsync(_account, typed.Mint(Now, "svc", tokenType: "at+jwt"))).Status.ShouldBe(HttpStatusCode.OK, "the declared typ is accepted");
 
         // Counted in the minute's auth.failed row with the reasons, naming the trusted issuer, never a token.
         await _world.DrainAsync();
