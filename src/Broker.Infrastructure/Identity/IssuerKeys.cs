@@ -45,11 +45,13 @@ public sealed partial class IssuerKeys(IHttpClientFactory http, OutboundDestinat
             entry.AttemptedAt = time.GetUtcNow();
             try
             {
-                entry.Keys = await FetchAsync(issuer, ct);
+                // Not the waiting request's token: a caller hanging up must not cost every other caller the keys
+                // until the next refetch interval. The fetch is bounded by its own timeout.
+                entry.Keys = await FetchAsync(issuer, CancellationToken.None);
                 entry.FetchedAt = entry.AttemptedAt.Value;
             }
             catch (Exception e) when (e is HttpRequestException or JsonException or ArgumentException or InvalidOperationException
-                                          or OperationCanceledException or OutboundDestinationRefusedException && !ct.IsCancellationRequested)
+                                          or OperationCanceledException or OutboundDestinationRefusedException)
             {
                 // The keys fetched before stay in use: a key rotation a moment later is not worth refusing every token.
                 LogFetchFailed(issuer.Name, e.Message);

@@ -46,8 +46,19 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
             return Invalid($"The token is longer than {MaxTokenLength} characters.", "token too long");
         var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
         var now = time.GetUtcNow();
-        if (_validated.TryGetValue(hash, out var known) && known.Generation == directory.Generation && known.ExpiresAt > now)
-            return known.Outcome;
+        if (_validated.TryGetValue(hash, out var known) && known.ExpiresAt > now)
+        {
+            if (known.Generation == directory.Generation) return known.Outcome;
+            // The directory changed (any client, anywhere): the signature still holds as long as its issuer is the
+            // same, so only the binding is looked at again. No signature check for every service after an admin change.
+            if (directory.FindIssuer(known.Issuer.Issuer) is { } same && same.Id == known.Issuer.Id && same.UpdatedAt == known.Issuer.UpdatedAt)
+            {
+                var current = directory.Generation;
+                var rebound = Bind(known.Payload, same, known.Subject);
+                _validated[hash] = known with { Outcome = rebound, Generation = current };
+                return rebound;
+            }
+        }
 
         if (!TakeCheck()) return new IdentityOutcome.Refused(IdentityRefusal.Busy,
             "Too many new identity tokens are being checked; retry in a second.", "identity checks over budget");
@@ -76,14 +87,16 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
 
         var subject = jwt.Subject;
         if (string.IsNullOrEmpty(subject)) return Invalid("The token has no subject (sub).", $"no subject (issuer {issuer.Name})");
-        var outcome = Bind(jwt, issuer, subject);
-        Remember(hash, new Validated(outcome, jwt.ValidTo, directory.Generation));
+        var generation = directory.Generation;
+        var payload = Base64UrlEncoder.Decode(jwt.EncodedPayload);
+        var outcome = Bind(payload, issuer, subject);
+        Remember(hash, new Validated(outcome, jwt.ValidTo, generation, issuer, subject, payload));
         return outcome;
     }
 
-    private IdentityOutcome Bind(JsonWebToken jwt, TrustedIssuer issuer, string subject)
+    private IdentityOutcome Bind(string payloadJson, TrustedIssuer issuer, string subject)
     {
-        using var payload = JsonDocument.Parse(Base64UrlEncoder.Decode(jwt.EncodedPayload));
+        using var payload = JsonDocument.Parse(payloadJson);
         var clients = directory.BoundTo(issuer.Id)
             .Where(b => b.Binding.SubjectMatches(subject) && (b.Binding.Claims ?? []).All(c => ClaimIs(payload.RootElement, c.Key, c.Value)))
             .Select(b => b.Client).DistinctBy(c => c.Id).ToList();
@@ -193,7 +206,8 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
         }
     }
 
-    private sealed record Validated(IdentityOutcome Outcome, DateTime ValidTo, long Generation)
+    /// <summary>A token whose signature, issuer, audience and times held: what it was bound to, and what to bind it again with.</summary>
+    private sealed record Validated(IdentityOutcome Outcome, DateTime ValidTo, long Generation, TrustedIssuer Issuer, string Subject, string Payload)
     {
         public DateTimeOffset ExpiresAt => new(DateTime.SpecifyKind(ValidTo, DateTimeKind.Utc));
     }

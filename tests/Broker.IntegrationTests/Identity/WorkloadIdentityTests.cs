@@ -193,6 +193,7 @@ public sealed class WorkloadIdentityTests : IAsyncLifetime
 
         var token = _cluster.Kubernetes(Now, "payments", "api");
         (await _world.Broker.FetchAsync(_account, token)).Status.ShouldBe(HttpStatusCode.OK);
+        var checks = Identities.SignatureChecks;
         using var listed = await _world.Broker.GetAsync("/admin/clients/payments/identities", BrokerWorld.AdminKey);
         var binding = JsonNode.Parse(await listed.Content.ReadAsStringAsync())!.AsArray().ShouldHaveSingleItem()!;
         binding["issuer"]!.GetValue<string>().ShouldBe("prod-cluster");
@@ -204,6 +205,7 @@ public sealed class WorkloadIdentityTests : IAsyncLifetime
         var (status, refusal, _) = await _world.Broker.FetchAsync(_account, token); // the very token validated a moment ago
         status.ShouldBe(HttpStatusCode.Unauthorized);
         refusal["type"]!.GetValue<string>().ShouldEndWith("/identity-not-bound");
+        Identities.SignatureChecks.ShouldBe(checks, "a change of the bindings binds remembered tokens again, with no new signature check");
     }
 
     private async Task ClientWithIdentityAsync(string client, string issuer, string subject, Dictionary<string, string>? claims)
