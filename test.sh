@@ -15,6 +15,7 @@ ours() { find /dev/shm "$tmp" -maxdepth 1 -type d -name "broker-test-pg-*-$BROKE
 
 leftover_clusters() {
   local status=$?
+  rm -f "${log:-}"
   local left
   # The test host's watchers remove its clusters after it exits: a moment on a quiet machine, but deleting a few GB
   # of databases takes longer on a busy one (seen: over 30 s under stress-ng). Give them up to three minutes.
@@ -40,6 +41,20 @@ leftover_clusters() {
 }
 trap leftover_clusters EXIT
 
+# The console log is long; a failure is repeated at its end (name, message, stack) so that the last lines of a run
+# say what failed.
+log=$(mktemp "$tmp/broker-test-log-XXXXXX")
+run_tests() {
+  local status=0
+  dotnet test "$1" -c Release --no-build --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
+  if [ "$status" != 0 ]; then
+    echo
+    echo "=== Failed in $1 ==="
+    awk '/^  Failed /{p=1; n=0} /^  Passed |^  Skipped /{p=0} p && n < 60 {print; n++}' "$log"
+  fi
+  return "$status"
+}
+
 dotnet build Broker.sln -c Release
-dotnet test tests/Broker.UnitTests -c Release --no-build --logger "console;verbosity=normal"
-dotnet test tests/Broker.IntegrationTests -c Release --no-build --logger "console;verbosity=normal"
+run_tests tests/Broker.UnitTests
+run_tests tests/Broker.IntegrationTests
