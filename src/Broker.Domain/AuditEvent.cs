@@ -25,11 +25,16 @@ public sealed class AuditEvent
     public string? Detail { get; set; }
     public string? RequestId { get; set; }
     public string? RemoteIp { get; set; }
+    /// <summary>
+    /// How the caller authenticated, never a secret: <c>key:&lt;key prefix&gt;</c>, <c>jwt:&lt;issuer&gt; &lt;subject&gt;</c> or
+    /// <c>cert:&lt;thumbprint&gt;</c>. Null for rows without an authenticated caller.
+    /// </summary>
+    public string? Identity { get; set; }
     /// <summary>HMAC-SHA256 (hex) of the access token served or obtained, for correlation; never the token.</summary>
     public string? TokenHmac { get; set; }
     /// <summary>
     /// For a served-token rollup, the start of the period it merges into: every instance's windows of that period add
-    /// their counts to one row per (client, account, token, address, hit/miss). Null for every other row.
+    /// their counts to one row per (client, identity, account, token, address, hit/miss). Null for every other row.
     /// </summary>
     public DateTimeOffset? PeriodStart { get; set; }
 }

@@ -11,6 +11,8 @@ public sealed class Client
     /// <summary>The first characters of the key, so people can tell keys apart without seeing them.</summary>
     public required string KeyPrefix { get; set; }
     public byte[]? PreviousKeyHash { get; set; }
+    /// <summary>The rotated-out key's <see cref="KeyPrefix"/>, so the trail tells it apart while it is still accepted.</summary>
+    public string? PreviousKeyPrefix { get; set; }
     public DateTimeOffset? PreviousKeyExpiresAt { get; set; }
     public DateTimeOffset? RevokedAt { get; set; }
     public DateTimeOffset CreatedAt { get; set; }

@@ -59,7 +59,8 @@ public static class AdminExamples
         [typeof(TokenResponse)] = new TokenResponse("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl", "Bearer",
             At.AddHours(1), 3600, "sliderule-prod"),
         [typeof(AuditPage)] = new AuditPage(
-            [new AuditItem(At, 1840, At.AddSeconds(-1), At, "token.served", "hit", "reports-service", "sliderule-prod", "sliderule", null, null, "0HN7:00000001", "10.0.0.7",
+            [new AuditItem(At, 1840, At.AddSeconds(-1), At, "token.served", "hit", "reports-service",
+                "jwt:https://kubernetes.default.svc system:serviceaccount:reports:reports-service", "sliderule-prod", "sliderule", null, null, "0HN7:00000001", "10.0.0.7",
                 null, "3q2+7w6VSXeW0b1XyFFz1ngbXtF2mI9rQ1h5n5fvEO4=")],
             "MjAyNi0wMS0xNVQwOTozMDowMFp8NDI"),
         [typeof(TokenHmacRequest)] = new TokenHmacRequest("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"),

@@ -124,6 +124,7 @@ public static class ClientsApi
         var now = time.GetUtcNow();
         var key = ApiKeys.New();
         client.PreviousKeyHash = overlap > 0 ? client.KeyHash : null;
+        client.PreviousKeyPrefix = overlap > 0 ? client.KeyPrefix : null;
         client.PreviousKeyExpiresAt = overlap > 0 ? now.AddSeconds(overlap) : null;
         client.KeyHash = ApiKeys.Hash(key);
         client.KeyPrefix = ApiKeys.DisplayPrefix(key);

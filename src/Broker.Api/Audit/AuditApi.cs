@@ -18,7 +18,7 @@ public static class AuditApi
     public const int DefaultLimit = 100;
     public const int MaxLimit = 1000;
 
-    private static readonly string[] Parameters = ["from", "to", "client", "account", "action", "token_hmac", "limit", "cursor"];
+    private static readonly string[] Parameters = ["from", "to", "client", "identity", "account", "action", "token_hmac", "limit", "cursor"];
 
     public static RouteGroupBuilder MapAuditTrail(this IEndpointRouteBuilder routes)
     {
@@ -28,7 +28,8 @@ public static class AuditApi
         group.MapGet("", List).WithName("ListAuditEvents")
             .WithSummary("List audit events, newest first")
             .WithDescription("Filters: from and to (ISO 8601, [from, to), at most Broker:Audit:MaxReportSpan apart; from defaults to that " +
-                             "span before to, to to no upper bound), client, account, action (an action name, e.g. token.served), token_hmac. Unknown " +
+                             "span before to, to to no upper bound), client, identity (exact, e.g. key:brk_3f9a1c2d or " +
+                             "jwt:<issuer> <subject>), account, action (an action name, e.g. token.served), token_hmac. Unknown " +
                              "parameters and action names are refused (400). limit is 1 to 1000 (default 100). " +
                              "Follow next_cursor (pass it as cursor with the same filters) until it is null.")
             .Produces<AuditPage>()
@@ -44,7 +45,7 @@ public static class AuditApi
     }
 
     public static async Task<Results<Ok<AuditPage>, ValidationProblem>> List(
-        string? from, string? to, string? client, string? account, string? action,
+        string? from, string? to, string? client, string? identity, string? account, string? action,
         [Microsoft.AspNetCore.Mvc.FromQuery(Name = "token_hmac")] string? tokenHmac,
         string? limit, string? cursor,
         HttpContext http, BrokerDbContext db, TimeProvider time, IOptions<AuditOptions> options, CancellationToken ct)
@@ -62,6 +63,7 @@ public static class AuditApi
             else errors.Add("cursor", "is not a cursor this API gave out; start again without it.");
         }
         errors.Length("client", client, Limits.Name);
+        errors.Length("identity", identity, Limits.Identity);
         errors.Length("account", account, Limits.Name);
         QueryParameters.Action(action, AuditActions.All, errors);
         if (tokenHmac is not null && (tokenHmac.Length != 64 || !tokenHmac.All(char.IsAsciiHexDigitLower)))
@@ -71,6 +73,7 @@ public static class AuditApi
         var query = db.AuditEvents.AsNoTracking().Where(e => e.At >= r.From);
         if (to is not null) query = query.Where(e => e.At < r.To); // without to, events arriving now are included
         if (client is not null) query = query.Where(e => e.ClientName == client);
+        if (identity is not null) query = query.Where(e => e.Identity == identity);
         if (account is not null) query = query.Where(e => e.AccountName == account);
         if (action is not null) query = query.Where(e => e.Action == action);
         if (tokenHmac is not null) query = query.Where(e => e.TokenHmac == tokenHmac);

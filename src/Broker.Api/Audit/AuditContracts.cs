@@ -7,10 +7,13 @@ public sealed record AuditPage(IReadOnlyList<AuditItem> Items, string? NextCurso
 
 /// <summary>
 /// One audit event. <c>client</c> is the actor: the consumer or admin client whose key made the request
-/// ("broker" for the broker's own background work, null when no valid key was given). <c>detail</c> names the
+/// ("broker" for the broker's own background work, null when no valid key was given); <c>identity</c> says how it
+/// authenticated: <c>key:&lt;key prefix&gt;</c>, <c>jwt:&lt;issuer&gt; &lt;subject&gt;</c> or <c>cert:&lt;thumbprint&gt;</c>
+/// (null without an authenticated caller, and in rows written before the broker recorded it). <c>detail</c> names the
 /// fields an admin change touched (never their values); <c>token_hmac</c> is the keyed hash of the access token
 /// served or obtained, never the token. A row may stand for several events: served tokens are rolled up per client,
-/// account, token, address and hit/miss over a short window (<c>count</c> fetches from <c>first_at</c> to
+/// identity, account, token, address and hit/miss over a period (<c>Broker:Audit:RollupPeriod</c>, a minute by
+/// default: <c>count</c> fetches from <c>first_at</c> to
 /// <c>last_at</c>), as are refused requests per client, address and minute; for any other row <c>count</c> is 1 and
 /// <c>first_at</c> = <c>last_at</c> = <c>at</c>. <c>at</c> is <c>last_at</c>, the order of the listing.
 /// </summary>
@@ -22,6 +25,7 @@ public sealed record AuditItem(
     string Action,
     string Outcome,
     string? Client,
+    string? Identity,
     string? Account,
     string? Provider,
     int? UpstreamStatus,
@@ -31,7 +35,7 @@ public sealed record AuditItem(
     string? Detail,
     string? TokenHmac)
 {
-    public static AuditItem From(AuditEvent e) => new(e.At, e.Count, e.FirstAt ?? e.At, e.At, e.Action, e.Outcome, e.ClientName, e.AccountName, e.ProviderName,
+    public static AuditItem From(AuditEvent e) => new(e.At, e.Count, e.FirstAt ?? e.At, e.At, e.Action, e.Outcome, e.ClientName, e.Identity, e.AccountName, e.ProviderName,
         e.UpstreamStatus, e.UpstreamMs, e.RequestId, e.RemoteIp, e.Detail, e.TokenHmac);
 }
 

@@ -79,8 +79,8 @@ public static class TokenEndpoints
         {
             case TokenResult.Served served:
                 metrics.TokenServed(served.FromCache);
-                var counted = new ServedToken(client.Id, client.Name, served.AccountId, account, served.ProviderName, served.TokenHmac,
-                    http.Connection.RemoteIpAddress, served.FromCache);
+                var counted = new ServedToken(client.Id, client.Name, client.Identity, served.AccountId, account, served.ProviderName,
+                    served.TokenHmac, http.Connection.RemoteIpAddress, served.FromCache);
                 if (!rollups.Count(counted, now, http.TraceIdentifier))
                     Audit(audit, time, http, account, served.AccountId, AuditActions.TokenServed, served.FromCache ? "hit" : "miss",
                     served.ProviderName, served.TokenHmac);

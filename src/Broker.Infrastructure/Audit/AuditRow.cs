@@ -18,7 +18,7 @@ public static class AuditRow
     {
         At = at, Action = action, Outcome = outcome,
         ClientId = by?.ClientId, ClientName = SafeText.Shorten(by?.ClientName, Limits.Name),
-        RequestId = by?.RequestId, RemoteIp = by?.RemoteIp,
+        RequestId = by?.RequestId, RemoteIp = by?.RemoteIp, Identity = SafeText.Shorten(by?.Identity, Limits.Identity),
         AccountId = accountId, AccountName = SafeText.Shorten(account, Limits.Name), ProviderName = SafeText.Shorten(provider, Limits.Name),
         UpstreamStatus = upstreamStatus, UpstreamMs = upstreamMs,
         Detail = SafeText.Shorten(detail, Limits.Detail), TokenHmac = tokenHmac,

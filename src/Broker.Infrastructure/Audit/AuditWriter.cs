@@ -24,7 +24,7 @@ public sealed partial class AuditWriter(
 {
     private const string Copy =
         "COPY audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name, " +
-        "upstream_status, upstream_ms, detail, request_id, remote_ip, token_hmac, count, first_at) FROM STDIN (FORMAT BINARY)";
+        "upstream_status, upstream_ms, detail, request_id, remote_ip, token_hmac, count, first_at, identity) FROM STDIN (FORMAT BINARY)";
 
     private readonly List<AuditEvent> _batch = new(options.Value.BatchSize + 1);
 
@@ -240,23 +240,25 @@ public sealed partial class AuditWriter(
 
     /// <summary>
     /// Adds served-token rollups to their period's rows (<see cref="AuditOptions.RollupPeriod"/>): one row per (period,
-    /// client, account, token, address, hit/miss) however many windows and instances counted into it. The append-only
+    /// client, identity, account, token, address, hit/miss) however many windows and instances counted into it. The append-only
     /// trigger lets exactly this change through: a rollup row's count grows and its first and last times widen, under
-    /// the transaction-local setting broker.audit_rollup, and nothing else of any row changes (migration 0013).
+    /// the transaction-local setting broker.audit_rollup, and nothing else of any row changes (migrations 0013, 0014).
     /// </summary>
     private static async Task MergeRollupsAsync(NpgsqlConnection connection, List<AuditEvent> rollups, CancellationToken ct)
     {
         const string Merge = """
             INSERT INTO audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name,
-                                      request_id, remote_ip, token_hmac, count, first_at, period_start)
+                                      request_id, remote_ip, token_hmac, count, first_at, period_start, identity)
             SELECT max(w.at), 'token.served', w.outcome, w.client_id, min(w.client_name), w.account_id, min(w.account_name),
-                   min(w.provider_name), min(w.request_id), w.remote_ip, w.token_hmac, sum(w.count)::integer, min(w.first_at), w.period_start
+                   min(w.provider_name), min(w.request_id), w.remote_ip, w.token_hmac, sum(w.count)::integer, min(w.first_at),
+                   w.period_start, w.identity
               FROM unnest($1::timestamptz[], $2::varchar[], $3::uuid[], $4::varchar[], $5::uuid[], $6::varchar[], $7::varchar[],
-                          $8::varchar[], $9::varchar[], $10::varchar[], $11::integer[], $12::timestamptz[], $13::timestamptz[])
+                          $8::varchar[], $9::varchar[], $10::varchar[], $11::integer[], $12::timestamptz[], $13::timestamptz[],
+                          $14::varchar[])
                    AS w(at, outcome, client_id, client_name, account_id, account_name, provider_name, request_id, remote_ip,
-                        token_hmac, count, first_at, period_start)
-             GROUP BY w.period_start, w.client_id, w.account_id, w.token_hmac, w.outcome, w.remote_ip
-            ON CONFLICT (period_start, client_id, account_id, token_hmac, outcome, coalesce(remote_ip, ''))
+                        token_hmac, count, first_at, period_start, identity)
+             GROUP BY w.period_start, w.client_id, w.identity, w.account_id, w.token_hmac, w.outcome, w.remote_ip
+            ON CONFLICT (period_start, client_id, account_id, token_hmac, outcome, coalesce(remote_ip, ''), coalesce(identity, ''))
                WHERE period_start IS NOT NULL
             DO UPDATE SET count = audit_events.count + excluded.count,
                           at = greatest(audit_events.at, excluded.at),
@@ -278,6 +280,7 @@ public sealed partial class AuditWriter(
         merge.Parameters.Add(new() { Value = rollups.Select(e => e.Count).ToArray() });
         merge.Parameters.Add(new() { Value = rollups.Select(e => e.FirstAt).ToArray() });
         merge.Parameters.Add(new() { Value = rollups.Select(e => e.PeriodStart).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => Text(e.Identity, Limits.Identity)).ToArray() });
         batch.BatchCommands.Add(merge);
         await batch.ExecuteNonQueryAsync(ct);
     }
@@ -304,6 +307,7 @@ public sealed partial class AuditWriter(
             await WriteNullable(importer, Text(e.TokenHmac, 64), NpgsqlDbType.Varchar, ct);
             await importer.WriteAsync(e.Count, NpgsqlDbType.Integer, ct);
             await WriteNullable(importer, e.FirstAt, NpgsqlDbType.TimestampTz, ct);
+            await WriteNullable(importer, Text(e.Identity, Limits.Identity), NpgsqlDbType.Varchar, ct);
         }
         await importer.CompleteAsync(ct);
     }

@@ -1,19 +1,23 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Broker.Domain;
+using Broker.Infrastructure.Security;
 using Broker.Infrastructure.Tokens;
 using Microsoft.Extensions.Options;
 
 namespace Broker.Infrastructure.Audit;
 
-/// <summary>What one served token is counted by: who was handed which token of which account, from where, and how.</summary>
+/// <summary>
+/// What one served token is counted by: who was handed which token of which account, how they authenticated
+/// (<see cref="AuthenticatedClient.Identity"/>), from where, and whether from the cache.
+/// </summary>
 public readonly record struct ServedToken(
-    Guid ClientId, string ClientName, Guid AccountId, string AccountName, string ProviderName, string TokenHmac,
+    Guid ClientId, string ClientName, string? Identity, Guid AccountId, string AccountName, string ProviderName, string TokenHmac,
     IPAddress? RemoteIp, bool FromCache);
 
 /// <summary>
-/// Served tokens counted in memory and written as rollups: one <c>token.served</c> row per (client, account, token
-/// hmac, address, hit/miss) and window, with its count and its first and last time. A row per fetch cost ~500 bytes
+/// Served tokens counted in memory and written as rollups: one <c>token.served</c> row per (client, identity, account,
+/// token hmac, address, hit/miss) and window, with its count and its first and last time. A row per fetch cost ~500 bytes
 /// and a share of the database's CPU for what is mostly "service S was handed token T again"; the trail's questions
 /// (who was handed T, which clients used which accounts how often, from where, first and last) need only the counts.
 /// <see cref="AuditWriter"/> takes the window when it ends and on shutdown, so a crash loses at most the open window, and
@@ -65,7 +69,7 @@ public sealed class ServedTokenRollups(IOptions<AuditOptions> options)
             var (count, first, last) = tally.Seal();
             if (count == 0) continue; // sealed before its first fetch counted: that fetch went to the next window
             rows.Add(AuditRow.Rollup(first, last, count, AuditActions.TokenServed, served.FromCache ? "hit" : "miss",
-                new Caller(served.ClientId, served.ClientName, tally.FirstRequestId, served.RemoteIp?.ToString()),
+                new Caller(served.ClientId, served.ClientName, tally.FirstRequestId, served.RemoteIp?.ToString(), served.Identity),
                 served.AccountId, served.AccountName, served.ProviderName, tokenHmac: served.TokenHmac,
                 periodStart: new DateTimeOffset(first.UtcTicks - first.UtcTicks % _periodTicks, TimeSpan.Zero)));
         }

@@ -20,6 +20,7 @@ internal sealed class AuditEventConfiguration : IEntityTypeConfiguration<AuditEv
         builder.Property(e => e.RequestId).HasMaxLength(100);
         builder.Property(e => e.RemoteIp).HasMaxLength(64);
         builder.Property(e => e.TokenHmac).HasMaxLength(64);
+        builder.Property(e => e.Identity).HasMaxLength(Limits.Identity);
     }
 }
 

@@ -15,6 +15,7 @@ internal sealed class ClientConfiguration : IEntityTypeConfiguration<Client>
         builder.Property(c => c.Name).HasMaxLength(Limits.Name);
         builder.Property(c => c.Role).HasConversion(EnumNames.ClientRole).HasMaxLength(20);
         builder.Property(c => c.KeyPrefix).HasMaxLength(16);
+        builder.Property(c => c.PreviousKeyPrefix).HasMaxLength(16);
         builder.HasMany(c => c.Grants).WithOne().HasForeignKey(g => g.ClientId).OnDelete(DeleteBehavior.Cascade);
     }
 }

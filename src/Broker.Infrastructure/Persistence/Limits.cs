@@ -9,4 +9,6 @@ public static class Limits
     public const int Scope = 1000;
     public const int Detail = 500;
     public const int Secret = 4000;
+    /// <summary>How a caller authenticated, in the audit trail (an issuer and a subject can be long).</summary>
+    public const int Identity = 300;
 }

@@ -91,8 +91,9 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
         {
             present.Add(client.Id);
             var digests = client.Digests();
-            foreach (var (digest, validUntil) in digests)
-                _byDigest[digest] = new AuthenticatedClient(client.Id, client.Name, client.Role, client.Grants) { KeyDigest = digest, ValidUntil = validUntil };
+            foreach (var (digest, validUntil, identity) in digests)
+                _byDigest[digest] = new AuthenticatedClient(client.Id, client.Name, client.Role, client.Grants)
+                    { KeyDigest = digest, ValidUntil = validUntil, Identity = identity };
             _byId[client.Id] = new BoundClient(new AuthenticatedClient(client.Id, client.Name, client.Role, client.Grants), client.Bindings);
             if (_digestsOf.TryGetValue(client.Id, out var old))
                 foreach (var stale in old)
@@ -120,7 +121,7 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
         var now = time.GetUtcNow();
         var clients = await db.Clients.AsNoTracking()
             .Where(c => c.RevokedAt == null && (only == null || c.Id == only))
-            .Select(c => new { c.Id, c.Name, c.Role, c.KeyHash, c.PreviousKeyHash, c.PreviousKeyExpiresAt })
+            .Select(c => new { c.Id, c.Name, c.Role, c.KeyHash, c.KeyPrefix, c.PreviousKeyHash, c.PreviousKeyPrefix, c.PreviousKeyExpiresAt })
             .ToListAsync(ct);
         if (clients.Count == 0) return [];
 
@@ -142,7 +143,8 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
         return clients.Select(c => new DirectoryClient(c.Id, c.Name, c.Role,
                 grants[c.Id].Select(n => names.TryGetValue(n, out var shared) ? shared : names[n] = n).ToHashSet(StringComparer.Ordinal),
                 c.KeyHash,
-                c.PreviousKeyExpiresAt > now ? c.PreviousKeyHash : null, c.PreviousKeyExpiresAt) { Bindings = [.. bindings[c.Id]] })
+                c.PreviousKeyExpiresAt > now ? c.PreviousKeyHash : null, c.PreviousKeyExpiresAt)
+                { Bindings = [.. bindings[c.Id]], KeyPrefix = c.KeyPrefix, PreviousKeyPrefix = c.PreviousKeyPrefix })
             .ToList();
     }
 }
@@ -154,13 +156,25 @@ public sealed record DirectoryClient(
     /// <summary>The workload identities that authenticate as this client.</summary>
     public IdentityBinding[] Bindings { get; init; } = [];
 
-    /// <summary>The key, and the rotated-out key during its overlap (valid until the overlap ends).</summary>
-    public List<(ApiKeyDigest Digest, DateTimeOffset? ValidUntil)> Digests()
+    /// <summary>The key's first characters, as the admin API shows them: the key's name in the audit trail.</summary>
+    public string? KeyPrefix { get; init; }
+
+    /// <summary>The rotated-out key's first characters.</summary>
+    public string? PreviousKeyPrefix { get; init; }
+
+    /// <summary>
+    /// The key, and the rotated-out key during its overlap (valid until the overlap ends), each with the identity the
+    /// trail names it by (<see cref="AuthenticatedClient.Identity"/>).
+    /// </summary>
+    public List<(ApiKeyDigest Digest, DateTimeOffset? ValidUntil, string? Identity)> Digests()
     {
-        var digests = new List<(ApiKeyDigest, DateTimeOffset?)>(2) { (ApiKeyDigest.From(KeyHash), null) };
-        if (PreviousKeyHash is { Length: 32 } previous) digests.Add((ApiKeyDigest.From(previous), PreviousKeyExpiresAt));
+        var digests = new List<(ApiKeyDigest, DateTimeOffset?, string?)>(2) { (ApiKeyDigest.From(KeyHash), null, KeyIdentity(KeyPrefix)) };
+        if (PreviousKeyHash is { Length: 32 } previous)
+            digests.Add((ApiKeyDigest.From(previous), PreviousKeyExpiresAt, KeyIdentity(PreviousKeyPrefix)));
         return digests;
     }
+
+    private static string? KeyIdentity(string? prefix) => prefix is null ? null : AuthenticatedClient.KeyIdentityPrefix + prefix;
 }
 
 /// <summary>A client and its identity bindings, as the directory holds them.</summary>
@@ -175,11 +189,14 @@ public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, 
     public DateTimeOffset? ValidUntil { get; init; }
 
     /// <summary>
-    /// How the caller proved it is this client, for the audit trail, never a secret: <c>key:&lt;id&gt;</c> for an API
-    /// key, <c>jwt:&lt;issuer&gt; &lt;subject&gt;</c> for a workload identity token, <c>cert:&lt;thumbprint&gt;</c> for a
-    /// client certificate. Null where not (yet) known.
+    /// How the caller proved it is this client, for the audit trail, never a secret: <c>key:&lt;key prefix&gt;</c> for an
+    /// API key (its prefix, as the admin API shows it), <c>jwt:&lt;issuer&gt; &lt;subject&gt;</c> for a workload identity
+    /// token, <c>cert:&lt;thumbprint&gt;</c> for a client certificate.
     /// </summary>
     public string? Identity { get; init; }
+
+    /// <summary>How an API key's holder is named in <see cref="Identity"/>: <c>key:</c> and the key's shown prefix.</summary>
+    public const string KeyIdentityPrefix = "key:";
 
     public bool IsGranted(string account) => GrantedAccounts.Contains(account);
 }

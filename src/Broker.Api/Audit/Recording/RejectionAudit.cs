@@ -36,8 +36,8 @@ public sealed partial class RejectionAudit(AuditQueue audit, TimeProvider time, 
     {
         var now = time.GetUtcNow();
         var client = http.Client();
-        var key = new Key(action, outcome ?? OutcomeOf(action), client?.Id, client?.Name, http.Connection.RemoteIpAddress?.ToString(),
-            now.ToUnixTimeSeconds() / 60);
+        var key = new Key(action, outcome ?? OutcomeOf(action), client?.Id, client?.Name, client?.Identity,
+            http.Connection.RemoteIpAddress?.ToString(), now.ToUnixTimeSeconds() / 60);
         var reason = http.Items[ReasonItem] as string ?? defaultReason;
         RequestAudit.MarkRecorded(http);
         while (true)
@@ -98,7 +98,7 @@ public sealed partial class RejectionAudit(AuditQueue audit, TimeProvider time, 
                 tally.Written = true;
                 var detail = DetailOf(tally);
                 audit.Enqueue(AuditRow.Rollup(tally.First, tally.Last, tally.Count, key.Action, key.Outcome,
-                    new Caller(key.ClientId, key.ClientName, tally.FirstRequestId, key.RemoteIp),
+                    new Caller(key.ClientId, key.ClientName, tally.FirstRequestId, key.RemoteIp, key.Identity),
                     account: tally.Accounts.Count == 1 ? tally.Accounts.Single() : null, detail: detail));
                 if (logged++ < MaxLogLinesPerFlush) LogRefused(key.Action, key.Outcome, key.RemoteIp ?? "unknown", key.ClientName ?? "none", detail);
                 else (unlogged, unloggedRequests) = (unlogged + 1, unloggedRequests + tally.Count);
@@ -118,7 +118,7 @@ public sealed partial class RejectionAudit(AuditQueue audit, TimeProvider time, 
 
     private static string OutcomeOf(string action) => action == AuditActions.RequestRateLimited ? "too_many_requests" : "unauthorized";
 
-    private readonly record struct Key(string Action, string Outcome, Guid? ClientId, string? ClientName, string? RemoteIp, long Minute);
+    private readonly record struct Key(string Action, string Outcome, Guid? ClientId, string? ClientName, string? Identity, string? RemoteIp, long Minute);
 
     private sealed class Tally(DateTimeOffset first, string firstRequestId)
     {
