@@ -38,6 +38,25 @@ public sealed class ObservabilityTests : IAsyncLifetime
         commands.Count(IsTokenPathRead).ShouldBeGreaterThan(0);
     }
 
+    [Fact]
+    public async Task The_first_fetch_of_an_account_an_instance_has_not_served_costs_one_database_read()
+    {
+        var account = await _world.AccountAsync(DialectNames.SlideRule);
+        var key = await _world.ConsumerAsync(account.Name);
+        await _world.Broker.TokenAsync(account.Name, key); // the account's token is stored now, valid for a while
+        var cold = await _world.AddBrokerAsync(); // an instance that has not served it (a restart, a scale-out)
+        using var commands = new DatabaseCommands(_world.ConnectionString);
+
+        await cold.TokenAsync(account.Name, key);
+
+        // The stored token, read once and without the lock (it is valid): no key lookup (the directory is in memory),
+        // no provider read of its own, no upstream call.
+        commands.Count(IsTokenPathRead).ShouldBe(1);
+        commands.Count(sql => IsTokenPathRead(sql) && sql.Contains("FOR UPDATE", StringComparison.Ordinal)).ShouldBe(0);
+        for (var i = 0; i < 10; i++) await cold.TokenAsync(account.Name, key);
+        commands.Count(IsTokenPathRead).ShouldBe(1, "from then on the instance serves it from memory");
+    }
+
     private static bool IsTokenPathRead(string sql) =>
         !sql.Contains("GROUP BY", StringComparison.Ordinal) &&
         new[] { "FROM accounts", "FROM clients", "client_grants", "JOIN providers" }.Any(table => sql.Contains(table, StringComparison.Ordinal));
