@@ -58,7 +58,7 @@ public static class BrokerApp
             .SetDefaultPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().RequireRole("consumer", "admin").Build())
             .AddPolicy(ApiKeyAuthentication.AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole("admin"))
             .AddPolicy(ApiKeyAuthentication.MetricsPolicy, policy => policy.RequireAuthenticatedUser().RequireRole("admin", "metrics"));
-        services.AddBrokerRateLimits(builder.Configuration);
+        services.AddBrokerRateLimits();
         services.AddHealthChecks().AddCheck<ReadinessCheck>("database", tags: ["ready"]);
         services.AddBrokerSwagger();
         services.AddOptions<ConnectOptions>().BindConfiguration(ConnectOptions.Section).ValidateDataAnnotations().ValidateOnStart();
@@ -77,7 +77,7 @@ public static class BrokerApp
         var app = builder.Build();
         app.Services.GetRequiredService<BrokerMetrics>(); // its observable instruments exist from the start
         app.UseConfiguredForwardedHeaders(); // first: every later step sees the caller's address
-        app.UseBrokerSecurityHeaders();
+        app.UseMiddleware<SecurityHeaders>();
         app.UseMiddleware<FailureAudit>(); // outermost of the rest: sees the status every caller finally got
         app.UseMiddleware<AddressRateLimit>(); // before authentication: bounds what an unknown caller costs
         app.UseExceptionHandler();
@@ -85,7 +85,6 @@ public static class BrokerApp
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
-        app.UseRateLimiter(); // per client, after authentication
 
         // Outside Development the API's own description is published only when asked for.
         if (app.Configuration.GetValue(SwaggerSetup.EnabledSetting, app.Environment.IsDevelopment()))

@@ -1,43 +1,36 @@
-using System.Threading.RateLimiting;
 using Broker.Api.Auth;
 using Broker.Api.Errors;
+using Microsoft.Extensions.Options;
 
 namespace Broker.Api.Pipeline;
 
 /// <summary>
-/// Per-client rate limits (ASP.NET Core's built-in limiter), after authentication: one runaway service cannot starve
-/// the rest. What comes before authentication is limited per address (<see cref="AddressRateLimit"/>); unknown keys
-/// cost no lookup of their own (<see cref="Broker.Infrastructure.Persistence.ChangeFeed.CatchUpAsync"/>).
+/// Per-client rate limits, after authentication: one runaway service cannot starve the rest. What comes before
+/// authentication is limited per address (<see cref="AddressRateLimit"/>); unknown keys cost no lookup of their own
+/// (<see cref="Broker.Infrastructure.Persistence.ChangeFeed.CatchUpAsync"/>).
 /// </summary>
+public sealed class ClientRateLimit(IOptions<RateLimitOptions> options)
+{
+    private readonly TokenBuckets<Guid> _buckets = new(options.Value.PerSecond, options.Value.Burst);
+
+    /// <summary>The endpoint filter of the routes a client's limit applies to (the consumer API).</summary>
+    public static async ValueTask<object?> Filter(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var limit = http.RequestServices.GetRequiredService<ClientRateLimit>();
+        if (http.Client() is not { } client || limit._buckets.TryTake(client.Id)) return await next(context);
+        http.Response.Headers.RetryAfter = "1";
+        return Problems.Create(StatusCodes.Status429TooManyRequests, Problems.RateLimited, "Too many requests from this client.");
+    }
+}
+
 public static class RateLimits
 {
-    public const string PerClient = "per-client";
-
-    public static IServiceCollection AddBrokerRateLimits(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddBrokerRateLimits(this IServiceCollection services)
     {
         services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<AddressRateLimit.Limiter>();
-        var options = configuration.GetSection(RateLimitOptions.Section).Get<RateLimitOptions>() ?? new();
-        services.AddRateLimiter(limiter =>
-        {
-            limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            limiter.AddPolicy(PerClient, http => RateLimitPartition.GetTokenBucketLimiter(
-                http.Client()?.Name ?? http.Connection.RemoteIpAddress?.ToString() ?? "anonymous",
-                _ => new TokenBucketRateLimiterOptions
-                {
-                    TokenLimit = options.Burst,
-                    TokensPerPeriod = options.PerSecond,
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                }));
-            limiter.OnRejected = async (context, ct) =>
-            {
-                context.HttpContext.Response.Headers.RetryAfter = "1";
-                await Problems.Create(StatusCodes.Status429TooManyRequests, Problems.RateLimited, "Too many requests from this client.")
-                    .ExecuteAsync(context.HttpContext);
-            };
-        });
+        services.AddSingleton<ClientRateLimit>();
         return services;
     }
 }

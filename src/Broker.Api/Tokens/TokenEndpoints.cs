@@ -23,7 +23,7 @@ public static class TokenEndpoints
         var group = routes.MapGroup("/v1/accounts/{account}/token")
             .WithTags("Tokens")
             .RequireAuthorization()
-            .RequireRateLimiting(RateLimits.PerClient)
+            .AddEndpointFilter(ClientRateLimit.Filter)
             .AddEndpointFilter(RequireGrant);
 
         group.MapGet("", GetToken)
@@ -55,7 +55,7 @@ public static class TokenEndpoints
         return group;
     }
 
-    public static async Task<Results<Ok<TokenResponse>, ValidationProblem, ProblemHttpResult>> GetToken(
+    public static async Task<Results<TokenAnswer, ValidationProblem, ProblemHttpResult>> GetToken(
         string account, HttpContext http, TokenIssuer issuer, AuditQueue audit, ServedTokenRollups rollups, BrokerMetrics metrics,
         TimeProvider time, IOptions<TokenOptions> options, CancellationToken ct)
     {
@@ -88,7 +88,7 @@ public static class TokenEndpoints
                 http.Response.Headers.Pragma = "no-cache";
                 // Whole seconds, in UTC, whatever the upstream's answer or the clock gave: one format (and never later than the truth).
                 var expiresAt = new DateTimeOffset(served.ExpiresAt.UtcTicks - served.ExpiresAt.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
-                return TypedResults.Ok(new TokenResponse(served.AccessToken, served.TokenType, expiresAt,
+                return new TokenAnswer(new TokenResponse(served.AccessToken, served.TokenType, expiresAt,
                     Math.Max(0, (long)(expiresAt - now).TotalSeconds), account));
             case TokenResult.NotFound:
                 Audit(audit, time, http, account, null, AuditActions.TokenFailed, "not_found", null);
