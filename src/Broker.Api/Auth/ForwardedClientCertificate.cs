@@ -18,6 +18,7 @@ public static partial class ForwardedClientCertificate
     /// <summary>URL-encoding triples a certificate's size at most.</summary>
     private const int MaxHeaderLength = 3 * 2 * ClientCertificateIdentity.MaxCertificateBytes;
     private const string PemBegin = "-----BEGIN CERTIFICATE-----";
+    private const string PemEnd = "-----END CERTIFICATE-----";
 
     /// <summary>
     /// Before the forwarded headers are applied (which replace the connection's address with the caller's): removes the
@@ -60,9 +61,12 @@ public static partial class ForwardedClientCertificate
                 : Fail("the forwarded certificate header holds no certificate", out problem);
         if (text.IndexOf(PemBegin, begin + PemBegin.Length, StringComparison.Ordinal) >= 0)
             return Fail("the forwarded certificate header holds more than one certificate", out problem);
-        if (!PemEncoding.TryFind(text.AsSpan(begin), out var fields))
+        // Cut at the end line: in Envoy's header a quote and further fields follow it, where PEM wants a line end.
+        var end = text.IndexOf(PemEnd, begin, StringComparison.Ordinal);
+        var block = end < 0 ? ReadOnlySpan<char>.Empty : text.AsSpan(begin, end + PemEnd.Length - begin);
+        if (!PemEncoding.TryFind(block, out var fields))
             return Fail("the forwarded certificate header holds no readable PEM certificate", out problem);
-        return Convert.FromBase64String(text.AsSpan(begin)[fields.Base64Data].ToString());
+        return Convert.FromBase64String(block[fields.Base64Data].ToString());
     }
 
     private static byte[]? Fail(string why, out string? problem)
