@@ -36,7 +36,8 @@ public static class IssuerCertificates
             labels.Add(rest[fields.Label].ToString());
             rest = rest[fields.Location.End..];
         }
-        if (labels.Any(l => l.Contains("PRIVATE KEY", StringComparison.Ordinal)))
+        // Also where the PEM around it does not parse: a key is refused for what it is, not for a missing line break.
+        if (pem.Contains("PRIVATE KEY", StringComparison.Ordinal))
             return "holds a private key: give the CA certificates only (the broker needs no key of the CA).";
         if (labels.Count == 0) return "holds no PEM certificate (-----BEGIN CERTIFICATE-----).";
         if (labels.FirstOrDefault(l => l != CertificateLabel) is { } other)
