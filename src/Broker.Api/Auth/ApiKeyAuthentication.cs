@@ -48,8 +48,8 @@ public sealed class ApiKeyAuthentication(
     {
         if (Context.GetEndpoint()?.Metadata.GetMetadata<IAuthorizeData>() is null) return AuthenticateResult.NoResult();
         string? header = Request.Headers.Authorization;
-        // The Authorization header wins over a client certificate: a service behind a proxy that presents its own
-        // certificate (or one with a certificate it was not bound by) still authenticates with its key or token.
+        // The Authorization header wins over a client certificate: a service whose TLS stack presents a certificate
+        // for another purpose (a mesh sidecar's, say) still authenticates with its key or token.
         if (string.IsNullOrEmpty(header)) return AuthenticateCertificate();
         // Room for a workload identity token over its own limit, so that it is told why (the header's is Kestrel's, 32 KB).
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length > 2 * WorkloadIdentity.MaxTokenLength)
