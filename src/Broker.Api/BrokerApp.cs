@@ -15,6 +15,7 @@ using Broker.Infrastructure.Observability;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace Broker.Api;
 
@@ -24,14 +25,23 @@ public static class BrokerApp
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
-        configure?.Invoke(builder);
-
-        builder.WebHost.ConfigureKestrel(kestrel =>
+        // Before the caller's own additions: HTTPS endpoints it declares in code take these defaults when declared.
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = 64 * 1024;
             kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            if (context.Configuration.GetValue<bool>($"{ClientCertificateOptions.Section}:{nameof(ClientCertificateOptions.Enabled)}"))
+                kestrel.ConfigureHttpsDefaults(https =>
+                {
+                    // Asked for, not required: a client without one is served by its API key or token.
+                    https.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
+                    // Kestrel would refuse in the handshake a certificate of a CA the machine does not trust, which the
+                    // broker's CAs (the x509 issuers) are not: ClientCertificateIdentity checks it against them instead.
+                    https.AllowAnyClientCertificate();
+                });
         });
+        configure?.Invoke(builder);
 
         var services = builder.Services;
         // First of the hosted services: migrations must exist before Data Protection reads its key ring.
@@ -61,6 +71,14 @@ public static class BrokerApp
         services.AddBrokerRateLimits();
         services.AddHealthChecks().AddCheck<ReadinessCheck>("database", tags: ["ready"]);
         services.AddBrokerSwagger();
+        services.AddOptions<ClientCertificateOptions>().BindConfiguration(ClientCertificateOptions.Section)
+            .Validate<IConfiguration>((o, configuration) => o.ForwardedHeader is not { Length: > 0 } || ForwardedHeadersSetup.KnownProxies(configuration) is not null,
+                $"{ClientCertificateOptions.Section}:{nameof(ClientCertificateOptions.ForwardedHeader)} is believed only from known proxies: " +
+                $"set {ForwardedHeadersSettings.Section}:KnownProxies or KnownNetworks too.")
+            .Validate(o => o.ForwardedHeader is not { Length: > 0 } header || ClientCertificateOptions.IsHeaderName(header),
+                $"{ClientCertificateOptions.Section}:{nameof(ClientCertificateOptions.ForwardedHeader)} must be a header name " +
+                "(letters, digits and '-'), other than Authorization.")
+            .ValidateOnStart();
         services.AddOptions<ConnectOptions>().BindConfiguration(ConnectOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<PublicUrlOptions>().BindConfiguration(PublicUrlOptions.Section)
             .Validate(PublicUrlOptions.IsValid, "Broker:PublicBaseUrl must be an absolute http or https URL without query, fragment or credentials.")

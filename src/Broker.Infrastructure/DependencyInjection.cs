@@ -77,7 +77,9 @@ public static class DependencyInjection
         services.AddSingleton<ClientDirectory>();
         services.AddOutboundClient(IssuerKeys.HttpClientName); // IssuerKeys times each fetch
         services.AddSingleton<IssuerKeys>();
+        services.AddSingleton<IdentityCheckBudget>();
         services.AddSingleton<WorkloadIdentity>();
+        services.AddSingleton<ClientCertificateIdentity>();
         services.AddSingleton<UpstreamResilience>();
         services.AddSingleton<TokenCache>();
         services.AddSingleton<ChangeFeed>();

@@ -8,8 +8,9 @@ using Microsoft.EntityFrameworkCore;
 namespace Broker.Api.Admin;
 
 /// <summary>
-/// The workload identities bound to a client: a request with a token of the issuer whose subject and claims match is
-/// that client, with its grants. A client may have API keys, identities or both.
+/// The workload identities bound to a client: a request with a token of the issuer whose subject and claims match (or
+/// a client certificate of an x509 issuer whose URI SAN or subject matches) is that client, with its grants. A client
+/// may have API keys, identities or both.
 /// </summary>
 public static class IdentityBindingsApi
 {
@@ -17,7 +18,7 @@ public static class IdentityBindingsApi
     {
         var group = routes.MapGroup("/admin/clients/{name}/identities").WithTags("Clients").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
             .WithNameRuleAndAdminProblems();
-        group.MapPost("", Bind).WithName("BindIdentity").WithSummary("Bind a workload identity (issuer, subject, claims) to a client")
+        group.MapPost("", Bind).WithName("BindIdentity").WithSummary("Bind a workload identity (issuer, subject, claims or certificate field) to a client")
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapGet("", List).WithName("ListIdentities").WithSummary("The identities bound to a client").ProducesProblem(StatusCodes.Status404NotFound);
         group.MapDelete("/{id}", Unbind).WithName("UnbindIdentity").WithSummary("Remove an identity from a client")
@@ -41,13 +42,22 @@ public static class IdentityBindingsApi
         foreach (var (path, value) in request.Claims ?? [])
             if (path.Length is 0 or > Limits.Name || value.Length > Limits.Identifier || !SafeText.IsClean(path) || !SafeText.IsClean(value))
                 errors.Add("claims", $"names and values must be plain text of at most {Limits.Name} and {Limits.Identifier} characters.");
+        CertificateField? field = null;
+        if (issuer?.Kind == IssuerKind.X509)
+        {
+            field = request.CertificateField is null ? CertificateField.UriSan : CertificateFieldNames.TryParse(request.CertificateField);
+            if (field is null) errors.Add("certificate_field", "must be uri_san or subject_dn.");
+            if (request.Claims is { Count: > 0 }) errors.Add("claims", "are for a jwt issuer: a client certificate is matched by its URI SAN or subject.");
+        }
+        else if (issuer is not null && request.CertificateField is not null)
+            errors.Add("certificate_field", "is for a binding to an x509 issuer; a token is matched by its sub and claims.");
         if (errors.Any) return Problems.Validation(errors.ToDictionary());
 
         var now = time.GetUtcNow();
         var binding = new IdentityBinding
         {
             Id = Guid.CreateVersion7(now), ClientId = client.Id, IssuerId = issuer!.Id, Subject = request.Subject!,
-            Claims = request.Claims is { Count: > 0 } claims ? new Dictionary<string, string>(claims) : null, CreatedAt = now,
+            Claims = request.Claims is { Count: > 0 } claims ? new Dictionary<string, string>(claims) : null, CertificateField = field, CreatedAt = now,
         };
         db.IdentityBindings.Add(binding);
         AdminAudit.Record(db, http, time, AuditActions.ClientIdentityBound, detail: $"{client.Name}: {issuer.Name} {SafeText.Shorten(binding.Subject, 200)}");
@@ -84,5 +94,6 @@ public static class IdentityBindingsApi
         return TypedResults.NoContent();
     }
 
-    private static IdentityBindingResponse Response(IdentityBinding b, string issuer) => new(b.Id, issuer, b.Subject, b.Claims, b.CreatedAt);
+    private static IdentityBindingResponse Response(IdentityBinding b, string issuer) =>
+        new(b.Id, issuer, b.Subject, b.Claims, b.CreatedAt, b.CertificateField?.ToName());
 }

@@ -11,8 +11,9 @@ using Microsoft.EntityFrameworkCore;
 namespace Broker.Api.Admin;
 
 /// <summary>
-/// The issuers whose workload identity tokens the broker trusts. Every change reaches every instance through the
-/// change feed, as a client's does; deleting an issuer deletes the identities bound to it.
+/// The issuers whose workload identity tokens (kind jwt) or client certificates (kind x509) the broker trusts. Every
+/// change reaches every instance through the change feed, as a client's does; deleting an issuer deletes the identities
+/// bound to it.
 /// </summary>
 public static class IssuersApi
 {
@@ -22,9 +23,12 @@ public static class IssuersApi
     {
         var group = routes.MapGroup("/admin/issuers").WithTags("Issuers").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
             .WithNameRuleAndAdminProblems();
-        group.MapPost("", Create).WithName("CreateIssuer").WithSummary("Trust an issuer of workload identity tokens")
-            .WithDescription("Its keys come from jwks_uri, a static jwks, or (neither given) its OIDC discovery; fetched through the " +
-                             "same outbound rules as upstream calls. Only asymmetric algorithms: " + string.Join(", ", TrustedIssuer.SupportedAlgorithms) + ".")
+        group.MapPost("", Create).WithName("CreateIssuer").WithSummary("Trust an issuer of workload identity tokens or client certificates")
+            .WithDescription("kind jwt (default): its keys come from jwks_uri, a static jwks, or (neither given) its OIDC discovery; fetched " +
+                             "through the same outbound rules as upstream calls. Only asymmetric algorithms: " +
+                             string.Join(", ", TrustedIssuer.SupportedAlgorithms) + ". kind x509: certificates, the CA's PEM certificates " +
+                             "(a root and any intermediates, never a private key); its client certificates authenticate the clients bound " +
+                             "to their URI SAN or subject.")
             .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("", List).WithName("ListIssuers").WithSummary("List trusted issuers");
         group.MapGet("/{name}", Get).WithName("GetIssuer").WithSummary("Get a trusted issuer").ProducesProblem(StatusCodes.Status404NotFound);
@@ -39,10 +43,32 @@ public static class IssuersApi
     {
         var errors = new FieldErrors();
         errors.Name("name", request.Name);
+        var kind = request.Kind is null ? IssuerKind.Jwt : IssuerKindNames.TryParse(request.Kind);
+        if (kind is null) errors.Add("kind", "must be jwt or x509.");
+        var now = time.GetUtcNow();
+        var issuer = kind == IssuerKind.X509 ? CertificateAuthority(request, errors, now) : TokenIssuer(request, destinations, errors);
+        if (errors.Any) return Problems.Validation(errors.ToDictionary());
+        if (await db.Issuers.AnyAsync(i => i.Name == request.Name || (issuer.Issuer != null && i.Issuer == issuer.Issuer), ct))
+            return Problems.Create(StatusCodes.Status409Conflict, Problems.Conflict, "An issuer with that name or iss exists already.");
+
+        issuer.Id = Guid.CreateVersion7(now);
+        issuer.CreatedAt = issuer.UpdatedAt = now;
+        db.Issuers.Add(issuer);
+        AdminAudit.Record(db, http, time, AuditActions.IssuerCreated,
+            detail: issuer.Kind == IssuerKind.X509 ? $"{issuer.Name}: x509" : $"{issuer.Name}: {SafeText.Shorten(issuer.Issuer, 200)}");
+        await db.SaveChangesAsync(ct);
+        await caches.ClientsChangedAsync();
+        return TypedResults.Created($"/admin/issuers/{issuer.Name}", IssuerResponse.From(issuer));
+    }
+
+    /// <summary>A JWT issuer: iss, audience, where its keys are, the algorithms and lifetime it may use.</summary>
+    private static TrustedIssuer TokenIssuer(IssuerRequest request, OutboundDestinations destinations, FieldErrors errors)
+    {
         if (string.IsNullOrEmpty(request.Issuer)) errors.Add("issuer", "is required.");
         else if (request.Issuer.Length > Limits.Url || !SafeText.IsClean(request.Issuer)) errors.Add("issuer", $"must be at most {Limits.Url} plain characters.");
         if (string.IsNullOrEmpty(request.Audience)) errors.Add("audience", "is required: a token must be meant for this broker.");
         else errors.Length("audience", request.Audience, WorkloadIdentityLimits.Audience);
+        if (request.Certificates is not null) errors.Add("certificates", "are for an x509 issuer (kind x509); a jwt issuer has keys (jwks_uri, jwks).");
         var jwks = ValidateKeys(request, destinations, errors);
         var algorithms = request.Algorithms is { Count: > 0 } asked ? asked.Distinct().ToArray() : DefaultAlgorithms;
         if (algorithms.FirstOrDefault(a => !TrustedIssuer.SupportedAlgorithms.Contains(a)) is { } bad)
@@ -50,23 +76,29 @@ public static class IssuersApi
         errors.Range("max_lifetime_seconds", request.MaxLifetimeSeconds, 60, 86_400);
         if (request.TokenType is { Length: > 0 } type && (type.Length > Limits.Name || !SafeText.IsClean(type)))
             errors.Add("token_type", $"must be at most {Limits.Name} plain characters.");
-        if (errors.Any) return Problems.Validation(errors.ToDictionary());
-        if (await db.Issuers.AnyAsync(i => i.Name == request.Name || i.Issuer == request.Issuer, ct))
-            return Problems.Create(StatusCodes.Status409Conflict, Problems.Conflict, "An issuer with that name or iss exists already.");
-
-        var now = time.GetUtcNow();
-        var issuer = new TrustedIssuer
+        return new TrustedIssuer
         {
-            Id = Guid.CreateVersion7(now), Name = request.Name!, Issuer = request.Issuer!, Audience = request.Audience!,
+            Name = request.Name ?? "", Kind = IssuerKind.Jwt, Issuer = request.Issuer, Audience = request.Audience,
             JwksUri = string.IsNullOrEmpty(request.JwksUri) ? null : request.JwksUri, Jwks = jwks, Algorithms = algorithms,
             MaxLifetimeSeconds = request.MaxLifetimeSeconds ?? 3600, TokenType = string.IsNullOrEmpty(request.TokenType) ? null : request.TokenType,
-            CreatedAt = now, UpdatedAt = now,
         };
-        db.Issuers.Add(issuer);
-        AdminAudit.Record(db, http, time, AuditActions.IssuerCreated, detail: $"{issuer.Name}: {SafeText.Shorten(issuer.Issuer, 200)}");
-        await db.SaveChangesAsync(ct);
-        await caches.ClientsChangedAsync();
-        return TypedResults.Created($"/admin/issuers/{issuer.Name}", IssuerResponse.From(issuer));
+    }
+
+    /// <summary>An X.509 issuer: its CA certificates, and none of what checks a token.</summary>
+    private static TrustedIssuer CertificateAuthority(IssuerRequest request, FieldErrors errors, DateTimeOffset now)
+    {
+        foreach (var (field, given) in new (string, bool)[]
+                 {
+                     ("issuer", request.Issuer is not null), ("audience", request.Audience is not null), ("jwks_uri", request.JwksUri is not null),
+                     ("jwks", request.Jwks is not null), ("algorithms", request.Algorithms is not null),
+                     ("max_lifetime_seconds", request.MaxLifetimeSeconds is not null), ("token_type", request.TokenType is not null),
+                 })
+            if (given) errors.Add(field, "is for a jwt issuer; an x509 issuer has certificates only.");
+        if (string.IsNullOrEmpty(request.Certificates)) errors.Add("certificates", "is required: the CA certificates as PEM (the root and any intermediates).");
+        else if (request.Certificates.Length > WorkloadIdentityLimits.Certificates)
+            errors.Add("certificates", $"must be at most {WorkloadIdentityLimits.Certificates} characters.");
+        else if (IssuerCertificates.Problem(request.Certificates, now) is { } problem) errors.Add("certificates", problem);
+        return new TrustedIssuer { Name = request.Name ?? "", Kind = IssuerKind.X509, Algorithms = [], Certificates = request.Certificates };
     }
 
     public static async Task<Ok<List<IssuerResponse>>> List(BrokerDbContext db, CancellationToken ct) =>

@@ -24,13 +24,17 @@ namespace Broker.Api.Auth;
 /// made-up keys costs the database at most one feed read per <see cref="ChangeFeed.ShortestGap"/>, and no valid key
 /// ever waits for anyone else's traffic. Failures are counted by <see cref="FailureAudit"/> into
 /// <see cref="RejectionAudit"/>, not written one row each, and the base handler's log lines (two per refused key) are
-/// not written at all: the counts are logged once a minute instead.
+/// not written at all: the counts are logged once a minute instead. Without an Authorization header, a client
+/// certificate authenticates (<see cref="ClientCertificateIdentity"/>), where <see cref="ClientCertificateOptions"/>
+/// allows one.
 /// </summary>
 public sealed class ApiKeyAuthentication(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     UrlEncoder encoder,
     ClientDirectory clients,
     WorkloadIdentity identities,
+    ClientCertificateIdentity certificates,
+    IOptions<ClientCertificateOptions> certificateOptions,
     ChangeFeed feed) : AuthenticationHandler<AuthenticationSchemeOptions>(options, NullLoggerFactory.Instance, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -44,7 +48,9 @@ public sealed class ApiKeyAuthentication(
     {
         if (Context.GetEndpoint()?.Metadata.GetMetadata<IAuthorizeData>() is null) return AuthenticateResult.NoResult();
         string? header = Request.Headers.Authorization;
-        if (string.IsNullOrEmpty(header)) return AuthenticateResult.NoResult();
+        // The Authorization header wins over a client certificate: a service whose TLS stack presents a certificate
+        // for another purpose (a mesh sidecar's, say) still authenticates with its key or token.
+        if (string.IsNullOrEmpty(header)) return AuthenticateCertificate();
         // Room for a workload identity token over its own limit, so that it is told why (the header's is Kestrel's, 32 KB).
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length > 2 * WorkloadIdentity.MaxTokenLength)
             return Fail("malformed Authorization header");
@@ -69,13 +75,40 @@ public sealed class ApiKeyAuthentication(
     }
 
     /// <summary>A workload identity token (docs/consumers.md, "Workload identity"): its issuer, signature and binding.</summary>
-    private async Task<AuthenticateResult> AuthenticateIdentityAsync(string token)
+    private async Task<AuthenticateResult> AuthenticateIdentityAsync(string token) =>
+        Outcome(await identities.AuthenticateAsync(token, Context.RequestAborted), "identity");
+
+    /// <summary>
+    /// No Authorization header: the client certificate (docs/consumers.md, "Client certificates"), the one a known proxy
+    /// forwarded (on any other connection the header was removed, see <see cref="ForwardedClientCertificate"/>), or else
+    /// the one the TLS connection presented. Neither: anonymous, answered 401 as before.
+    /// </summary>
+    private AuthenticateResult AuthenticateCertificate()
     {
-        var outcome = await identities.AuthenticateAsync(token, Context.RequestAborted);
+        var settings = certificateOptions.Value;
+        if (settings.ForwardedHeader is { Length: > 0 } name && Request.Headers.TryGetValue(name, out var forwarded))
+        {
+            var der = ForwardedClientCertificate.Read(forwarded, out var problem);
+            if (problem is not null)
+                return Outcome(new IdentityOutcome.Refused(IdentityRefusal.Invalid, $"The proxy's forwarded client certificate cannot be read: {problem}.",
+                    "forwarded client certificate unreadable"), "certificate");
+            if (der is not null)
+            {
+                feed.EnsureTrusted();
+                return Outcome(certificates.Authenticate(der), "certificate");
+            }
+        }
+        if (!settings.Enabled || Context.Connection.ClientCertificate is not { } presented) return AuthenticateResult.NoResult();
+        feed.EnsureTrusted();
+        return Outcome(certificates.Authenticate(presented), "certificate");
+    }
+
+    private AuthenticateResult Outcome(IdentityOutcome outcome, string how)
+    {
         if (outcome is IdentityOutcome.Refused refused)
         {
-            Context.Items[RefusalItem] = refused;
-            return Fail($"identity: {refused.Reason}");
+            Context.Items[RefusalItem] = (refused, how);
+            return Fail($"{how}: {refused.Reason}");
         }
         var client = ((IdentityOutcome.Authenticated)outcome).Client;
         Context.Features.Set(client);
@@ -100,7 +133,7 @@ public sealed class ApiKeyAuthentication(
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        if (Context.Items[RefusalItem] is IdentityOutcome.Refused refused) return WriteIdentityProblem(refused);
+        if (Context.Items[RefusalItem] is (IdentityOutcome.Refused refused, string how)) return WriteIdentityProblem(refused, how == "certificate");
         Response.Headers.WWWAuthenticate = "Bearer";
         return WriteProblem(StatusCodes.Status401Unauthorized, Problems.Unauthorized,
             "A valid API key is required.", "Send Authorization: Bearer <api key>.");
@@ -109,14 +142,16 @@ public sealed class ApiKeyAuthentication(
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         WriteProblem(StatusCodes.Status403Forbidden, Problems.Forbidden, "This API key may not do that.", null);
 
-    private Task WriteIdentityProblem(IdentityOutcome.Refused refused)
+    private Task WriteIdentityProblem(IdentityOutcome.Refused refused, bool certificate)
     {
-        Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
+        // A refused certificate is no bearer token: the challenge says only what the broker takes.
+        Response.Headers.WWWAuthenticate = certificate ? "Bearer" : "Bearer error=\"invalid_token\"";
+        var what = certificate ? "client certificate" : "identity token";
         switch (refused.Kind)
         {
             case IdentityRefusal.Busy:
                 Response.Headers.RetryAfter = "1";
-                return WriteProblem(StatusCodes.Status429TooManyRequests, Problems.RateLimited, "Too many new identity tokens.", refused.Detail);
+                return WriteProblem(StatusCodes.Status429TooManyRequests, Problems.RateLimited, $"Too many new {what}s.", refused.Detail);
             case IdentityRefusal.KeysUnavailable:
                 Response.Headers.RetryAfter = "5";
                 return WriteProblem(StatusCodes.Status503ServiceUnavailable, Problems.IdentityKeysUnavailable, "The issuer's keys are unavailable.", refused.Detail);
@@ -125,7 +160,7 @@ public sealed class ApiKeyAuthentication(
             case IdentityRefusal.Ambiguous:
                 return WriteProblem(StatusCodes.Status401Unauthorized, Problems.IdentityAmbiguous, "More than one client has this identity.", refused.Detail);
             default:
-                return WriteProblem(StatusCodes.Status401Unauthorized, Problems.IdentityInvalid, "The identity token is not valid here.", refused.Detail);
+                return WriteProblem(StatusCodes.Status401Unauthorized, Problems.IdentityInvalid, $"The {what} is not valid here.", refused.Detail);
         }
     }
 

@@ -21,6 +21,8 @@ public sealed class ContractSchemaFilter : ISchemaFilter
         ["role"] = ["consumer", "admin"],
         ["client_authentication"] = ["basic", "body"],
         ["state"] = ["active", "needs_attention", "inactive"],
+        ["kind"] = ["jwt", "x509"],
+        ["certificate_field"] = ["uri_san", "subject_dn"],
     };
 
     // Fields a request is refused without, on every operation that takes it (a name may be left out on PUT).

@@ -81,7 +81,7 @@ public sealed partial class IssuerKeys(IHttpClientFactory http, OutboundDestinat
         var jwksUri = issuer.JwksUri;
         if (jwksUri is null)
         {
-            var discovery = JsonDocument.Parse(await GetAsync(client, issuer, DiscoveryUrl(issuer.Issuer), timeout.Token));
+            var discovery = JsonDocument.Parse(await GetAsync(client, issuer, DiscoveryUrl(issuer.Issuer!), timeout.Token));
             jwksUri = discovery.RootElement.TryGetProperty("jwks_uri", out var uri) && uri.ValueKind == JsonValueKind.String
                 ? uri.GetString()! : throw new InvalidOperationException("the discovery document names no jwks_uri");
         }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -19,7 +18,8 @@ namespace Broker.Infrastructure.Identity;
 /// SHA-256 until its <c>exp</c> (or until the directory changes), so a service's repeated requests cost no signature
 /// check; new tokens are checked at most <see cref="WorkloadIdentityOptions.SignatureChecksPerSecond"/> a second.
 /// </summary>
-public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys, TimeProvider time, IOptions<WorkloadIdentityOptions> options)
+public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys, IdentityCheckBudget budget, TimeProvider time,
+    IOptions<WorkloadIdentityOptions> options)
 {
     /// <summary>How an identity-authenticated caller is named in <see cref="AuthenticatedClient.Identity"/>: <c>jwt:&lt;iss&gt; &lt;sub&gt;</c>.</summary>
     public const string IdentityPrefix = "jwt:";
@@ -29,8 +29,6 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
 
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
     private readonly ConcurrentDictionary<string, Validated> _validated = new(StringComparer.Ordinal);
-    private readonly long _checkInterval = Math.Max(1, Stopwatch.Frequency / options.Value.SignatureChecksPerSecond);
-    private long _checksFullAt;
     private long _signatureChecks;
 
     /// <summary>Signature checks made (tokens not found among the validated ones), for tests and the benchmark.</summary>
@@ -51,7 +49,7 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
             if (known.Generation == directory.Generation) return known.Outcome;
             // The directory changed (any client, anywhere): the signature still holds as long as its issuer is the
             // same, so only the binding is looked at again. No signature check for every service after an admin change.
-            if (directory.FindIssuer(known.Issuer.Issuer) is { } same && same.Id == known.Issuer.Id && same.UpdatedAt == known.Issuer.UpdatedAt)
+            if (directory.FindIssuer(known.Issuer.Issuer!) is { } same && same.Id == known.Issuer.Id && same.UpdatedAt == known.Issuer.UpdatedAt)
             {
                 var current = directory.Generation;
                 var rebound = Bind(known.Payload, same, known.Subject);
@@ -60,7 +58,7 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
             }
         }
 
-        if (!TakeCheck()) return new IdentityOutcome.Refused(IdentityRefusal.Busy,
+        if (!budget.TryTake()) return new IdentityOutcome.Refused(IdentityRefusal.Busy,
             "Too many new identity tokens are being checked; retry in a second.", "identity checks over budget");
         Interlocked.Increment(ref _signatureChecks);
 
@@ -100,18 +98,25 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
         var clients = directory.BoundTo(issuer.Id)
             .Where(b => b.Binding.SubjectMatches(subject) && (b.Binding.Claims ?? []).All(c => ClaimIs(payload.RootElement, c.Key, c.Value)))
             .Select(b => b.Client).DistinctBy(c => c.Id).ToList();
-        var shown = SafeText.Shorten(subject, 200);
-        return clients switch
+        return OneClient(clients, issuer, SafeText.Shorten(subject, 200), "token", $"{IdentityPrefix}{issuer.Issuer} {subject}");
+    }
+
+    /// <summary>
+    /// The one client an identity is bound to, or the refusal: none or several (refused rather than guessed). Shared
+    /// with <see cref="ClientCertificateIdentity"/>; <paramref name="what"/> names the credential ("token",
+    /// "client certificate").
+    /// </summary>
+    internal static IdentityOutcome OneClient(List<AuthenticatedClient> clients, TrustedIssuer issuer, string shown, string what, string identity) =>
+        clients switch
         {
-            [var client] => new IdentityOutcome.Authenticated(client with { Identity = $"{IdentityPrefix}{issuer.Issuer} {subject}" }),
+            [var client] => new IdentityOutcome.Authenticated(client with { Identity = identity }),
             [] => new IdentityOutcome.Refused(IdentityRefusal.NotBound,
-                $"The token is valid, but no client is bound to its identity (issuer {issuer.Name}, subject {shown}); an admin binds it at /admin/clients/{{name}}/identities.",
+                $"The {what} is valid, but no client is bound to its identity (issuer {issuer.Name}, subject {shown}); an admin binds it at /admin/clients/{{name}}/identities.",
                 $"identity not bound (issuer {issuer.Name}, subject {shown})"),
             _ => new IdentityOutcome.Refused(IdentityRefusal.Ambiguous,
-                $"The token's identity (issuer {issuer.Name}, subject {shown}) is bound to more than one client; an admin must make the bindings exclusive.",
+                $"The {what}'s identity (issuer {issuer.Name}, subject {shown}) is bound to more than one client; an admin must make the bindings exclusive.",
                 $"identity bound to several clients (issuer {issuer.Name}, subject {shown})"),
         };
-    }
 
     /// <summary>
     /// The claim at a path, where dots may separate nested objects (<c>kubernetes.io.namespace</c> is the
@@ -190,20 +195,6 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
     {
         if (_validated.Count >= options.Value.MaxCachedTokens) _validated.Clear(); // bounded; the next requests check again
         _validated[hash] = validated;
-    }
-
-    /// <summary>One token bucket for the whole instance, as the generic cell rate algorithm (see AddressRateLimit).</summary>
-    private bool TakeCheck()
-    {
-        var now = Stopwatch.GetTimestamp();
-        var burst = _checkInterval * Math.Max(0, options.Value.SignatureCheckBurst - 1);
-        while (true)
-        {
-            var full = Volatile.Read(ref _checksFullAt);
-            var from = Math.Max(full, now);
-            if (from - now > burst) return false;
-            if (Interlocked.CompareExchange(ref _checksFullAt, from + _checkInterval, full) == full) return true;
-        }
     }
 
     /// <summary>A token whose signature, issuer, audience and times held: what it was bound to, and what to bind it again with.</summary>

@@ -18,6 +18,12 @@ internal static class EnumNames
     public static readonly ValueConverter<ClientRole, string> ClientRole =
         new(r => r.ToName(), s => ClientRoleNames.TryParse(s) ?? Domain.ClientRole.Consumer);
 
+    public static readonly ValueConverter<IssuerKind, string> IssuerKind =
+        new(k => k.ToName(), s => IssuerKindNames.TryParse(s) ?? Domain.IssuerKind.Jwt);
+
+    public static readonly ValueConverter<CertificateField, string> CertificateField =
+        new(f => f.ToName(), s => CertificateFieldNames.TryParse(s) ?? Domain.CertificateField.UriSan);
+
     public static readonly ValueConverter<ClientAuthentication, string> ClientAuthentication =
         new(a => a == Domain.ClientAuthentication.Body ? "body" : "basic", s => s == "body" ? Domain.ClientAuthentication.Body : Domain.ClientAuthentication.Basic);
 }

@@ -19,6 +19,7 @@ internal sealed class TrustedIssuerConfiguration : IEntityTypeConfiguration<Trus
         builder.Property(i => i.Audience).HasMaxLength(WorkloadIdentityLimits.Audience);
         builder.Property(i => i.JwksUri).HasMaxLength(Limits.Url);
         builder.Property(i => i.TokenType).HasMaxLength(Limits.Name);
+        builder.Property(i => i.Kind).HasConversion(EnumNames.IssuerKind).HasMaxLength(20);
     }
 }
 
@@ -34,6 +35,7 @@ internal sealed class IdentityBindingConfiguration : IEntityTypeConfiguration<Id
         builder.HasOne<Client>().WithMany().HasForeignKey(b => b.ClientId).OnDelete(DeleteBehavior.Cascade);
         builder.HasOne<TrustedIssuer>().WithMany().HasForeignKey(b => b.IssuerId).OnDelete(DeleteBehavior.Cascade);
         builder.Property(b => b.Claims).IsStringDictionaryInJsonb();
+        builder.Property(b => b.CertificateField).HasConversion(EnumNames.CertificateField).HasMaxLength(20);
     }
 }
 
@@ -56,4 +58,6 @@ public static class WorkloadIdentityLimits
     public const int Subject = 400;
     public const int Claims = 10;
     public const int Jwks = 64_000;
+    /// <summary>An X.509 issuer's PEM certificates: room for a trust bundle of a dozen CAs.</summary>
+    public const int Certificates = 64_000;
 }

@@ -14,7 +14,8 @@ namespace Broker.Infrastructure.Security;
 /// whatever else happens, and a key that is not here is not a key (once the feed has caught up, see
 /// <see cref="ChangeFeed.CatchUpAsync"/>). Retained memory per key: docs/architecture.md, "Keeping instances' caches
 /// current". It holds the workload identities too: the trusted issuers and every client's identity bindings, read
-/// with the clients and kept current the same way (<see cref="WorkloadIdentity"/> matches tokens against them).
+/// with the clients and kept current the same way (<see cref="WorkloadIdentity"/> matches tokens against them,
+/// <see cref="ClientCertificateIdentity"/> client certificates).
 /// </summary>
 /// <remarks>
 /// Readers never lock: they read a <see cref="ConcurrentDictionary{TKey,TValue}"/>. Loads are serialized, and each
@@ -28,6 +29,7 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
     private readonly ConcurrentDictionary<Guid, BoundClient> _byId = new();
     private readonly SemaphoreSlim _loading = new(1, 1);
     private volatile IReadOnlyDictionary<string, TrustedIssuer> _issuers = new Dictionary<string, TrustedIssuer>();
+    private volatile IReadOnlyList<TrustedIssuer> _certificateIssuers = [];
     private long _generation;
 
     /// <summary>How many clients are held (for readiness and tests).</summary>
@@ -36,8 +38,14 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
     /// <summary>Grows with every load: what was concluded from an older generation (a validated token) is looked at again.</summary>
     public long Generation => Interlocked.Read(ref _generation);
 
-    /// <summary>The trusted issuer whose tokens carry this exact <c>iss</c>.</summary>
+    /// <summary>The trusted (JWT) issuer whose tokens carry this exact <c>iss</c>.</summary>
     public TrustedIssuer? FindIssuer(string iss) => _issuers.GetValueOrDefault(iss);
+
+    /// <summary>
+    /// The trusted X.509 issuers (certificate authorities). A new list after every load that read the issuers, so a
+    /// reader may keep what it derived from one list for as long as the directory hands out the same list.
+    /// </summary>
+    public IReadOnlyList<TrustedIssuer> CertificateIssuers => _certificateIssuers;
 
     /// <summary>Every identity binding of the issuer, with the client it authenticates (as the directory holds it now).</summary>
     public IEnumerable<(AuthenticatedClient Client, IdentityBinding Binding)> BoundTo(Guid issuerId) =>
@@ -48,7 +56,8 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
     /// for a client that authenticated with its workload identity, by its id, keeping how it authenticated.
     /// </summary>
     public AuthenticatedClient? Current(AuthenticatedClient client) =>
-        client.Identity?.StartsWith(WorkloadIdentity.IdentityPrefix, StringComparison.Ordinal) == true
+        client.Identity is { } identity && (identity.StartsWith(WorkloadIdentity.IdentityPrefix, StringComparison.Ordinal) ||
+                                            identity.StartsWith(ClientCertificateIdentity.IdentityPrefix, StringComparison.Ordinal))
             ? _byId.TryGetValue(client.Id, out var bound) ? bound.Client with { Identity = client.Identity } : null
             : Find(client.KeyDigest);
 
@@ -70,7 +79,12 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
         await _loading.WaitAsync(ct);
         try
         {
-            if (only is null) _issuers = await ReadIssuersAsync(ct);
+            if (only is null)
+            {
+                var issuers = await ReadIssuersAsync(ct);
+                _issuers = issuers.Where(i => i.Kind == IssuerKind.Jwt).ToDictionary(i => i.Issuer!, StringComparer.Ordinal);
+                _certificateIssuers = [.. issuers.Where(i => i.Kind == IssuerKind.X509)];
+            }
             Replace(await ReadAsync(only, ct), only);
         }
         finally
@@ -109,10 +123,10 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
         Interlocked.Increment(ref _generation);
     }
 
-    private async Task<IReadOnlyDictionary<string, TrustedIssuer>> ReadIssuersAsync(CancellationToken ct)
+    private async Task<List<TrustedIssuer>> ReadIssuersAsync(CancellationToken ct)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
-        return (await db.Issuers.AsNoTracking().ToListAsync(ct)).ToDictionary(i => i.Issuer, StringComparer.Ordinal);
+        return await db.Issuers.AsNoTracking().ToListAsync(ct);
     }
 
     private async Task<List<DirectoryClient>> ReadAsync(Guid? only, CancellationToken ct)
@@ -191,7 +205,7 @@ public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, 
     /// <summary>
     /// How the caller proved it is this client, for the audit trail, never a secret: <c>key:&lt;key prefix&gt;</c> for an
     /// API key (its prefix, as the admin API shows it), <c>jwt:&lt;issuer&gt; &lt;subject&gt;</c> for a workload identity
-    /// token, <c>cert:&lt;thumbprint&gt;</c> for a client certificate.
+    /// token, <c>cert:&lt;thumbprint&gt;</c> (SHA-256, lower-case hex) for a client certificate.
     /// </summary>
     public string? Identity { get; init; }
 
