@@ -83,6 +83,8 @@ public sealed class ClientCertificateTests : IAsyncLifetime
         var outcome = Certificates.Authenticate(svid).ShouldBeOfType<IdentityOutcome.Authenticated>();
         outcome.Client.Name.ShouldBe("payments");
         outcome.Client.Identity.ShouldBe($"cert:{TestCertificates.Thumbprint(svid)}");
+        await _world.DrainAsync();
+        (await _world.EventsAsync("action = 'token.served' AND identity = $1", outcome.Client.Identity!)).ShouldBe(7, "the trail names the certificate");
     }
 
     [Fact]
