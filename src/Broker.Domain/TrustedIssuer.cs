@@ -10,7 +10,7 @@ namespace Broker.Domain;
 public sealed class TrustedIssuer
 {
     /// <summary>Asymmetric algorithms only: never <c>none</c>, never an HMAC (RFC 8725 §3.1–3.2).</summary>
-    public static readonly IReadOnlyList<string> SupportedAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
+    public static readonly IReadOnlyList<string> SupportedAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
 
     public Guid Id { get; set; }
     public required string Name { get; set; }

@@ -105,9 +105,11 @@ public sealed partial class IssuerKeys(IHttpClientFactory http, OutboundDestinat
         return System.Text.Encoding.UTF8.GetString(buffer, 0, read);
     }
 
-    /// <summary>The public signing keys of a JWKS: RSA and EC keys meant for signatures; anything else is left out.</summary>
+    /// <summary>
+    /// The public signing keys of a JWKS: RSA, EC and Ed25519 (OKP) keys meant for signatures; anything else is left out.
+    /// </summary>
     public static IReadOnlyList<SecurityKey> Parse(string jwks) =>
-        [.. new JsonWebKeySet(jwks).Keys.Where(k => k.Kty is "RSA" or "EC" && k.Use is null or "sig")];
+        [.. new JsonWebKeySet(jwks).Keys.Where(k => (k.Kty is "RSA" or "EC" || Ed25519Signatures.PublicKeyOf(k) is not null) && k.Use is null or "sig")];
 
     private sealed class Entry(DateTimeOffset version)
     {

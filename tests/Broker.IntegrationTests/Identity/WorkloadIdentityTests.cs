@@ -150,6 +150,33 @@ public sealed class WorkloadIdentityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_issuer_signing_with_ed25519_is_trusted_for_eddsa_tokens_and_a_forged_or_disallowed_one_is_refused()
+    {
+        const string Issuer = "https://spire.example.org";
+        using var key = NSec.Cryptography.Key.Create(NSec.Cryptography.SignatureAlgorithm.Ed25519);
+        using var impostor = NSec.Cryptography.Key.Create(NSec.Cryptography.SignatureAlgorithm.Ed25519);
+        var x = Base64UrlEncoder.Encode(key.PublicKey.Export(NSec.Cryptography.KeyBlobFormat.RawPublicKey));
+        var jwks = new { keys = new[] { new { kty = "OKP", crv = "Ed25519", x, kid = "spire-1", use = "sig" } } };
+        await _world.AdminAsync(HttpMethod.Post, "/admin/issuers",
+            new { name = "spire", issuer = Issuer, audience = "broker", jwks, algorithms = new[] { "EdDSA" } }, HttpStatusCode.Created);
+        await ClientWithIdentityAsync("spiffe-payments", "spire", "spiffe://example.org/ns/payments/sa/api", null);
+        var now = Now.ToUnixTimeSeconds();
+        var payload = new { iss = Issuer, sub = "spiffe://example.org/ns/payments/sa/api", aud = "broker", iat = now, exp = now + 300 };
+        string Signed(NSec.Cryptography.Key with, string alg = "EdDSA") =>
+            TokenSigner.Raw(new { alg, typ = "JWT", kid = "spire-1" }, payload, data => NSec.Cryptography.SignatureAlgorithm.Ed25519.Sign(with, data));
+
+        var (status, body, _) = await _world.Broker.FetchAsync(_account, Signed(key));
+        status.ShouldBe(HttpStatusCode.OK, body.ToJsonString());
+
+        foreach (var (what, token) in new[] { ("signed by another key with the same kid", Signed(impostor)), ("an alg the issuer does not allow", Signed(key, "ES256")) })
+        {
+            var refused = await _world.Broker.FetchAsync(_account, token);
+            refused.Status.ShouldBe(HttpStatusCode.Unauthorized, what);
+            refused.Body["type"]!.GetValue<string>().ShouldEndWith("/identity-invalid", customMessage: what);
+        }
+    }
+
+    [Fact]
     public async Task A_flood_of_distinct_bad_tokens_costs_no_more_signature_checks_than_the_budget()
     {
         await using var world = await BrokerWorld.StartAsync(settings: new Dictionary<string, string?>
