@@ -70,6 +70,7 @@ public static class AuditActions
     public const string ClientIdentityBound = "client.identity_bound";
     public const string ClientIdentityUnbound = "client.identity_unbound";
     public const string IssuerCreated = "issuer.created";
+    public const string IssuerUpdated = "issuer.updated";
     public const string IssuerDeleted = "issuer.deleted";
     public const string WebhookCreated = "webhook.created";
     public const string WebhookUpdated = "webhook.updated";

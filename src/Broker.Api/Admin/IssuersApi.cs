@@ -32,6 +32,12 @@ public static class IssuersApi
             .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("", List).WithName("ListIssuers").WithSummary("List trusted issuers");
         group.MapGet("/{name}", Get).WithName("GetIssuer").WithSummary("Get a trusted issuer").ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{name}", Replace).WithName("ReplaceIssuer")
+            .WithSummary("Replace a trusted issuer's settings (its static JWKS or CA certificates rotated, say); its identity bindings stay")
+            .WithDescription("The same body as creating it, checked the same way; name and kind cannot change. Tokens and certificates " +
+                             "validated before are checked again under the new settings on their next use, on every instance.")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapDelete("/{name}", Delete).WithName("DeleteIssuer").WithSummary("Stop trusting an issuer; the identities bound to it go too")
             .ProducesProblem(StatusCodes.Status404NotFound);
         return group;
@@ -108,6 +114,51 @@ public static class IssuersApi
         await db.Issuers.AsNoTracking().FirstOrDefaultAsync(i => i.Name == name, ct) is { } issuer
             ? TypedResults.Ok(IssuerResponse.From(issuer))
             : Problems.NotFoundProblem("issuer");
+
+    public static async Task<Results<Ok<IssuerResponse>, ValidationProblem, ProblemHttpResult>> Replace(
+        string name, IssuerRequest request, BrokerDbContext db, OutboundDestinations destinations, CacheInvalidation caches, TimeProvider time,
+        HttpContext http, CancellationToken ct)
+    {
+        var issuer = await db.Issuers.FirstOrDefaultAsync(i => i.Name == name, ct);
+        if (issuer is null) return Problems.NotFoundProblem("issuer");
+        var errors = new FieldErrors();
+        if (request.Name is not null && request.Name != name) errors.Add("name", "cannot change; create an issuer of the new name instead.");
+        var kind = request.Kind is null ? issuer.Kind : IssuerKindNames.TryParse(request.Kind);
+        if (kind is null) errors.Add("kind", "must be jwt or x509.");
+        else if (kind != issuer.Kind) errors.Add("kind", $"cannot change (this issuer is {issuer.Kind.ToName()}); create an issuer of the other kind instead.");
+        if (errors.Any) return Problems.Validation(errors.ToDictionary());
+        var now = time.GetUtcNow();
+        var wanted = kind == IssuerKind.X509 ? CertificateAuthority(request, errors, now) : TokenIssuer(request with { Name = name }, destinations, errors);
+        if (errors.Any) return Problems.Validation(errors.ToDictionary());
+        if (wanted.Issuer is not null && await db.Issuers.AnyAsync(i => i.Id != issuer.Id && i.Issuer == wanted.Issuer, ct))
+            return Problems.Create(StatusCodes.Status409Conflict, Problems.Conflict, "Another issuer has that iss.");
+
+        var changed = new List<string>();
+        void Set<T>(string field, T before, T after, Action<T> apply)
+        {
+            if (EqualityComparer<T>.Default.Equals(before, after)) return;
+            apply(after);
+            changed.Add(field);
+        }
+        Set("issuer", issuer.Issuer, wanted.Issuer, v => issuer.Issuer = v);
+        Set("audience", issuer.Audience, wanted.Audience, v => issuer.Audience = v);
+        Set("jwks_uri", issuer.JwksUri, wanted.JwksUri, v => issuer.JwksUri = v);
+        Set("jwks", issuer.Jwks, wanted.Jwks, v => issuer.Jwks = v);
+        if (!issuer.Algorithms.SequenceEqual(wanted.Algorithms)) { issuer.Algorithms = wanted.Algorithms; changed.Add("algorithms"); }
+        Set("max_lifetime_seconds", issuer.MaxLifetimeSeconds, wanted.MaxLifetimeSeconds, v => issuer.MaxLifetimeSeconds = v);
+        Set("token_type", issuer.TokenType, wanted.TokenType, v => issuer.TokenType = v);
+        Set("certificates", issuer.Certificates, wanted.Certificates, v => issuer.Certificates = v);
+        if (changed.Count == 0) return TypedResults.Ok(IssuerResponse.From(issuer));
+
+        // The version every instance's key and validation caches compare: it must move, also for two changes within
+        // one microsecond (PostgreSQL's resolution) or a clock that stood still.
+        var stored = new DateTimeOffset(now.UtcTicks - now.UtcTicks % 10, TimeSpan.Zero);
+        issuer.UpdatedAt = stored > issuer.UpdatedAt ? stored : issuer.UpdatedAt.AddMicroseconds(1);
+        AdminAudit.Record(db, http, time, AuditActions.IssuerUpdated, detail: $"{issuer.Name}; changed: {string.Join(", ", changed)}");
+        await db.SaveChangesAsync(ct);
+        await caches.ClientsChangedAsync();
+        return TypedResults.Ok(IssuerResponse.From(issuer));
+    }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Delete(
         string name, BrokerDbContext db, CacheInvalidation caches, TimeProvider time, HttpContext http, CancellationToken ct)

@@ -105,6 +105,7 @@ public sealed class AdminAuthorizationTests : IAsyncLifetime
         ["POST /admin/issuers"] = () => Task.FromResult<(string, object?)>(("/admin/issuers", IssuerBody(Name("i")))),
         ["DELETE /admin/issuers/{name}"] = async () => ($"/admin/issuers/{await IssuerAsync()}", null),
         ["GET /admin/issuers/{name}"] = async () => ($"/admin/issuers/{await IssuerAsync()}", null),
+        ["PUT /admin/issuers/{name}"] = async () => await IssuerAsync() is var name ? ($"/admin/issuers/{name}", IssuerBody(name)) : default,
         ["POST /admin/clients/{name}/identities"] = async () => ($"/admin/clients/{await ClientAsync()}/identities",
             new { issuer = await IssuerAsync(), subject = "system:serviceaccount:ns:sa" }),
         ["GET /admin/clients/{name}/identities"] = async () => ($"/admin/clients/{await ClientAsync()}/identities", null),

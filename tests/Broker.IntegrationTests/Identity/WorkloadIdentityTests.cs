@@ -177,6 +177,37 @@ public sealed class WorkloadIdentityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Replacing_an_issuers_static_jwks_trusts_the_new_key_at_once_and_no_longer_the_old_one_keeping_its_bindings()
+    {
+        const string Issuer = "https://private-cluster.internal";
+        var cluster = new TokenSigner(Issuer, "old");
+        await _world.AdminAsync(HttpMethod.Post, "/admin/issuers",
+            new { name = "private", issuer = Issuer, audience = "broker", jwks = JsonNode.Parse(cluster.Jwks()) }, HttpStatusCode.Created);
+        await ClientWithIdentityAsync("batch", "private", "system:serviceaccount:batch:job", null);
+        var oldToken = cluster.Mint(Now, "system:serviceaccount:batch:job");
+        (await _world.Broker.FetchAsync(_account, oldToken)).Status.ShouldBe(HttpStatusCode.OK); // validated and remembered
+
+        var rotated = new TokenSigner(Issuer, "new");
+        var replaced = await _world.AdminAsync(HttpMethod.Put, "/admin/issuers/private",
+            new { issuer = Issuer, audience = "broker", jwks = JsonNode.Parse(rotated.Jwks()), max_lifetime_seconds = 1800 });
+        replaced["max_lifetime_seconds"]!.GetValue<int>().ShouldBe(1800);
+
+        var fresh = await _world.Broker.FetchAsync(_account, rotated.Mint(Now, "system:serviceaccount:batch:job"));
+        fresh.Status.ShouldBe(HttpStatusCode.OK, fresh.Body.ToJsonString());
+        var (status, refusal, _) = await _world.Broker.FetchAsync(_account, oldToken);
+        status.ShouldBe(HttpStatusCode.Unauthorized, "a token remembered under the old keys is checked again");
+        refusal["type"]!.GetValue<string>().ShouldEndWith("/identity-invalid");
+        (await _world.AdminAsync(HttpMethod.Get, "/admin/clients/batch/identities")).ToJsonString().ShouldContain("system:serviceaccount:batch:job");
+
+        await _world.AdminAsync(HttpMethod.Put, "/admin/issuers/private", new { kind = "x509", certificates = "x" }, HttpStatusCode.BadRequest);
+        await _world.AdminAsync(HttpMethod.Put, "/admin/issuers/private", new { name = "renamed", issuer = Issuer, audience = "broker" },
+            HttpStatusCode.BadRequest);
+        await _world.AdminAsync(HttpMethod.Put, "/admin/issuers/no-such", new { issuer = Issuer, audience = "broker" }, HttpStatusCode.NotFound);
+        await _world.DrainAsync();
+        (await _world.DetailsAsync(AuditActions.IssuerUpdated)).ShouldBe(["private; changed: jwks, max_lifetime_seconds"]);
+    }
+
+    [Fact]
     public async Task A_flood_of_distinct_bad_tokens_costs_no_more_signature_checks_than_the_budget()
     {
         await using var world = await BrokerWorld.StartAsync(settings: new Dictionary<string, string?>
