@@ -3,9 +3,14 @@ namespace Broker.Bench;
 /// <summary>Providers, accounts and a consumer through the real admin API, users through the simulator's control API.</summary>
 public static class Seeding
 {
-    public static async Task ProviderAsync(Stack stack, string name = "sim-sliderule") =>
+    /// <summary>The simulator's provider; kept when an earlier scenario of the run made it already.</summary>
+    public static async Task ProviderAsync(Stack stack, string name = "sim-sliderule")
+    {
+        var providers = await stack.AdminAsync(HttpMethod.Get, "/admin/providers");
+        if (providers!.AsArray().Any(p => p!["name"]!.GetValue<string>() == name)) return;
         await stack.AdminAsync(HttpMethod.Post, "/admin/providers",
             new { name, dialect = "sliderule", token_url = new Uri(stack.Simulator, "/api/org_token/").ToString() });
+    }
 
     public static async Task AccountsAsync(Stack stack, string prefix, int count, string provider = "sim-sliderule", int parallel = 16)
     {
