@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json.Nodes;
 using Broker.Domain;
 using Broker.IntegrationTests.Identity;
 using Broker.IntegrationTests.Support;
@@ -12,26 +13,20 @@ namespace Broker.IntegrationTests.Audit;
 public sealed class AuditIdentityTests : IAsyncLifetime
 {
     private const string ClusterIssuer = "https://kubernetes.default.svc.cluster.local";
+    private readonly TokenSigner _cluster = new(ClusterIssuer, "k1");
     private BrokerWorld _world = null!;
-    private TokenSigner _cluster = null!;
-    private JwksServer _jwks = null!;
     private string _account = null!;
 
     public async Task InitializeAsync()
     {
         _world = await BrokerWorld.StartAsync();
-        _cluster = new TokenSigner(ClusterIssuer, "k1");
-        _jwks = await JwksServer.StartAsync(_cluster);
         _account = (await _world.AccountAsync(DialectNames.SimpleJwt)).Name;
+        // A static JWKS: how the issuer's keys are found is WorkloadIdentityTests' concern, not the trail's.
         await _world.AdminAsync(HttpMethod.Post, "/admin/issuers",
-            new { name = "prod-cluster", issuer = ClusterIssuer, audience = "broker", jwks_uri = _jwks.JwksUrl }, HttpStatusCode.Created);
+            new { name = "prod-cluster", issuer = ClusterIssuer, audience = "broker", jwks = JsonNode.Parse(_cluster.Jwks()) }, HttpStatusCode.Created);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _jwks.DisposeAsync();
-        await _world.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _world.DisposeAsync();
 
     [Fact]
     public async Task Each_key_and_workload_identity_of_a_client_has_its_own_served_rollup_and_report_row()
