@@ -118,7 +118,7 @@ public static class AccountsApi
         db.Accounts.Add(account);
         AdminAudit.Record(db, http, time, AuditActions.AccountCreated, account.Name, account.Id, provider.Name);
         await db.SaveChangesAsync(ct);
-        await caches.ClientsChangedAsync(); // provider-wide grants now include this account
+        await caches.AccountProviderChangedAsync(account.Name); // provider-wide grants now include this account
         return TypedResults.Created($"/admin/accounts/{account.Name}", AccountResponse.From(account, provider));
     }
 
@@ -277,7 +277,8 @@ public static class AccountsApi
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
         // A new provider means provider-wide grants cover the account differently.
-        await caches.AccountChangedAsync(account.Name, grantsChanged: changed.Contains("provider"));
+        if (changed.Contains("provider")) await caches.AccountProviderChangedAsync(account.Name);
+        else await caches.AccountChangedAsync(account.Name);
         return TypedResults.Ok(AccountResponse.From(account, provider));
     }
 

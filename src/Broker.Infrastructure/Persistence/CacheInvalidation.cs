@@ -27,8 +27,8 @@ public sealed partial class CacheInvalidation(
     }
 
     /// <summary>
-    /// What provider-wide or account grants cover changed for possibly many clients (accounts appeared, went or
-    /// moved; a provider went): the whole directory is read again and swapped entry by entry, no key dropped.
+    /// What account grants cover changed for possibly many clients (a provider went, and its accounts with it): the
+    /// whole directory is read again and swapped entry by entry, no key dropped.
     /// </summary>
     public async Task ClientsChangedAsync()
     {
@@ -37,9 +37,20 @@ public sealed partial class CacheInvalidation(
     }
 
     /// <summary>
+    /// An account was created or moved to another provider: every instance reads which provider it belongs to, which
+    /// is what provider-wide grants are checked against, and drops any token of it held in memory. One row read,
+    /// however many accounts and clients there are.
+    /// </summary>
+    public async Task AccountProviderChangedAsync(string name)
+    {
+        tokens.Remove(name);
+        await ApplyHereAsync(() => clients.LoadAccountProvidersAsync([name], CancellationToken.None));
+        await PublishAsync([(ChangeKinds.Account, name), (ChangeKinds.AccountProvider, name)]);
+    }
+
+    /// <summary>
     /// The account's stored tokens were replaced or dropped: no instance may serve its copy from memory.
-    /// <paramref name="grantsChanged"/> when the account went or moved to another provider, which changes what
-    /// provider-wide grants cover.
+    /// <paramref name="grantsChanged"/> when the account went, which takes the grants on it with it.
     /// </summary>
     public Task AccountChangedAsync(string name, bool grantsChanged = false) => AccountsChangedAsync([name], grantsChanged);
 

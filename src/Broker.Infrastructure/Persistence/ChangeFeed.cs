@@ -294,6 +294,7 @@ public sealed partial class ChangeFeed(
         var everything = false;
         var webhookEvents = false;
         var changedClients = new HashSet<Guid>();
+        var changedAccountProviders = new HashSet<string>(StringComparer.Ordinal);
         foreach (var change in changes)
         {
             switch (change.Kind)
@@ -308,6 +309,9 @@ public sealed partial class ChangeFeed(
                     // This instance dropped its copy before it wrote the row; dropping again would only cost a read.
                     if (change.Origin != Instance) tokens.Remove(change.Subject);
                     break;
+                case ChangeKinds.AccountProvider:
+                    changedAccountProviders.Add(change.Subject);
+                    break;
                 case ChangeKinds.WebhookEvents:
                     webhookEvents = true;
                     break;
@@ -319,8 +323,11 @@ public sealed partial class ChangeFeed(
         }
         if (everything || changedClients.Count > MostClientsReadOneByOne) await clients.LoadAllAsync(ct);
         else
+        {
             foreach (var id in changedClients)
                 await clients.LoadClientAsync(id, ct);
+            await clients.LoadAccountProvidersAsync(changedAccountProviders, ct);
+        }
         if (webhookEvents) RaiseWebhookEventsCommitted();
     }
 
@@ -415,8 +422,15 @@ public static class ChangeKinds
     /// <summary>A client, its key or its grants (subject: the client's id).</summary>
     public const string Client = "client";
 
-    /// <summary>What many clients' grants cover (an account created, deleted or moved; a provider deleted). No subject.</summary>
+    /// <summary>What many clients' grants cover (an account deleted, a provider deleted). No subject.</summary>
     public const string Clients = "clients";
+
+    /// <summary>
+    /// An account was created or moved to another provider: its entry of the directory's account-to-provider map, which
+    /// provider-wide grants are checked against (subject: the account's name). An instance of a version before this kind
+    /// reloads everything on it, as on any kind it does not know.
+    /// </summary>
+    public const string AccountProvider = "account-provider";
 
     /// <summary>An account's stored tokens were replaced or dropped (subject: the account's name).</summary>
     public const string Account = "account";

@@ -7,10 +7,11 @@ using Microsoft.EntityFrameworkCore;
 namespace Broker.Infrastructure.Security;
 
 /// <summary>
-/// Every active API key, in memory: key digest → client, role and granted accounts. Loaded whole when the instance
-/// starts and kept current by the <see cref="ChangeFeed"/>: a change to one client replaces that client's entries
-/// only, a change that may touch many (an account created, deleted or moved; a provider deleted) reloads them all
-/// and swaps entry by entry. No key is ever dropped to be looked up again, so a valid key is answered from memory
+/// Every active API key, in memory: key digest → client, role and grants (accounts by name, providers by id, checked
+/// against the one <see cref="AccountProviders"/> map). Loaded whole when the instance starts and kept current by the
+/// <see cref="ChangeFeed"/>: a change to one client replaces that client's entries only, an account created or moved
+/// changes its entry in the map, and a change that may touch many (an account deleted, a provider deleted) reloads
+/// them all and swaps entry by entry. No key is ever dropped to be looked up again, so a valid key is answered from memory
 /// whatever else happens, and a key that is not here is not a key (once the feed has caught up, see
 /// <see cref="ChangeFeed.CatchUpAsync"/>). Retained memory per key: docs/architecture.md, "Keeping instances' caches
 /// current". It holds the workload identities too: the trusted issuers and every client's identity bindings, read
@@ -28,6 +29,7 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
     private readonly Dictionary<Guid, ApiKeyDigest[]> _digestsOf = []; // under _loading
     private readonly ConcurrentDictionary<Guid, BoundClient> _byId = new();
     private readonly SemaphoreSlim _loading = new(1, 1);
+    private readonly AccountProviders _accountProviders = new();
     private volatile IReadOnlyDictionary<string, TrustedIssuer> _issuers = new Dictionary<string, TrustedIssuer>();
     private volatile IReadOnlyList<TrustedIssuer> _certificateIssuers = [];
     private long _generation;
@@ -74,6 +76,37 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
     /// <summary>Reads one client again (created, changed, rotated or revoked) and replaces its entries only.</summary>
     public Task LoadClientAsync(Guid id, CancellationToken ct) => LoadAsync(id, ct);
 
+    /// <summary>Accounts held in the provider map (for tests and the memory figures).</summary>
+    public int AccountCount => _accountProviders.Count;
+
+    /// <summary>
+    /// Puts what a read of accounts found in the provider map (<paramref name="names"/>: what was read; null: every
+    /// account). Public for the unit tests; loads call it.
+    /// </summary>
+    public void ReplaceAccountProviders(IReadOnlyCollection<(string Name, Guid ProviderId)> found, IReadOnlyCollection<string>? names = null) =>
+        _accountProviders.Replace(found, names);
+
+    /// <summary>
+    /// Reads the provider of these accounts again (created, moved; gone ones leave the map): all a provider-wide grant
+    /// needs, whatever the number of clients.
+    /// </summary>
+    public async Task LoadAccountProvidersAsync(IReadOnlyCollection<string> names, CancellationToken ct)
+    {
+        if (names.Count == 0) return;
+        await _loading.WaitAsync(ct);
+        try
+        {
+            await using var db = await contexts.CreateDbContextAsync(ct);
+            var found = await db.Accounts.AsNoTracking().Where(a => names.Contains(a.Name))
+                .Select(a => new { a.Name, a.ProviderId }).ToListAsync(ct);
+            _accountProviders.Replace([.. found.Select(a => (a.Name, a.ProviderId))], names);
+        }
+        finally
+        {
+            _loading.Release();
+        }
+    }
+
     private async Task LoadAsync(Guid? only, CancellationToken ct)
     {
         await _loading.WaitAsync(ct);
@@ -84,6 +117,9 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
                 var issuers = await ReadIssuersAsync(ct);
                 _issuers = issuers.Where(i => i.Kind == IssuerKind.Jwt).ToDictionary(i => i.Issuer!, StringComparer.Ordinal);
                 _certificateIssuers = [.. issuers.Where(i => i.Kind == IssuerKind.X509)];
+                await using var db = await contexts.CreateDbContextAsync(ct);
+                var accounts = await db.Accounts.AsNoTracking().Select(a => new { a.Name, a.ProviderId }).ToListAsync(ct);
+                _accountProviders.Replace([.. accounts.Select(a => (a.Name, a.ProviderId))], null);
             }
             Replace(await ReadAsync(only, ct), only);
         }
@@ -105,10 +141,13 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
         {
             present.Add(client.Id);
             var digests = client.Digests();
+            var grants = new GrantSet(client.Grants, client.Providers, _accountProviders);
             foreach (var (digest, validUntil, identity) in digests)
-                _byDigest[digest] = new AuthenticatedClient(client.Id, client.Name, client.Role, client.Grants)
+            {
+                _byDigest[digest] = new AuthenticatedClient(client.Id, client.Name, client.Role, grants)
                     { KeyDigest = digest, ValidUntil = validUntil, Identity = identity };
-            _byId[client.Id] = new BoundClient(new AuthenticatedClient(client.Id, client.Name, client.Role, client.Grants), client.Bindings);
+            }
+            _byId[client.Id] = new BoundClient(new AuthenticatedClient(client.Id, client.Name, client.Role, grants), client.Bindings);
             if (_digestsOf.TryGetValue(client.Id, out var old))
                 foreach (var stale in old)
                     if (!digests.Any(d => d.Digest == stale)) _byDigest.TryRemove(stale, out _);
@@ -141,14 +180,9 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
 
         var accountGrants = db.ClientGrants.Where(g => g.AccountId != null && (only == null || g.ClientId == only))
             .Select(g => new { g.ClientId, g.Account!.Name });
-        var providerGrants =
-            from g in db.ClientGrants
-            where g.ProviderId != null && (only == null || g.ClientId == only)
-            from a in db.Accounts
-            where a.ProviderId == g.ProviderId
-            select new { g.ClientId, a.Name };
-        var grants = (await accountGrants.Concat(providerGrants).ToListAsync(ct))
-            .ToLookup(g => g.ClientId, g => g.Name);
+        var grants = (await accountGrants.ToListAsync(ct)).ToLookup(g => g.ClientId, g => g.Name);
+        var providerGrants = (await db.ClientGrants.Where(g => g.ProviderId != null && (only == null || g.ClientId == only))
+            .Select(g => new { g.ClientId, ProviderId = g.ProviderId!.Value }).ToListAsync(ct)).ToLookup(g => g.ClientId, g => g.ProviderId);
         var bindings = (await db.IdentityBindings.AsNoTracking().Where(b => only == null || b.ClientId == only).ToListAsync(ct))
             .ToLookup(b => b.ClientId);
 
@@ -158,15 +192,24 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
                 grants[c.Id].Select(n => names.TryGetValue(n, out var shared) ? shared : names[n] = n).ToHashSet(StringComparer.Ordinal),
                 c.KeyHash,
                 c.PreviousKeyExpiresAt > now ? c.PreviousKeyHash : null, c.PreviousKeyExpiresAt)
-                { Bindings = [.. bindings[c.Id]], KeyPrefix = c.KeyPrefix, PreviousKeyPrefix = c.PreviousKeyPrefix })
+                {
+                    Providers = providerGrants[c.Id].ToHashSet(), Bindings = [.. bindings[c.Id]],
+                    KeyPrefix = c.KeyPrefix, PreviousKeyPrefix = c.PreviousKeyPrefix,
+                })
             .ToList();
     }
 }
 
-/// <summary>A client as read from the database for the directory: its key hashes, role and granted accounts.</summary>
+/// <summary>
+/// A client as read from the database for the directory: its key hashes, role, the accounts granted to it by name and
+/// the providers granted to it whole.
+/// </summary>
 public sealed record DirectoryClient(
     Guid Id, string Name, ClientRole Role, IReadOnlySet<string> Grants, byte[] KeyHash, byte[]? PreviousKeyHash, DateTimeOffset? PreviousKeyExpiresAt)
 {
+    /// <summary>The providers every account of which the client is granted.</summary>
+    public IReadOnlySet<Guid> Providers { get; init; } = new HashSet<Guid>();
+
     /// <summary>The workload identities that authenticate as this client.</summary>
     public IdentityBinding[] Bindings { get; init; } = [];
 
@@ -194,7 +237,17 @@ public sealed record DirectoryClient(
 /// <summary>A client and its identity bindings, as the directory holds them.</summary>
 internal sealed record BoundClient(AuthenticatedClient Client, IdentityBinding[] Bindings);
 
-public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, IReadOnlySet<string> GrantedAccounts)
+/// <summary>
+/// What a client is granted: accounts by name, and providers whole (every account of it, now and later), looked up in the
+/// directory's one map of account to provider.
+/// </summary>
+public sealed record GrantSet(IReadOnlySet<string> Accounts, IReadOnlySet<Guid> Providers, AccountProviders AccountProviders)
+{
+    public bool Covers(string account) =>
+        Accounts.Contains(account) || (Providers.Count > 0 && AccountProviders.Of(account) is { } provider && Providers.Contains(provider));
+}
+
+public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, GrantSet Grants)
 {
     /// <summary>The hash of the key this client was found by, never the key.</summary>
     public ApiKeyDigest KeyDigest { get; init; }
@@ -212,5 +265,5 @@ public sealed record AuthenticatedClient(Guid Id, string Name, ClientRole Role, 
     /// <summary>How an API key's holder is named in <see cref="Identity"/>: <c>key:</c> and the key's shown prefix.</summary>
     public const string KeyIdentityPrefix = "key:";
 
-    public bool IsGranted(string account) => GrantedAccounts.Contains(account);
+    public bool IsGranted(string account) => Grants.Covers(account);
 }

@@ -56,6 +56,37 @@ public sealed class CrossInstanceInvalidationTests : IAsyncLifetime
         await B.TokenAsync(kept.Name, key);
     }
 
+    /// <summary>
+    /// A provider-wide grant covers accounts created and moved later, on every instance, and neither costs a reload of the
+    /// key directory (which used to copy every account name into every such client and read it all again per account).
+    /// </summary>
+    [Fact]
+    public async Task Accounts_created_and_moved_through_one_instance_are_covered_by_a_provider_grant_on_another_without_a_directory_reload()
+    {
+        var first = await _world.NewProviderAsync(DialectNames.SlideRule);
+        var second = await _world.NewProviderAsync(DialectNames.SlideRule);
+        var key = await _world.ClientAsync("svc-provider", providers: [first]);
+        var directory = B.Services.GetRequiredService<Broker.Infrastructure.Security.ClientDirectory>();
+        var feed = B.Services.GetRequiredService<ChangeFeed>();
+        await feed.CatchUpAsync(CancellationToken.None);
+        var generation = directory.Generation;
+
+        var created = await _world.AccountAsync(DialectNames.SlideRule, first);
+        await B.TokenAsync(created.Name, key); // no wait: a miss catches up with the feed first
+        var moved = await _world.AccountAsync(DialectNames.SlideRule, second);
+        (await B.FetchAsync(moved.Name, key)).Status.ShouldBe(HttpStatusCode.Forbidden);
+
+        // A move clears the credentials (they were the other provider's): they come with it.
+        await _world.AdminAsync(HttpMethod.Patch, $"/admin/accounts/{moved.Name}",
+            new { provider = first, username = moved.Username, password = moved.Password, org_name = "UofMDTest" });
+        await B.TokenAsync(moved.Name, key);
+        await _world.AdminAsync(HttpMethod.Patch, $"/admin/accounts/{created.Name}", new { provider = second });
+        await EventuallyAsync(async () => (await B.FetchAsync(created.Name, key)).Status == HttpStatusCode.Forbidden,
+            "the other instance refuses the account moved out of the granted provider");
+
+        directory.Generation.ShouldBe(generation, "no client was read again: only the accounts' providers");
+    }
+
     [Fact]
     public async Task Token_reported_rejected_through_one_instance_is_no_longer_served_by_another()
     {

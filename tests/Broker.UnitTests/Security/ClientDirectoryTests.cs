@@ -75,6 +75,51 @@ public sealed class ClientDirectoryTests(ITestOutputHelper output)
         perKey.ShouldBeLessThan(2048);
     }
 
+    /// <summary>
+    /// A provider-wide grant is the provider's id, checked against the directory's one account-to-provider map: 10,000
+    /// such clients over 10,000 accounts cost what 10,000 keys and 10,000 map entries cost, not 10,000 × 10,000 names
+    /// (about 3 GB when every client held a copy of the provider's account names).
+    /// </summary>
+    [Fact]
+    public void Memory_with_provider_grants_grows_with_keys_plus_accounts_not_their_product()
+    {
+        const int Keys = 10_000, Accounts = 10_000;
+        var provider = Guid.NewGuid();
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        var directory = new ClientDirectory(null!, Now);
+        directory.ReplaceAccountProviders([.. Enumerable.Range(0, Accounts).Select(i => ($"account-{i:D6}", provider))]);
+        var clients = Enumerable.Range(0, Keys).Select(i => Client($"service-{i:D6}", []).Client with { Providers = new HashSet<Guid> { provider } }).ToList();
+        var key = Client("probe", []);
+        directory.Replace([.. clients, key.Client with { Providers = new HashSet<Guid> { provider } }], null);
+        clients = null;
+        var after = GC.GetTotalMemory(forceFullCollection: true);
+
+        directory.Find(key.Key)!.IsGranted("account-009999").ShouldBeTrue();
+        directory.Find(key.Key)!.IsGranted("account-010000").ShouldBeFalse();
+        var perKeyAndAccount = (after - before) / (double)(Keys + Accounts);
+        output.WriteLine($"{after - before:N0} bytes retained for {Keys:N0} provider-granted keys and {Accounts:N0} accounts");
+        perKeyAndAccount.ShouldBeLessThan(2048);
+        GC.KeepAlive(directory);
+    }
+
+    [Fact]
+    public void A_provider_grant_covers_the_accounts_the_map_puts_in_the_provider_and_follows_them_when_they_move()
+    {
+        var (granted, other) = (Guid.NewGuid(), Guid.NewGuid());
+        var directory = new ClientDirectory(null!, Now);
+        directory.ReplaceAccountProviders([("a", granted), ("b", other)]);
+        var (client, key) = Client("svc", ["direct"]);
+        directory.Replace([client with { Providers = new HashSet<Guid> { granted } }], null);
+        var found = directory.Find(key)!;
+        found.IsGranted("a").ShouldBeTrue();
+        found.IsGranted("b").ShouldBeFalse();
+        found.IsGranted("direct").ShouldBeTrue("an account grant needs no map entry");
+
+        directory.ReplaceAccountProviders([("b", granted)], ["a", "b"]); // b moved in, a deleted
+        found.IsGranted("b").ShouldBeTrue();
+        found.IsGranted("a").ShouldBeFalse();
+    }
+
     private static (DirectoryClient Client, string Key) Client(string name, string[] grants, Guid? id = null)
     {
         var key = "brk_" + Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
