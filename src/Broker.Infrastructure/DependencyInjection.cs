@@ -44,6 +44,8 @@ public static class DependencyInjection
         services.AddOptions<ChangeFeedOptions>().BindConfiguration(ChangeFeedOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<WorkloadIdentityOptions>().BindConfiguration(WorkloadIdentityOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<TokenOptions>, LockOutlastsUpstreamCall>();
+        var poolSize = new NpgsqlConnectionStringBuilder(connectionString).MaxPoolSize;
+        services.AddSingleton<IValidateOptions<TokenOptions>>(new RenewalsLeaveRoomInThePool(poolSize));
 
         // Built by the container, so the container disposes it (and its connection pool) with the host.
         services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString) { Name = "broker" }.Build());
@@ -85,6 +87,7 @@ public static class DependencyInjection
         services.AddSingleton<ChangeFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddSingleton<CacheInvalidation>();
+        services.AddSingleton<RenewalGate>();
         services.AddSingleton<AccountRenewal>();
         services.AddSingleton<RenewalDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<RenewalDrain>());
@@ -159,5 +162,17 @@ public static class DependencyInjection
                         $"Broker:Tokens:DrainTimeout ({options.DrainTimeout}) must be longer than the longest upstream step " +
                         $"({upstream.Value.WorstCaseCall}: a refresh, then a login with its retries, each up to Broker:Upstream:Timeout).")
                     : ValidateOptionsResult.Success;
+    }
+
+    /// <summary>Each renewal may hold two connections at once (<see cref="RenewalGate"/>): more than half the pool could take all of it.</summary>
+    private sealed class RenewalsLeaveRoomInThePool(int poolSize) : IValidateOptions<TokenOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, TokenOptions options) =>
+            options.MaxConcurrentRenewals > poolSize / 2
+                ? ValidateOptionsResult.Fail(
+                    $"Broker:Tokens:MaxConcurrentRenewals ({options.MaxConcurrentRenewals}) must be at most half of the connection pool " +
+                    $"(Maximum Pool Size {poolSize} in ConnectionStrings:Broker): each renewal needs a second connection for a moment. " +
+                    "Raise the pool or lower the setting (0: a third of the pool).")
+                : ValidateOptionsResult.Success;
     }
 }

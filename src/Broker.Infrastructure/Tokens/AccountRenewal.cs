@@ -35,6 +35,7 @@ public sealed partial class AccountRenewal(
     IOptions<TokenOptions> tokenOptions,
     IOptions<UpstreamOptions> upstreamOptions,
     RenewalDrain drain,
+    RenewalGate gate,
     ILogger<AccountRenewal> logger)
 {
     private readonly TokenOptions _options = tokenOptions.Value;
@@ -63,6 +64,8 @@ public sealed partial class AccountRenewal(
             if (snapshot is null) return (new TokenResult.NotFound(), false);
             if (ServeStored(snapshot, renewal) is { } early) return (early, false);
 
+            // Past this point the renewal holds a connection until it is done: a bounded number at once (RenewalGate).
+            using var slot = await gate.EnterAsync(ct);
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             // If this process hangs or dies while holding the lock, PostgreSQL ends the transaction and frees the row.
             await AccountLocks.SetTimeoutsAsync(db, _options.LockTimeout, upstreamOptions.Value.WorstCaseCall + _options.LockTimeout, ct);

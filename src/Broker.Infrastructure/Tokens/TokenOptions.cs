@@ -49,6 +49,15 @@ public sealed class TokenOptions
     /// <summary>The drain time in force: <see cref="DrainTimeout"/>, or 5 s above <paramref name="longestUpstreamStep"/>.</summary>
     public TimeSpan DrainTimeoutFor(TimeSpan longestUpstreamStep) => DrainTimeout ?? longestUpstreamStep + TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Renewals (refreshes and logins, each holding a pooled connection and the account's row lock for its upstream call)
+    /// this instance runs at once; callers beyond it wait in memory. 0: a third of the connection pool (Npgsql's
+    /// <c>Maximum Pool Size</c>, 100 by default, so 33). Set, it must leave room in the pool: at most half of it, checked
+    /// at start-up, since each renewal needs a second connection for a moment (docs/operations.md, "How many connections").
+    /// </summary>
+    [Range(0, 10_000)]
+    public int MaxConcurrentRenewals { get; set; }
+
     /// <summary>The Retry-After given to callers when the upstream or the database is unavailable.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(5);

@@ -21,6 +21,7 @@ public sealed class StartupSettingsTests
     [InlineData("Broker:Upstream:LoginRetries", "9", "it is \"9\" and must be between 0 and 5.")] // out of range, a number
     [InlineData("Broker:Tokens:ClockSkew", "soon", "it is \"soon\" and must be a duration")] // not of its type
     [InlineData("Broker:PublicBaseUrl", "not-a-url", "it is \"not-a-url\" and must be an absolute http or https URL")] // not a URL
+    [InlineData("Broker:Tokens:MaxConcurrentRenewals", "51", "must be at most half of the connection pool (Maximum Pool Size 100")] // against another setting
     public async Task Invalid_setting_is_one_line_naming_it_its_value_and_its_range_and_exit_code_1(string setting, string value, string says)
     {
         var settings = Valid();

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using Broker.Domain;
 using Broker.IntegrationTests.Support;
 using Broker.Simulator;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Broker.IntegrationTests.Tokens;
 
@@ -44,6 +45,31 @@ public sealed class RenewalBoundsTests : IAsyncLifetime
         // polls on its own clock and may run meanwhile on a slow machine.)
         commands.Count(s => s.Contains("FROM accounts", StringComparison.Ordinal) && s.Contains("FOR UPDATE", StringComparison.Ordinal))
             .ShouldBeInRange(1, 5);
+    }
+
+    /// <summary>
+    /// More accounts expiring at once than the connection pool has connections. A renewal holds one connection across its
+    /// upstream call and needs a second for a moment (its refresh record): unbounded, the renewals took the whole pool and
+    /// waited on each other until the pool's timeout, and callers got 503. Bounded to a third of the pool
+    /// (<see cref="Broker.Infrastructure.Tokens.RenewalGate"/>), every caller is served and each account refreshed once.
+    /// </summary>
+    [Fact]
+    public async Task More_accounts_expiring_at_once_than_the_pool_has_connections_are_each_refreshed_once_and_every_caller_served()
+    {
+        _world.Settings["ConnectionStrings:Broker"] = _world.ConnectionString + ";Maximum Pool Size=6;Timeout=5";
+        await _world.RestartBrokersAsync();
+        var accounts = new List<TestAccount>();
+        for (var i = 0; i < 24; i++) accounts.Add(await _world.AccountAsync(DialectNames.SimpleJwt));
+        var key = await _world.ConsumerAsync([.. accounts.Select(a => a.Name)]);
+        foreach (var account in accounts) await _world.Broker.TokenAsync(account.Name, key);
+        _world.Simulator.Latency = TimeSpan.FromMilliseconds(200); // the renewals overlap
+        _world.Clock.Advance(SimulatorState.DefaultAccessLifetime);
+
+        var results = await Task.WhenAll(accounts.Select(a => Task.Run(() => _world.Broker.FetchAsync(a.Name, key))));
+
+        results.Select(r => r.Status).ShouldAllBe(s => s == HttpStatusCode.OK);
+        accounts.Select(a => _world.Simulator.Refreshes(a.UpstreamUser)).ShouldAllBe(n => n == 1);
+        _world.Broker.Services.GetRequiredService<Broker.Infrastructure.Tokens.RenewalGate>().Limit.ShouldBe(2);
     }
 
     [Fact]
