@@ -1,8 +1,9 @@
 using System.Globalization;
 using Broker.Bench;
 
-// Usage: Broker.Bench <repo root> <connection string> <docs/benchmarks.md> [--quick | --storm-only | --cached-only | --ceiling-only | --many-only]
-// bench/run.sh builds everything, starts a private PostgreSQL and calls this.
+// Usage: Broker.Bench <repo root> <connection string> <docs/benchmarks.md> [--quick] [--storm-only | --cached-only | --ceiling-only | --many-only | --scale-only]
+// bench/run.sh builds everything, starts a private PostgreSQL and calls this. The -only runs print and write nothing to the file;
+// --scale-only prints its report section. BENCH_SCALE_MAX=n caps the scale scenario's points at n accounts.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var root = args[0];
 var connectionString = args[1];
@@ -33,6 +34,14 @@ if (args.Contains("--many-only"))
     return 0;
 }
 
+if (args.Contains("--scale-only"))
+{
+    var only = await Scale.RunAsync(stack, quick, cachedSeconds: quick ? 3 : 5);
+    Console.WriteLine();
+    Console.WriteLine(Report.ScaleSection(only));
+    return 0;
+}
+
 if (args.Contains("--ceiling-only"))
 {
     foreach (var round in await Scenarios.SeparateCeilingAsync(stack, seconds: quick ? 3 : 8))
@@ -50,18 +59,20 @@ if (args.Contains("--cached-only"))
     return 0;
 }
 
-Console.WriteLine("1/4 cached fetch ...");
+Console.WriteLine("1/5 cached fetch ...");
 var cached = await Scenarios.CachedFetchAsync(stack, seconds);
 var separate = await Scenarios.SeparateCeilingAsync(stack, seconds: quick ? 3 : 8);
-Console.WriteLine("2/4 refresh storm ...");
+Console.WriteLine("2/5 refresh storm ...");
 var storms = await Scenarios.RefreshStormAsync(stack, latencyMs: 50, expiries: quick ? 1 : 3);
 var coldStorm = await Scenarios.ColdStormAsync(stack, hosts: 3, callers: 100, rounds: quick ? 1 : 3, latencyMs: 50);
-Console.WriteLine("3/4 many accounts ...");
+Console.WriteLine("3/5 many accounts ...");
 var many = await Scenarios.ManyAccountsAsync(stack, quick ? 1000 : 10_000, seconds);
-Console.WriteLine("4/4 versus no broker ...");
+Console.WriteLine("4/5 versus no broker ...");
 var versus = await Scenarios.VersusNoBrokerAsync(stack, services: 50, expiries: 3);
+Console.WriteLine("5/5 scale ...");
+var scale = await Scale.RunAsync(stack, quick, cachedSeconds: quick ? 3 : 5);
 
-var report = Report.Markdown(cached, separate, storms, coldStorm, many, versus, quick);
+var report = Report.Markdown(cached, separate, storms, coldStorm, many, versus, scale, quick);
 Console.WriteLine();
 Console.WriteLine(report);
 // Other sections of the file (e.g. audit ingestion) are written by other tools: replace only ours.

@@ -6,7 +6,7 @@ namespace Broker.Bench;
 public static class Report
 {
     public static string Markdown(Scenarios.CachedFetchResult cached, List<Scenarios.CeilingRound> separate, List<Scenarios.StormResult> storms, Scenarios.ColdStormResult cold,
-        Scenarios.ManyAccountsResult many, Scenarios.VersusResult versus, bool quick)
+        Scenarios.ManyAccountsResult many, Scenarios.VersusResult versus, Scale.Result scale, bool quick)
     {
         var md = new StringBuilder();
         md.AppendLine("# Benchmarks");
@@ -80,7 +80,8 @@ public static class Report
         md.AppendLine("|---:|---:|---:|---:|---:|---:|");
         md.AppendLine($"| {many.Load.RequestsPerSecond:N0} | {many.Load.P50Ms:0.00} | {many.Load.P99Ms:0.00} | {many.Load.Requests:N0} | {many.Transactions:N0} | {many.TransactionsPerRequest:0.0000} |");
         md.AppendLine();
-        md.AppendLine($"Each account costs one read on its first fetch (then it is served from memory), plus the audit writer's batched COPY. Seeding took {many.SeedTime.TotalSeconds:0} s.");
+        md.AppendLine($"Each account costs one read on its first fetch (then it is served from memory), plus the audit writer's batched COPY. " +
+                      $"Seeding (one account through the admin API, the others SQL copies of it) took {many.SeedTime.TotalSeconds:0.0} s.");
         md.AppendLine();
 
         md.AppendLine("## 4. Versus no broker");
@@ -93,8 +94,63 @@ public static class Report
         md.AppendLine($"| through the broker | {versus.WithBroker} |");
         md.AppendLine();
         md.AppendLine("Without the broker, a single-use refresh token also cannot be shared: 50 services need 50 chains (50 upstream sessions).");
+        md.AppendLine();
+        md.Append(ScaleSection(scale));
         return md.ToString();
     }
+
+    public static string ScaleSection(Scale.Result scale)
+    {
+        var md = new StringBuilder();
+        md.AppendLine("## 5. Scale (accounts with valid stored tokens; a fresh broker per point)");
+        md.AppendLine();
+        md.AppendLine("Each point's accounts are SQL copies of one made through the admin API (its stored tokens too), added to the previous point's; " +
+                      "the broker is started on them, measured idle, then every account is fetched once (cold: a read of its stored token) by a C# client " +
+                      $"with 32 concurrent requests and the broker measured again (warm: every token in memory), then wrk fetches random accounts for {scale.CachedSeconds} s " +
+                      $"(cached; `Broker__Tokens__MemoryCacheMaxAge={Scale.MemoryCacheMaxAge}` instead of 30 s, which 100,000 first fetches outlast: past it an entry is read again). Memory: RSS from /proc, and the managed heap retained after a full blocking collection (`dotnet-gcdump`); per account = (warm − idle) / accounts. " +
+                      $"The whole scenario took {scale.Elapsed.TotalSeconds:0} s.");
+        md.AppendLine();
+        md.AppendLine("| accounts | in the database (with earlier scenarios') | seeding s | " + (scale.Starts > 1 ? $"start-up s (to /health/ready, the fastest of {scale.Starts})" : "start-up s (to /health/ready)") + " | RSS idle MB | RSS warm MB | RSS per account | heap idle MB | heap warm MB | heap per account |");
+        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var p in scale.Points)
+            md.AppendLine($"| {p.Accounts:N0} | {p.InDatabase:N0} | {p.Seeding.TotalSeconds:0.0} | {p.StartUp.TotalSeconds:0.00} | {Mb(p.Idle.RssBytes)} | {Mb(p.Warm.RssBytes)} | {p.RssPerAccount:N0} B | " +
+                          $"{Mb(p.Idle.HeapBytes)} | {Mb(p.Warm.HeapBytes)} | {p.HeapPerAccount:N0} B |");
+        md.AppendLine();
+        md.AppendLine("RSS grows with what the server GC lets the warm-up allocate before it collects, not only with what it keeps: the heap column is what a held token costs.");
+        md.AppendLine();
+        md.AppendLine("| accounts | first fetches/s | first p50 ms | first p99 ms | first errors | transactions per first fetch | cached requests/s | cached p50 ms | cached p99 ms | cached errors | transactions per cached fetch | upstream logins and refreshes |");
+        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var p in scale.Points)
+            md.AppendLine($"| {p.Accounts:N0} | {p.First.PerSecond:N0} | {p.First.P50Ms:0.00} | {p.First.P99Ms:0.00} | {p.First.Errors} | {p.First.TransactionsPerFetch:0.000} | " +
+                          $"{p.Cached.RequestsPerSecond:N0} | {p.Cached.P50Ms:0.00} | {p.Cached.P99Ms:0.00} | {p.Cached.Errors} | {p.CachedTransactionsPerFetch:0.0000} | {p.UpstreamCalls} |");
+        md.AppendLine();
+        md.AppendLine("A first fetch is one read; PostgreSQL's transaction counter also counts Npgsql's `DISCARD ALL` on a reused pooled connection, so it shows as about 2. " +
+                      (scale.Points.All(p => p.UpstreamCalls == 0) ? "Nothing went upstream: every copied token was valid." : "Calls went upstream: some copied tokens were not served (the last column)."));
+        md.AppendLine();
+        md.AppendLine("What the cached run left in `audit_events`: one row per (client, identity, account, token, address, hit/miss) per rollup period " +
+                      "(`Broker:Audit:RollupPeriod`, a minute by default), so the rows follow the distinct accounts fetched, about min(accounts, fetches), " +
+                      "once per period the run touched; an account an earlier point fetched in the same period has its row already, and the run adds to it:");
+        md.AppendLine();
+        md.AppendLine("| accounts | cached fetches (counted in the rows) | distinct accounts expected, N (1 − e^(−fetches/N)) | rows written or added to | their distinct accounts | periods | new rows | new rows per 1,000,000 fetches | bytes (table and indexes) | written within s of the run's end |");
+        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var p in scale.Points)
+            md.AppendLine($"| {p.Accounts:N0} | {p.Audit.Storage.Events:N0} | {p.ExpectedDistinct:N0} | {p.Audit.TouchedRows:N0} | {p.Audit.DistinctAccounts:N0} | {p.Audit.Periods} | " +
+                          $"{p.Audit.Storage.Rows:N0} | {p.Audit.Storage.RowsPerMillion:N0} | {p.Audit.Storage.Bytes:N0} | {p.Audit.WrittenAfter.TotalSeconds:0} |");
+        md.AppendLine();
+        if (scale.Clients is { } c)
+        {
+            md.AppendLine($"Keys: {c.Clients:N0} consumer clients, each with a grant on one account, inserted by SQL beside the {c.Accounts:N0} accounts, against the same accounts without them (idle, after start; per key = the difference / {c.Clients:N0}):");
+            md.AppendLine();
+            md.AppendLine("| clients | start-up s | RSS MB | heap MB | RSS per key | heap per key |");
+            md.AppendLine("|---:|---:|---:|---:|---:|---:|");
+            md.AppendLine($"| the scenario's consumer only | {c.BaselineStartUp.TotalSeconds:0.00} | {Mb(c.Baseline.RssBytes)} | {Mb(c.Baseline.HeapBytes)} | | |");
+            md.AppendLine($"| + {c.Clients:N0} | {c.StartUp.TotalSeconds:0.00} | {Mb(c.Idle.RssBytes)} | {Mb(c.Idle.HeapBytes)} | {c.RssPerKey:N0} B | {c.HeapPerKey:N0} B |");
+            md.AppendLine();
+        }
+        return md.ToString();
+    }
+
+    private static string Mb(long bytes) => (bytes / 1048576.0).ToString("0.0");
 
     private static void Row(StringBuilder md, string name, LoadTools.LoadResult r) =>
         md.AppendLine($"| {name} | {r.RequestsPerSecond:N0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.Errors} |");

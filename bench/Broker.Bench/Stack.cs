@@ -155,7 +155,9 @@ public sealed class Stack : IAsyncDisposable
 
     private async Task WaitReadyAsync(Uri uri)
     {
-        for (var i = 0; i < 600; i++)
+        // Polled often: the scale scenario times a start-up by it.
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(120))
         {
             try
             {
@@ -165,7 +167,7 @@ public sealed class Stack : IAsyncDisposable
             catch (HttpRequestException)
             {
             }
-            await Task.Delay(100);
+            await Task.Delay(20);
         }
         throw new TimeoutException($"{uri} did not become ready");
     }

@@ -12,6 +12,7 @@ internal static class ControlEndpoints
     {
         var group = routes.MapGroup("/_sim");
         group.MapPost("/users", AddUser);
+        group.MapPost("/users/range", AddUsers);
         group.MapPut("/users/{username}", UpdateUser);
         group.MapPost("/clients", AddClient);
         group.MapGet("/settings", GetSettings);
@@ -34,6 +35,15 @@ internal static class ControlEndpoints
         if (string.IsNullOrEmpty(body.Username) || body.Password is null)
             return TypedResults.BadRequest("username and password are required");
         state.AddUser(body.Username, body.Password, body.OrgName);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>prefix{start} .. prefix{start + count - 1} with one password: a benchmark's many accounts in one call, not one each.</summary>
+    private static Results<NoContent, BadRequest<string>> AddUsers(NewUsers body, SimulatorState state)
+    {
+        if (string.IsNullOrEmpty(body.Prefix) || body.Password is null || body.Start < 0 || body.Count is < 0 or > 10_000_000)
+            return TypedResults.BadRequest("prefix and password are required, start and count (at most 10,000,000) may not be negative");
+        for (var i = body.Start; i < body.Start + body.Count; i++) state.AddUser($"{body.Prefix}{i}", body.Password, body.OrgName);
         return TypedResults.NoContent();
     }
 
@@ -109,6 +119,8 @@ internal static class ControlEndpoints
     }
 
     private sealed record NewUser(string? Username, string? Password, string? OrgName);
+
+    private sealed record NewUsers(string? Prefix, int Start, int Count, string? Password, string? OrgName);
 
     private sealed record UserChange(string? Password, bool? Active);
 
