@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark, in one command: builds in Release, starts a private PostgreSQL (separate from run.sh's),
 # the simulator and the broker as real processes, drives them with wrk, hey and a C# client, prints a table
-# and writes docs/benchmarks.md.   bench/run.sh [--quick] [--storm-only | --cached-only | --ceiling-only | --many-only | --scale-only] (an -only run prints
+# and writes docs/benchmarks.md.   bench/run.sh [--quick] [--storm-only | --cached-only | --ceiling-only | --many-only | --scale-only | --bursts-only | --ahead-only] (an -only run prints
 # its figures and writes nothing); BENCH_VERBOSE=1 prints per-instance timings and upstream calls, BENCH_LOG_DIR=dir keeps every process's output,
 # BENCH_BROKER_DLL=path measures another build of the broker (e.g. a ReadyToRun publish), BENCH_SCALE_MAX=n caps the scale scenario's points
 # (1,000, 10,000 and 100,000 accounts; --quick: the first two) at n accounts, BENCH_OUTPUT=file writes the report there instead.

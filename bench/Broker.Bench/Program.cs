@@ -1,9 +1,11 @@
 using System.Globalization;
 using Broker.Bench;
 
-// Usage: Broker.Bench <repo root> <connection string> <docs/benchmarks.md> [--quick] [--storm-only | --cached-only | --ceiling-only | --many-only | --scale-only]
+// Usage: Broker.Bench <repo root> <connection string> <docs/benchmarks.md> [--quick]
+//        [--storm-only | --cached-only | --ceiling-only | --many-only | --scale-only | --bursts-only | --ahead-only]
 // bench/run.sh builds everything, starts a private PostgreSQL and calls this. The -only runs print and write nothing to the file;
-// --scale-only prints its report section. BENCH_SCALE_MAX=n caps the scale scenario's points at n accounts.
+// --scale-only, --bursts-only and --ahead-only print their report sections. BENCH_SCALE_MAX=n caps the scale scenario's points
+// at n accounts; BENCH_BURSTS and BENCH_AHEAD choose the refresh scenarios' parameters (Refreshes.cs).
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var root = args[0];
 var connectionString = args[1];
@@ -42,6 +44,18 @@ if (args.Contains("--scale-only"))
     return 0;
 }
 
+if (args.Contains("--bursts-only"))
+{
+    Console.WriteLine(Refreshes.Markdown(await Refreshes.BurstsAsync(stack, Refreshes.BurstRuns(quick)), null));
+    return 0;
+}
+
+if (args.Contains("--ahead-only"))
+{
+    Console.WriteLine(Refreshes.Markdown([], await Refreshes.AheadAtScaleAsync(stack, Refreshes.AheadRun(quick))));
+    return 0;
+}
+
 if (args.Contains("--ceiling-only"))
 {
     foreach (var round in await Scenarios.SeparateCeilingAsync(stack, seconds: quick ? 3 : 8))
@@ -59,20 +73,25 @@ if (args.Contains("--cached-only"))
     return 0;
 }
 
-Console.WriteLine("1/5 cached fetch ...");
+Console.WriteLine("1/7 cached fetch ...");
 var cached = await Scenarios.CachedFetchAsync(stack, seconds);
 var separate = await Scenarios.SeparateCeilingAsync(stack, seconds: quick ? 3 : 8);
-Console.WriteLine("2/5 refresh storm ...");
+Console.WriteLine("2/7 refresh storm ...");
 var storms = await Scenarios.RefreshStormAsync(stack, latencyMs: 50, expiries: quick ? 1 : 3);
 var coldStorm = await Scenarios.ColdStormAsync(stack, hosts: 3, callers: 100, rounds: quick ? 1 : 3, latencyMs: 50);
-Console.WriteLine("3/5 many accounts ...");
+Console.WriteLine("3/7 many accounts ...");
 var many = await Scenarios.ManyAccountsAsync(stack, quick ? 1000 : 10_000, seconds);
-Console.WriteLine("4/5 versus no broker ...");
+Console.WriteLine("4/7 versus no broker ...");
 var versus = await Scenarios.VersusNoBrokerAsync(stack, services: 50, expiries: 3);
-Console.WriteLine("5/5 scale ...");
+Console.WriteLine("5/7 scale ...");
 var scale = await Scale.RunAsync(stack, quick, cachedSeconds: quick ? 3 : 5);
+Console.WriteLine("6/7 many refreshes at once ...");
+var bursts = await Refreshes.BurstsAsync(stack, Refreshes.BurstRuns(quick));
+// A lifetime of tokens at least: too long for the quick run (--ahead-only --quick runs a small one alone).
+Console.WriteLine(quick ? "7/7 the ahead-of-time loop at scale: not in the quick run" : "7/7 the ahead-of-time loop at scale ...");
+var ahead = quick ? null : await Refreshes.AheadAtScaleAsync(stack, Refreshes.AheadRun(quick));
 
-var report = Report.Markdown(cached, separate, storms, coldStorm, many, versus, scale, quick);
+var report = Report.Markdown(cached, separate, storms, coldStorm, many, versus, scale, quick) + Refreshes.Markdown(bursts, ahead);
 Console.WriteLine();
 Console.WriteLine(report);
 // Other sections of the file (e.g. audit ingestion) are written by other tools: replace only ours.
@@ -84,5 +103,6 @@ await File.WriteAllTextAsync(output, existing.Contains(Begin) && existing.Contai
     : ours + (existing.Length > 0 ? "\n" + existing : ""));
 Console.WriteLine($"Written to {output}");
 
-var failed = storms.Any(s => s.MaxRefreshesPerExpiry != 1 || s.Errors != 0 || s.Reuses != 0) || coldStorm.MaxRefreshesPerRound != 1 || coldStorm.Errors != 0;
+var failed = storms.Any(s => s.MaxRefreshesPerExpiry != 1 || s.Errors != 0 || s.Reuses != 0) || coldStorm.MaxRefreshesPerRound != 1 || coldStorm.Errors != 0
+             || bursts.Any(b => b.Errors != 0 || b.UpstreamRefreshes != b.Expiring) || ahead is { ServedExpired: > 0 };
 return failed ? 1 : 0;
