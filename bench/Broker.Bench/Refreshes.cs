@@ -9,7 +9,7 @@ namespace Broker.Bench;
 /// whole upstream call, so the pool and the loop's concurrency bound it: both are parameters here.
 /// </summary>
 /// <remarks>
-/// The accounts are copies of one simplejwt account, made in SQL (fast at 100,000): simplejwt without rotation keeps
+/// The accounts are copies of one simplejwt account (<see cref="Seeding.CopiesAsync"/>): simplejwt without rotation keeps
 /// its refresh token valid after use, as Progeny's upstream does by default, so the copies may share one chain and every
 /// refresh is a real refresh at the simulator, none a login.
 /// </remarks>
@@ -51,10 +51,9 @@ public static class Refreshes
         var results = new List<BurstResult>();
         var key = await SetUpAsync(stack);
         await stack.SimAsync(HttpMethod.Put, "/_sim/settings", new { latency_ms = latencyMs });
-        var made = 1;
         foreach (var (instances, pool, expiring) in runs)
         {
-            if (expiring + 1 > made) made = await CopyAsync(stack.ConnectionString, "burst-", made, expiring + 1);
+            await Seeding.CopiesAsync(stack, "burst-", expiring + 1);
             await ExecuteAsync(stack.ConnectionString,
                 $"UPDATE accounts SET access_expires_at = now() - interval '1 second' WHERE name LIKE 'burst-%' AND split_part(name, '-', 2)::int <= {expiring}");
             var brokers = new List<Uri>();
@@ -109,7 +108,7 @@ public static class Refreshes
     {
         var (accounts, instances, lifetimeSeconds, concurrency, seconds, latencyMs) = run;
         var key = await SetUpAsync(stack);
-        await CopyAsync(stack.ConnectionString, "ahead-", 1, accounts); // with the template's token, valid for an hour
+        await Seeding.CopiesAsync(stack, "ahead-", accounts); // with the template's token, valid for an hour
         var settings = new Dictionary<string, string>
         {
             ["ConnectionStrings__Broker"] = $"{stack.ConnectionString};Maximum Pool Size=90", // 3 × 90 within max_connections 300
@@ -222,31 +221,6 @@ public static class Refreshes
         }
         await stack.StopBrokersAsync();
         return key;
-    }
-
-    /// <summary>Copies {prefix}0 to {prefix}{from}..{prefix}{to − 1} in one statement; returns <paramref name="to"/>.</summary>
-    private static async Task<int> CopyAsync(string connectionString, string prefix, int from, int to)
-    {
-        var columns = new List<string>();
-        await using (var connection = new NpgsqlConnection(connectionString))
-        {
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'accounts' AND table_schema = current_schema() ORDER BY ordinal_position", connection);
-            await using var reader = await command.ExecuteReaderAsync();
-            while (await reader.ReadAsync()) columns.Add(reader.GetString(0));
-        }
-        var values = columns.Select(c => c switch
-        {
-            "id" => "gen_random_uuid()",
-            "name" => $"'{prefix}' || i",
-            _ => "t." + c,
-        });
-        await ExecuteAsync(connectionString, $"""
-            INSERT INTO accounts ({string.Join(", ", columns)})
-            SELECT {string.Join(", ", values)} FROM accounts t, generate_series({from}, {to - 1}) i WHERE t.name = '{prefix}0'
-            """);
-        return to;
     }
 
     /// <summary>The most connections the broker held and the most lock waits at once, sampled every 50 ms.</summary>
