@@ -107,7 +107,8 @@ public static class Report
         md.AppendLine("Each point's accounts are SQL copies of one made through the admin API (its stored tokens too), added to the previous point's; " +
                       "the broker is started on them, measured idle, then every account is fetched once (cold: a read of its stored token) by a C# client " +
                       $"with 32 concurrent requests and the broker measured again (warm: every token in memory), then wrk fetches random accounts for {scale.CachedSeconds} s " +
-                      $"(cached; `Broker__Tokens__MemoryCacheMaxAge={Scale.MemoryCacheMaxAge}` instead of 30 s, which 100,000 first fetches outlast: past it an entry is read again). Memory: RSS from /proc, and the managed heap retained after a full blocking collection (`dotnet-gcdump`); per account = (warm − idle) / accounts. " +
+                      $"(cached; `Broker__Tokens__MemoryCacheMaxAge={Scale.MemoryCacheMaxAge}` instead of 30 s, which 100,000 first fetches outlast: past it an entry is read again). Memory: RSS from /proc, and the managed heap retained after a full blocking collection (`dotnet-gcdump`); per account = (warm − idle) / accounts; " +
+                      "the broker runs with the heap limit of a 512 MiB container (`DOTNET_GCHeapHardLimit` 384 MiB, what the runtime sets itself there). " +
                       $"The whole scenario took {scale.Elapsed.TotalSeconds:0} s.");
         md.AppendLine();
         md.AppendLine("| accounts | in the database (with earlier scenarios') | seeding s | " + (scale.Starts > 1 ? $"start-up s (to /health/ready, the fastest of {scale.Starts})" : "start-up s (to /health/ready)") + " | RSS idle MB | RSS warm MB | RSS per account | heap idle MB | heap warm MB | heap per account |");

@@ -63,10 +63,17 @@ public static partial class Scale
     /// </summary>
     public const string MemoryCacheMaxAge = "00:10:00";
 
+    /// <summary>
+    /// The heap limit the runtime sets itself in a container with a 512 MiB memory limit (75 % of it), the size
+    /// docs/operations.md recommends ("How much memory"): the figures are those of that container.
+    /// </summary>
+    public const string HeapHardLimit = "0x18000000"; // 384 MiB
+
     private static readonly Dictionary<string, string> Settings = new()
     {
         ["Broker__AheadOfTime__Enabled"] = "false",
         ["Broker__Tokens__MemoryCacheMaxAge"] = MemoryCacheMaxAge,
+        ["DOTNET_GCHeapHardLimit"] = HeapHardLimit,
     };
 
     /// <summary>

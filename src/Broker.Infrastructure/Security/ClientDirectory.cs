@@ -193,7 +193,8 @@ public sealed class ClientDirectory(IDbContextFactory<BrokerDbContext> contexts,
                 c.KeyHash,
                 c.PreviousKeyExpiresAt > now ? c.PreviousKeyHash : null, c.PreviousKeyExpiresAt)
                 {
-                    Providers = providerGrants[c.Id].ToHashSet(), Bindings = [.. bindings[c.Id]],
+                    Providers = providerGrants.Contains(c.Id) ? providerGrants[c.Id].ToHashSet() : DirectoryClient.NoProviders,
+                    Bindings = [.. bindings[c.Id]],
                     KeyPrefix = c.KeyPrefix, PreviousKeyPrefix = c.PreviousKeyPrefix,
                 })
             .ToList();
@@ -208,7 +209,10 @@ public sealed record DirectoryClient(
     Guid Id, string Name, ClientRole Role, IReadOnlySet<string> Grants, byte[] KeyHash, byte[]? PreviousKeyHash, DateTimeOffset? PreviousKeyExpiresAt)
 {
     /// <summary>The providers every account of which the client is granted.</summary>
-    public IReadOnlySet<Guid> Providers { get; init; } = new HashSet<Guid>();
+    public IReadOnlySet<Guid> Providers { get; init; } = NoProviders;
+
+    /// <summary>Shared by every client without a provider grant (most): one empty set, not one each.</summary>
+    public static readonly IReadOnlySet<Guid> NoProviders = new HashSet<Guid>();
 
     /// <summary>The workload identities that authenticate as this client.</summary>
     public IdentityBinding[] Bindings { get; init; } = [];
