@@ -74,15 +74,15 @@ if (args.Contains("--cached-only"))
 }
 
 Console.WriteLine("1/7 cached fetch ...");
-var cached = await Scenarios.CachedFetchAsync(stack, seconds);
+var cached = await Scenarios.CachedFetchAsync(stack, seconds, halfRateRuns: quick ? 1 : 3);
 var separate = await Scenarios.SeparateCeilingAsync(stack, seconds: quick ? 3 : 8);
 Console.WriteLine("2/7 refresh storm ...");
-var storms = await Scenarios.RefreshStormAsync(stack, latencyMs: 50, expiries: quick ? 1 : 3);
+var storms = await Scenarios.RefreshStormAsync(stack, latencyMs: 50, expiries: quick ? 1 : 3, quick);
 var coldStorm = await Scenarios.ColdStormAsync(stack, hosts: 3, callers: 100, rounds: quick ? 1 : 3, latencyMs: 50);
 Console.WriteLine("3/7 many accounts ...");
 var many = await Scenarios.ManyAccountsAsync(stack, quick ? 1000 : 10_000, seconds);
 Console.WriteLine("4/7 versus no broker ...");
-var versus = await Scenarios.VersusNoBrokerAsync(stack, services: 50, expiries: 3);
+var versus = await Scenarios.VersusNoBrokerAsync(stack, services: 50, expiries: quick ? 1 : 3);
 Console.WriteLine("5/7 scale ...");
 var scale = await Scale.RunAsync(stack, quick, cachedSeconds: quick ? 3 : 5);
 Console.WriteLine("6/7 many refreshes at once ...");

@@ -39,7 +39,8 @@ public static class Scenarios
     }
 
     /// <summary>1. Cached fetches against the bare key-checking endpoint of the same process.</summary>
-    public static async Task<CachedFetchResult> CachedFetchAsync(Stack stack, int seconds)
+    /// <param name="halfRateRuns">Runs at half the maximum rate, each beside the bare endpoint's (3; 1 in the quick run).</param>
+    public static async Task<CachedFetchResult> CachedFetchAsync(Stack stack, int seconds, int halfRateRuns = 3)
     {
         var broker = await stack.StartBrokerAsync(new());
         await Seeding.ProviderAsync(stack);
@@ -68,7 +69,7 @@ public static class Scenarios
         // A tail is noisy on a shared two-core machine: three runs, each beside the same rate against the bare
         // endpoint (how much of the tail is the machine's and not the token path's); the report gives all three.
         List<LoadTools.LoadResult> half = [], ceilingHalf = [];
-        for (var run = 0; run < 3; run++)
+        for (var run = 0; run < halfRateRuns; run++)
         {
             half.Add(await LoadTools.HeyAsync(new Uri(broker, "/v1/accounts/cached-0/token"), key, target, seconds: seconds));
             ceilingHalf.Add(await LoadTools.HeyAsync(new Uri(broker, "/v1/ping"), key, target, seconds: seconds));
@@ -114,7 +115,8 @@ public static class Scenarios
     public sealed record StormResult(int Hosts, int Callers, int Expiries, int MaxRefreshesPerExpiry, int TotalRefreshes, int Logins, int Reuses, int Errors, double P50Ms, double P99Ms);
 
     /// <summary>2. N callers over 1 or 3 instances released at the moment the token expires.</summary>
-    public static async Task<List<StormResult>> RefreshStormAsync(Stack stack, int latencyMs, int expiries)
+    /// <param name="quick">100 callers only (each row waits for several expiries of its 3 s token).</param>
+    public static async Task<List<StormResult>> RefreshStormAsync(Stack stack, int latencyMs, int expiries, bool quick = false)
     {
         var results = new List<StormResult>();
         await stack.SimAsync(HttpMethod.Put, "/_sim/settings", new { access_lifetime_seconds = 3, latency_ms = latencyMs });
@@ -124,7 +126,7 @@ public static class Scenarios
             for (var h = 0; h < hosts; h++) brokers.Add(await stack.StartBrokerAsync(StormSettings));
             var key = await Seeding.ConsumerAsync(stack, $"bench-storm-{hosts}");
 
-            foreach (var callers in new[] { 10, 100, 1000 })
+            foreach (var callers in quick ? [100] : new[] { 10, 100, 1000 })
             {
                 var account = $"storm-{hosts}-{callers}-";
                 await Seeding.AccountsAsync(stack, account, 1);
