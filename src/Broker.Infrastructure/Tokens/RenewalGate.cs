@@ -18,19 +18,12 @@ public sealed class RenewalGate
 
     public RenewalGate(IOptions<TokenOptions> options, NpgsqlDataSource dataSource)
     {
-        PoolSize = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).MaxPoolSize;
-        Limit = LimitFor(options.Value.MaxConcurrentRenewals, PoolSize);
+        Limit = LimitFor(options.Value.MaxConcurrentRenewals, new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).MaxPoolSize);
         _slots = new SemaphoreSlim(Limit, Limit);
     }
 
     /// <summary>Renewals this instance runs at once.</summary>
     public int Limit { get; }
-
-    /// <summary>The connection pool's size (Npgsql's <c>Maximum Pool Size</c>) the limit was derived from.</summary>
-    public int PoolSize { get; }
-
-    /// <summary>Renewals running now.</summary>
-    public int InProgress => Limit - _slots.CurrentCount;
 
     /// <summary>The setting when given, else a third of the pool, at least one.</summary>
     public static int LimitFor(int setting, int poolSize) => setting > 0 ? setting : Math.Max(1, poolSize / 3);
