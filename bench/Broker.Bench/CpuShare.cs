@@ -10,6 +10,9 @@ public sealed record CpuShare(double Broker, double Postgres, double Rest, doubl
 {
     public sealed record Snapshot(long Broker, long Postgres, long Busy, long Total);
 
+    /// <summary>USER_HZ: Linux reports /proc times in hundredths of a second on every architecture .NET runs on.</summary>
+    public const double TicksPerSecond = 100;
+
     public static Snapshot Take(IEnumerable<int> brokerPids)
     {
         long broker = brokerPids.Sum(ProcessTicks), postgres = 0;
@@ -37,7 +40,7 @@ public sealed record CpuShare(double Broker, double Postgres, double Rest, doubl
     }
 
     /// <summary>utime + stime (fields 14 and 15 of /proc/pid/stat), in clock ticks; 0 for a process that is gone.</summary>
-    private static long ProcessTicks(int pid)
+    public static long ProcessTicks(int pid)
     {
         try
         {

@@ -59,7 +59,7 @@ if (args.Contains("--ahead-only"))
 if (args.Contains("--ceiling-only"))
 {
     foreach (var round in await Scenarios.SeparateCeilingAsync(stack, seconds: quick ? 3 : 8))
-        Console.WriteLine($"broker {round.Broker.RequestsPerSecond:0}/s (p99 {round.Broker.P99Ms:0.00} ms), separate ceiling {round.Ceiling.RequestsPerSecond:0}/s (p99 {round.Ceiling.P99Ms:0.00} ms): {round.Ratio:P0}");
+        Console.WriteLine($"broker {round.Broker.RequestsPerSecond:0}/s (p99 {round.Broker.P99Ms:0.00} ms), separate ceiling {round.Ceiling.RequestsPerSecond:0}/s (p99 {round.Ceiling.P99Ms:0.00} ms): {round.Ratio:P0}; CPU per request {round.BrokerCpuUs:0.0} µs vs {round.CeilingCpuUs:0.0} µs: {round.CpuRatio:P0}");
     return 0;
 }
 

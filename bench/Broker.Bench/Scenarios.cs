@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using Npgsql;
@@ -78,9 +79,12 @@ public static class Scenarios
         return new CachedFetchResult(ceiling, one, hundred, half, ceilingHalf, target, CpuShare.Between(before, middle), CpuShare.Between(middle, after), stored, oneJwt);
     }
 
-    public sealed record CeilingRound(LoadTools.LoadResult Broker, LoadTools.LoadResult Ceiling)
+    /// <param name="BrokerCpuUs">The broker process's CPU time (user and system) per request, in µs; likewise the ceiling's.</param>
+    public sealed record CeilingRound(LoadTools.LoadResult Broker, LoadTools.LoadResult Ceiling, double BrokerCpuUs, double CeilingCpuUs)
     {
         public double Ratio => Ceiling.RequestsPerSecond == 0 ? 0 : Broker.RequestsPerSecond / Ceiling.RequestsPerSecond;
+        /// <summary>The ceiling's CPU per request over the broker's: what the broker would serve on the same CPU, steadier than throughput.</summary>
+        public double CpuRatio => BrokerCpuUs == 0 ? 0 : CeilingCpuUs / BrokerCpuUs;
     }
 
     /// <summary>
@@ -89,27 +93,44 @@ public static class Scenarios
     /// broker pipeline at all. Both warmed first, then measured interleaved (broker, ceiling, broker, ceiling) with the
     /// same load tool and settings, so that the machine's drift falls on both alike.
     /// </summary>
-    public static async Task<List<CeilingRound>> SeparateCeilingAsync(Stack stack, int seconds, int rounds = 2)
+    public static async Task<List<CeilingRound>> SeparateCeilingAsync(Stack stack, int seconds, int rounds = 3)
     {
-        var broker = await stack.StartBrokerAsync(new());
+        var extra = new Dictionary<string, string>();
+        foreach (var kv in (Environment.GetEnvironmentVariable("BENCH_BROKER_ENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
+            extra[kv.Split('=')[0]] = kv.Split('=')[1];
+        var broker = await stack.StartBrokerAsync(extra);
         await Seeding.ProviderAsync(stack);
         await Seeding.AccountsAsync(stack, "ceiling-", 1);
         var key = await Seeding.ConsumerAsync(stack, "bench-ceiling");
         await Seeding.WarmAsync(stack, broker, "ceiling-", 1, key);
         var ceiling = await stack.StartCeilingAsync(key);
         const string Path = "/v1/accounts/ceiling-0/token";
-        await LoadTools.WrkAsync(broker, key, Path, connections: 32, seconds: 3);
-        await LoadTools.WrkAsync(ceiling, key, Path, connections: 32, seconds: 3);
+        var warmUp = int.Parse(Environment.GetEnvironmentVariable("BENCH_CEILING_WARMUP") ?? "8", CultureInfo.InvariantCulture);
+        await LoadTools.WrkAsync(broker, key, Path, connections: 32, seconds: warmUp);
+        await LoadTools.WrkAsync(ceiling, key, Path, connections: 32, seconds: warmUp);
         var results = new List<CeilingRound>();
         for (var round = 0; round < rounds; round++)
         {
-            var b = await LoadTools.WrkAsync(broker, key, Path, connections: 32, seconds: seconds);
-            var c = await LoadTools.WrkAsync(ceiling, key, Path, connections: 32, seconds: seconds);
-            results.Add(new CeilingRound(b, c));
+            var rate = int.Parse(Environment.GetEnvironmentVariable("BENCH_CEILING_RATE") ?? "0", CultureInfo.InvariantCulture);
+            Func<Uri, Task<LoadTools.LoadResult>> load = rate > 0
+                ? uri => LoadTools.HeyAsync(new Uri(uri, Path), key, rate, seconds: seconds)
+                : uri => LoadTools.WrkAsync(uri, key, Path, connections: 32, seconds: seconds);
+            var (b, bCpu) = await WithCpuAsync(stack.BrokerPids.Single(), () => load(broker));
+            var (c, cCpu) = await WithCpuAsync(stack.CeilingPid, () => load(ceiling));
+            results.Add(new CeilingRound(b, c, bCpu, cCpu));
         }
         await stack.StopCeilingAsync();
         await stack.StopBrokersAsync();
         return results;
+    }
+
+    /// <summary>A load run and the CPU time one process spent on each of its requests, in µs.</summary>
+    private static async Task<(LoadTools.LoadResult Load, double CpuUs)> WithCpuAsync(int pid, Func<Task<LoadTools.LoadResult>> run)
+    {
+        var before = CpuShare.ProcessTicks(pid);
+        var load = await run();
+        var ticks = CpuShare.ProcessTicks(pid) - before;
+        return (load, load.Requests == 0 ? 0 : ticks * 1e6 / CpuShare.TicksPerSecond / load.Requests);
     }
 
     public sealed record StormResult(int Hosts, int Callers, int Expiries, int MaxRefreshesPerExpiry, int TotalRefreshes, int Logins, int Reuses, int Errors, double P50Ms, double P99Ms);

@@ -31,6 +31,7 @@ public sealed class Stack : IAsyncDisposable
     public List<Uri> Brokers { get; } = [];
     public string ConnectionString => _connectionString;
     public IEnumerable<int> BrokerPids => _brokers.Select(b => b.Id);
+    public int CeilingPid => _ceiling?.Id ?? throw new InvalidOperationException("The ceiling is not running.");
 
     public async Task StartSimulatorAsync()
     {

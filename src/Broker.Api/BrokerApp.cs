@@ -12,8 +12,6 @@ using Broker.Api.Pipeline;
 using Broker.Api.Tokens;
 using Broker.Infrastructure;
 using Broker.Infrastructure.Observability;
-using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 
@@ -60,14 +58,6 @@ public static class BrokerApp
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails(o => o.CustomizeProblemDetails = RequestErrors.Customize);
         services.AddExceptionHandler<ExceptionHandler>();
-        services.AddAuthentication(ApiKeyAuthentication.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);
-        services.AddAuthorizationBuilder()
-            // Every endpoint that takes "any key" (the token API) takes a consumer's or an admin's: a metrics key
-            // reads /metrics and nothing else.
-            .SetDefaultPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().RequireRole("consumer", "admin").Build())
-            .AddPolicy(ApiKeyAuthentication.AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole("admin"))
-            .AddPolicy(ApiKeyAuthentication.MetricsPolicy, policy => policy.RequireAuthenticatedUser().RequireRole("admin", "metrics"));
         services.AddBrokerRateLimits();
         services.AddHealthChecks().AddCheck<ReadinessCheck>("database", tags: ["ready"]);
         services.AddBrokerSwagger();
@@ -85,9 +75,6 @@ public static class BrokerApp
             .ValidateOnStart();
         builder.AddBrokerTelemetry();
 
-        // A refused request is counted, and logged once a minute, by RejectionAudit; not a line per request.
-        builder.Logging.AddFilter("Microsoft.AspNetCore.Authorization.DefaultAuthorizationService", LogLevel.Warning);
-
         // After the audit writer (registered by AddInfrastructure), so it stops first and its last counts are drained.
         services.AddSingleton<RejectionAudit>();
         services.AddHostedService(sp => sp.GetRequiredService<RejectionAudit>());
@@ -101,8 +88,7 @@ public static class BrokerApp
         app.UseExceptionHandler();
         app.UseRereadableJsonBodies(); // so an unknown field's report can name every unknown field
         app.UseStatusCodePages();
-        app.UseAuthentication();
-        app.UseAuthorization();
+        app.UseMiddleware<CallerAuthentication>(); // who is calling, on the endpoints that say whom they serve
 
         // Outside Development the API's own description is published only when asked for.
         if (app.Configuration.GetValue(SwaggerSetup.EnabledSetting, app.Environment.IsDevelopment()))
@@ -130,7 +116,7 @@ public static class BrokerApp
 
         // The benchmark's ceiling: the same Kestrel, the same key check, no token work. Off unless asked for.
         if (app.Configuration.GetValue<bool>("Broker:Benchmark:CeilingEndpoint"))
-            app.MapGet("/v1/ping", () => TypedResults.Ok(new Pong(Ok: true))).RequireAuthorization().ExcludeFromDescription();
+            app.MapGet("/v1/ping", () => TypedResults.Ok(new Pong(Ok: true))).RequireClient(ClientRoles.TokenCaller).ExcludeFromDescription();
         app.MapAuditTrail();
         app.MapReports();
         return app;

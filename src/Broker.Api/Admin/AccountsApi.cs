@@ -19,7 +19,7 @@ public static class AccountsApi
 
     public static RouteGroupBuilder MapAccounts(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/accounts").WithTags("Accounts").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/accounts").WithTags("Accounts").RequireClient(ClientRoles.Admin)
             .WithNameRuleAndAdminProblems();
 
         group.MapPost("", Create).WithName("CreateAccount").WithSummary("Create an account")

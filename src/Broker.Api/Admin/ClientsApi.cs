@@ -15,7 +15,7 @@ public static class ClientsApi
 
     public static RouteGroupBuilder MapClients(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/clients").WithTags("Clients").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/clients").WithTags("Clients").RequireClient(ClientRoles.Admin)
             .WithNameRuleAndAdminProblems();
 
         group.MapPost("", Create).WithName("CreateClient").WithSummary("Create a client; its API key is in this answer only")

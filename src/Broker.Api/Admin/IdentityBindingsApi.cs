@@ -16,7 +16,7 @@ public static class IdentityBindingsApi
 {
     public static RouteGroupBuilder MapIdentityBindings(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/clients/{name}/identities").WithTags("Clients").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/clients/{name}/identities").WithTags("Clients").RequireClient(ClientRoles.Admin)
             .WithNameRuleAndAdminProblems();
         group.MapPost("", Bind).WithName("BindIdentity").WithSummary("Bind a workload identity (issuer, subject, claims or certificate field) to a client")
             .ProducesProblem(StatusCodes.Status404NotFound);

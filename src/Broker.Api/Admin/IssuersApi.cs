@@ -21,7 +21,7 @@ public static class IssuersApi
 
     public static RouteGroupBuilder MapIssuers(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/issuers").WithTags("Issuers").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/issuers").WithTags("Issuers").RequireClient(ClientRoles.Admin)
             .WithNameRuleAndAdminProblems();
         group.MapPost("", Create).WithName("CreateIssuer").WithSummary("Trust an issuer of workload identity tokens or client certificates")
             .WithDescription("kind jwt (default): its keys come from jwks_uri, a static jwks, or (neither given) its OIDC discovery; fetched " +

@@ -18,7 +18,7 @@ public static class ProvidersApi
 
     public static RouteGroupBuilder MapProviders(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/providers").WithTags("Providers").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/providers").WithTags("Providers").RequireClient(ClientRoles.Admin)
             .WithNameRuleAndAdminProblems();
 
         group.MapPost("", Create).WithName("CreateProvider").WithSummary("Create a provider")

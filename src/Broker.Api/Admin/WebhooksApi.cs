@@ -18,7 +18,7 @@ public static class WebhooksApi
 
     public static RouteGroupBuilder MapWebhooks(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/webhooks").WithTags("Webhooks").RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/webhooks").WithTags("Webhooks").RequireClient(ClientRoles.Admin)
             .WithNameRuleAndAdminProblems();
 
         group.MapPost("", Create).WithName("CreateWebhook").WithSummary("Create a webhook; a secret the broker made is in this answer only")

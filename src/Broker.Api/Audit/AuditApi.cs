@@ -22,7 +22,7 @@ public static class AuditApi
 
     public static RouteGroupBuilder MapAuditTrail(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/audit").WithTags(SwaggerSetup.AuditTag).RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/audit").WithTags(SwaggerSetup.AuditTag).RequireClient(ClientRoles.Admin)
             .WithNameRuleAndAdminProblems();
 
         group.MapGet("", List).WithName("ListAuditEvents")

@@ -39,7 +39,7 @@ public static class ReportsApi
 
     public static RouteGroupBuilder MapReports(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/reports").WithTags(SwaggerSetup.AuditTag).RequireAuthorization(ApiKeyAuthentication.AdminPolicy)
+        var group = routes.MapGroup("/admin/reports").WithTags(SwaggerSetup.AuditTag).RequireClient(ClientRoles.Admin)
             .WithNameRuleAndAdminProblems();
 
         group.MapGet("/usage", Usage).WithName("GetUsageReport")

@@ -32,7 +32,7 @@ public static partial class ConnectEndpoints
 
     public static IEndpointRouteBuilder MapConnect(this IEndpointRouteBuilder routes)
     {
-        routes.MapGroup("/admin/accounts").WithTags("Accounts").RequireAuthorization(ApiKeyAuthentication.AdminPolicy).WithNameRuleAndAdminProblems()
+        routes.MapGroup("/admin/accounts").WithTags("Accounts").RequireClient(ClientRoles.Admin).WithNameRuleAndAdminProblems()
             .MapPost("/{name}/connect", Start).WithName("ConnectAccount").WithSummary("Begin connecting an account in a browser")
             .WithDescription("oauth2-authorization-code accounts only. Answers the upstream's authorization URL (with a fresh single-use " +
                              "state and a PKCE S256 challenge) for a person to open in a browser before expires_at (Broker:Connect:StateLifetime, " +
@@ -41,7 +41,7 @@ public static partial class ConnectEndpoints
                              "or Broker:PublicBaseUrl is not set.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
-        routes.MapGet(CallbackPath, Callback).WithTags("Accounts").WithName("ConnectCallback").AllowAnonymous()
+        routes.MapGet(CallbackPath, Callback).WithTags("Accounts").WithName("ConnectCallback")
             .WithSummary("Where the upstream sends the person's browser after consent")
             .WithDescription("Needs no API key: the state authenticates it, once, before it expires. Exchanges the code for the account's " +
                              "token set and answers a small HTML page saying which account was connected, or why not (access denied, " +

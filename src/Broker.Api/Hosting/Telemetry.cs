@@ -58,7 +58,7 @@ public static class Telemetry
         var prometheus = app.Configuration.GetSection(PrometheusOptions.Section).Get<PrometheusOptions>() ?? new();
         if (!prometheus.Enabled) return app;
         var endpoint = app.MapPrometheusScrapingEndpoint("/metrics");
-        if (!prometheus.AllowAnonymous) endpoint.RequireAuthorization(ApiKeyAuthentication.MetricsPolicy);
+        if (!prometheus.AllowAnonymous) endpoint.RequireClient(ClientRoles.Metrics);
         return app;
     }
 

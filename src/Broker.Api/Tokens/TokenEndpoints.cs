@@ -22,7 +22,7 @@ public static class TokenEndpoints
     {
         var group = routes.MapGroup("/v1/accounts/{account}/token")
             .WithTags("Tokens")
-            .RequireAuthorization()
+            .RequireClient(ClientRoles.TokenCaller)
             .AddEndpointFilter(ClientRateLimit.Filter)
             .AddEndpointFilter(RequireGrant);
 

@@ -35,8 +35,8 @@ public sealed class WorkloadIdentity(ClientDirectory directory, IssuerKeys keys,
     public long SignatureChecks => Interlocked.Read(ref _signatureChecks);
 
     /// <summary>A bearer value that is a JWT (three base64url parts), not an API key (which starts <c>brk_</c>).</summary>
-    public static bool IsToken(string bearer) =>
-        !bearer.StartsWith(ApiKeys.Prefix, StringComparison.Ordinal) && bearer.AsSpan().Count('.') == 2;
+    public static bool IsToken(ReadOnlySpan<char> bearer) =>
+        !bearer.StartsWith(ApiKeys.Prefix, StringComparison.Ordinal) && bearer.Count('.') == 2;
 
     public async Task<IdentityOutcome> AuthenticateAsync(string token, CancellationToken ct)
     {

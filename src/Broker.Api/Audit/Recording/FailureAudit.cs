@@ -1,6 +1,6 @@
 using Broker.Domain;
 using Broker.Infrastructure.Audit;
-using Microsoft.AspNetCore.Authorization;
+using Broker.Api.Auth;
 using Microsoft.AspNetCore.WebUtilities;
 
 namespace Broker.Api.Audit.Recording;
@@ -20,7 +20,7 @@ public sealed class FailureAudit(RequestDelegate next, AuditQueue audit, Rejecti
     {
         // Read before the call: the exception handler clears the endpoint and route values when it takes over.
         var endpoint = http.GetEndpoint();
-        if (endpoint?.Metadata.GetMetadata<IAuthorizeData>() is null)
+        if (endpoint?.Metadata.GetMetadata<ClientRoles>() is null)
         {
             await next(http);
             return;
