@@ -32,7 +32,9 @@ public sealed partial class ExceptionHandler(
             OperationCanceledException when http.RequestAborted.IsCancellationRequested => (499, Problems.BadRequest, "The client went away."),
             _ => (StatusCodes.Status500InternalServerError, Problems.Internal, "Something went wrong."),
         };
-        if (status >= 500 && status != StatusCodes.Status503ServiceUnavailable) LogUnexpected(exception);
+        // The request is named here: requests carry no logging scope (docs/operations.md, "Logs").
+        if (status >= 500 && status != StatusCodes.Status503ServiceUnavailable)
+            LogUnexpected(exception, http.Request.Method, Broker.Domain.SafeText.Shorten(http.Request.Path.Value, 200), http.TraceIdentifier);
         else if (status == StatusCodes.Status503ServiceUnavailable) LogDatabaseFault(exception.GetType().Name);
 
         http.Response.StatusCode = status;
@@ -47,8 +49,8 @@ public sealed partial class ExceptionHandler(
 
     private static bool IsDatabaseFault(Exception e) => Broker.Infrastructure.Persistence.DatabaseFaults.IsTransient(e);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception")]
-    private partial void LogUnexpected(Exception exception);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception answering {Method} {Path} (request {RequestId})")]
+    private partial void LogUnexpected(Exception exception, string method, string? path, string requestId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Database fault ({ExceptionType}): answered 503")]
     private partial void LogDatabaseFault(string exceptionType);
