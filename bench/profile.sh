@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Where the tail of a cached fetch comes from: runs the cached-fetch part of the benchmark and, during the two
-# half-load runs (token path, then the bare endpoint), takes a dotnet-trace of the broker's garbage collections;
+# Where the tail of a cached fetch comes from: runs the separate-ceiling part of the benchmark and, during its first
+# half-load run (the broker's; the ceiling's follows), takes a dotnet-trace of the broker's garbage collections;
 # prints how often each generation was collected and how long it paused the process.
 #   bench/profile.sh            traces end up in .local/profile/
 # Needs dotnet-trace (`dotnet tool install -g dotnet-trace`; installed here when missing).
@@ -13,17 +13,16 @@ dotnet build bench/Broker.Bench.GcPauses -c Release -v q -nologo >/dev/null
 out="$root/.local/profile"
 rm -rf "$out" && mkdir -p "$out"
 
-# Waits for the hey run whose URL contains $1, then traces the broker for 7 of its 10 seconds.
+# Waits for the first hey run, the broker's, then traces the broker for 5 of its 8 seconds.
 trace_during() {
   for _ in $(seq 1 3000); do
-    for p in $(pgrep -x hey || true); do tr '\0' ' ' < "/proc/$p/cmdline" | grep -q "$1" && break 2; done
+    pgrep -x hey >/dev/null && break
     sleep 0.1
   done
   sleep 1
-  dotnet-trace collect -p "$(pgrep -f Broker.Api.dll | head -1)" --profile gc-collect --duration 00:00:00:07 -o "$out/$2.nettrace" >/dev/null
+  dotnet-trace collect -p "$(pgrep -f Broker.Api.dll | head -1)" --profile gc-collect --duration 00:00:00:05 -o "$out/$1.nettrace" >/dev/null
 }
-trace_during /token token & tracer1=$!
-trace_during /v1/ping bare & tracer2=$!
-bench/run.sh --cached-only
-wait $tracer1 $tracer2
-dotnet bench/Broker.Bench.GcPauses/bin/Release/net10.0/Broker.Bench.GcPauses.dll "$out/token.nettrace" "$out/bare.nettrace"
+trace_during token & tracer=$!
+bench/run.sh --ceiling-only
+wait $tracer
+dotnet bench/Broker.Bench.GcPauses/bin/Release/net10.0/Broker.Bench.GcPauses.dll "$out/token.nettrace"

@@ -8,7 +8,7 @@ namespace Broker.Bench;
 public static class Scenarios
 {
     public sealed record CachedFetchResult(LoadTools.LoadResult Ceiling, LoadTools.LoadResult OneAccount, LoadTools.LoadResult HundredAccounts,
-        List<LoadTools.LoadResult> HalfRate, List<LoadTools.LoadResult> CeilingHalfRate, int HalfRateTarget, CpuShare CeilingCpu, CpuShare OneAccountCpu,
+        CpuShare CeilingCpu, CpuShare OneAccountCpu,
         AuditStorage OneAccountAudit, LoadTools.LoadResult OneAccountJwt);
 
     /// <summary>
@@ -40,8 +40,7 @@ public static class Scenarios
     }
 
     /// <summary>1. Cached fetches against the bare key-checking endpoint of the same process.</summary>
-    /// <param name="halfRateRuns">Runs at half the maximum rate, each beside the bare endpoint's (3; 1 in the quick run).</param>
-    public static async Task<CachedFetchResult> CachedFetchAsync(Stack stack, int seconds, int halfRateRuns = 3)
+    public static async Task<CachedFetchResult> CachedFetchAsync(Stack stack, int seconds)
     {
         var broker = await stack.StartBrokerAsync(new());
         await Seeding.ProviderAsync(stack);
@@ -66,17 +65,8 @@ public static class Scenarios
         var jwt = await Seeding.WorkloadTokenAsync(stack, "bench-cached");
         await LoadTools.WrkAsync(broker, jwt, "/v1/accounts/cached-0/token", seconds: 3);
         var oneJwt = await LoadTools.WrkAsync(broker, jwt, "/v1/accounts/cached-0/token", seconds: seconds);
-        var target = (int)(one.RequestsPerSecond / 2);
-        // A tail is noisy on a shared two-core machine: three runs, each beside the same rate against the bare
-        // endpoint (how much of the tail is the machine's and not the token path's); the report gives all three.
-        List<LoadTools.LoadResult> half = [], ceilingHalf = [];
-        for (var run = 0; run < halfRateRuns; run++)
-        {
-            half.Add(await LoadTools.HeyAsync(new Uri(broker, "/v1/accounts/cached-0/token"), key, target, seconds: seconds));
-            ceilingHalf.Add(await LoadTools.HeyAsync(new Uri(broker, "/v1/ping"), key, target, seconds: seconds));
-        }
         await stack.StopBrokersAsync();
-        return new CachedFetchResult(ceiling, one, hundred, half, ceilingHalf, target, CpuShare.Between(before, middle), CpuShare.Between(middle, after), stored, oneJwt);
+        return new CachedFetchResult(ceiling, one, hundred, CpuShare.Between(before, middle), CpuShare.Between(middle, after), stored, oneJwt);
     }
 
     /// <param name="BrokerCpuUs">The broker process's CPU time (user and system) per request, in µs; likewise the ceiling's.</param>
@@ -90,38 +80,59 @@ public static class Scenarios
     /// <summary>
     /// 1b. The cached fetch against a separate minimal ASP.NET Core app on the same machine (bench/Broker.Bench.Ceiling:
     /// the bearer key's SHA-256 checked in constant time, the same JSON shape): what a user's service could get with no
-    /// broker pipeline at all. Both warmed first, then measured interleaved (broker, ceiling, broker, ceiling) with the
-    /// same load tool and settings, so that the machine's drift falls on both alike.
+    /// broker pipeline at all. Both warmed first (past tiered compilation: the broker has many more methods to tier up),
+    /// then measured interleaved (broker, ceiling, broker, ceiling) with the same load tool and settings, so that the
+    /// machine's drift falls on both alike; then both at half the ceiling's rate, for the tail.
     /// </summary>
-    public static async Task<List<CeilingRound>> SeparateCeilingAsync(Stack stack, int seconds, int rounds = 3)
+    public static async Task<SeparateCeilingResult> SeparateCeilingAsync(Stack stack, bool quick)
     {
-        var extra = new Dictionary<string, string>();
-        foreach (var kv in (Environment.GetEnvironmentVariable("BENCH_BROKER_ENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
-            extra[kv.Split('=')[0]] = kv.Split('=')[1];
-        var broker = await stack.StartBrokerAsync(extra);
+        int seconds = quick ? 3 : 8, rounds = quick ? 2 : 3, halfRounds = quick ? 1 : 3, warmUp = quick ? 5 : 20;
+        var broker = await stack.StartBrokerAsync(new());
         await Seeding.ProviderAsync(stack);
         await Seeding.AccountsAsync(stack, "ceiling-", 1);
         var key = await Seeding.ConsumerAsync(stack, "bench-ceiling");
         await Seeding.WarmAsync(stack, broker, "ceiling-", 1, key);
         var ceiling = await stack.StartCeilingAsync(key);
         const string Path = "/v1/accounts/ceiling-0/token";
-        var warmUp = int.Parse(Environment.GetEnvironmentVariable("BENCH_CEILING_WARMUP") ?? "8", CultureInfo.InvariantCulture);
         await LoadTools.WrkAsync(broker, key, Path, connections: 32, seconds: warmUp);
         await LoadTools.WrkAsync(ceiling, key, Path, connections: 32, seconds: warmUp);
-        var results = new List<CeilingRound>();
+        var full = new List<CeilingRound>();
         for (var round = 0; round < rounds; round++)
         {
-            var rate = int.Parse(Environment.GetEnvironmentVariable("BENCH_CEILING_RATE") ?? "0", CultureInfo.InvariantCulture);
-            Func<Uri, Task<LoadTools.LoadResult>> load = rate > 0
-                ? uri => LoadTools.HeyAsync(new Uri(uri, Path), key, rate, seconds: seconds)
-                : uri => LoadTools.WrkAsync(uri, key, Path, connections: 32, seconds: seconds);
-            var (b, bCpu) = await WithCpuAsync(stack.BrokerPids.Single(), () => load(broker));
-            var (c, cCpu) = await WithCpuAsync(stack.CeilingPid, () => load(ceiling));
-            results.Add(new CeilingRound(b, c, bCpu, cCpu));
+            var (b, bCpu) = await WithCpuAsync(stack.BrokerPids.Single(), () => LoadTools.WrkAsync(broker, key, Path, connections: 32, seconds: seconds));
+            var (c, cCpu) = await WithCpuAsync(stack.CeilingPid, () => LoadTools.WrkAsync(ceiling, key, Path, connections: 32, seconds: seconds));
+            full.Add(new CeilingRound(b, c, bCpu, cCpu));
+        }
+        var halfRate = (int)(full.Average(r => r.Ceiling.RequestsPerSecond) / 2);
+        var half = new List<CeilingRound>();
+        for (var round = 0; round < halfRounds; round++)
+        {
+            var (b, bCpu) = await WithCpuAsync(stack.BrokerPids.Single(), () => LoadTools.HeyAsync(new Uri(broker, Path), key, halfRate, seconds: seconds));
+            var (c, cCpu) = await WithCpuAsync(stack.CeilingPid, () => LoadTools.HeyAsync(new Uri(ceiling, Path), key, halfRate, seconds: seconds));
+            half.Add(new CeilingRound(b, c, bCpu, cCpu));
         }
         await stack.StopCeilingAsync();
         await stack.StopBrokersAsync();
-        return results;
+        return new SeparateCeilingResult(full, halfRate, half);
+    }
+
+    /// <param name="Full">The full-speed rounds (wrk).</param>
+    /// <param name="HalfRate">Half the ceiling's mean full-speed rate, in requests/s.</param>
+    /// <param name="Half">The rounds at that rate (hey).</param>
+    public sealed record SeparateCeilingResult(List<CeilingRound> Full, int HalfRate, List<CeilingRound> Half)
+    {
+        /// <summary>The broker's full-speed requests over the ceiling's, all rounds summed.</summary>
+        public double Ratio => Full.Sum(r => r.Broker.RequestsPerSecond) / Math.Max(1, Full.Sum(r => r.Ceiling.RequestsPerSecond));
+        /// <summary>The ceiling's CPU per request over the broker's, all full-speed rounds together.</summary>
+        public double CpuRatio => Full.Sum(r => r.CeilingCpuUs) / Math.Max(0.001, Full.Sum(r => r.BrokerCpuUs));
+        /// <summary>The medians of the half-rate rounds' p99s: the broker's over the ceiling's.</summary>
+        public double HalfRateP99Ratio => Median(Half.Select(r => r.Broker.P99Ms)) / Math.Max(0.001, Median(Half.Select(r => r.Ceiling.P99Ms)));
+
+        public static double Median(IEnumerable<double> values)
+        {
+            var sorted = values.Order().ToList();
+            return sorted.Count == 0 ? 0 : sorted[sorted.Count / 2];
+        }
     }
 
     /// <summary>A load run and the CPU time one process spent on each of its requests, in µs.</summary>
