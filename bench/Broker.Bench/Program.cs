@@ -75,22 +75,24 @@ if (args.Contains("--cached-only"))
     return 0;
 }
 
+var clock = System.Diagnostics.Stopwatch.StartNew();
 Console.WriteLine("1/7 cached fetch ...");
 var cached = await Scenarios.CachedFetchAsync(stack, seconds);
+Console.WriteLine($"[{clock.Elapsed.TotalSeconds:0} s] 1/7 the separate ceiling ...");
 var separate = await Scenarios.SeparateCeilingAsync(stack, quick);
-Console.WriteLine("2/7 refresh storm ...");
+Console.WriteLine($"[{clock.Elapsed.TotalSeconds:0} s] 2/7 refresh storm ...");
 var storms = await Scenarios.RefreshStormAsync(stack, latencyMs: 50, expiries: quick ? 1 : 3, quick);
 var coldStorm = await Scenarios.ColdStormAsync(stack, hosts: 3, callers: 100, rounds: quick ? 1 : 3, latencyMs: 50);
-Console.WriteLine("3/7 many accounts ...");
+Console.WriteLine($"[{clock.Elapsed.TotalSeconds:0} s] 3/7 many accounts ...");
 var many = await Scenarios.ManyAccountsAsync(stack, quick ? 1000 : 10_000, seconds);
-Console.WriteLine("4/7 versus no broker ...");
+Console.WriteLine($"[{clock.Elapsed.TotalSeconds:0} s] 4/7 versus no broker ...");
 var versus = await Scenarios.VersusNoBrokerAsync(stack, services: 50, expiries: quick ? 1 : 3);
-Console.WriteLine("5/7 scale ...");
+Console.WriteLine($"[{clock.Elapsed.TotalSeconds:0} s] 5/7 scale ...");
 var scale = await Scale.RunAsync(stack, quick, cachedSeconds: quick ? 3 : 5);
-Console.WriteLine("6/7 many refreshes at once ...");
+Console.WriteLine($"[{clock.Elapsed.TotalSeconds:0} s] 6/7 many refreshes at once ...");
 var bursts = await Refreshes.BurstsAsync(stack, Refreshes.BurstRuns(quick));
 // A lifetime of tokens at least: too long for the quick run (--ahead-only --quick runs a small one alone).
-Console.WriteLine(quick ? "7/7 the ahead-of-time loop at scale: not in the quick run" : "7/7 the ahead-of-time loop at scale ...");
+Console.WriteLine($"[{clock.Elapsed.TotalSeconds:0} s] " + (quick ? "7/7 the ahead-of-time loop at scale: not in the quick run" : "7/7 the ahead-of-time loop at scale ..."));
 var ahead = quick ? null : await Refreshes.AheadAtScaleAsync(stack, Refreshes.AheadRun(quick));
 
 var report = Report.Markdown(cached, separate, storms, coldStorm, many, versus, scale, quick) + Refreshes.Markdown(bursts, ahead);
@@ -103,7 +105,7 @@ var ours = $"{Begin}\n{report}{End}\n";
 await File.WriteAllTextAsync(output, existing.Contains(Begin) && existing.Contains(End)
     ? existing[..existing.IndexOf(Begin)] + ours + existing[(existing.IndexOf(End) + End.Length)..].TrimStart('\n')
     : ours + (existing.Length > 0 ? "\n" + existing : ""));
-Console.WriteLine($"Written to {output}");
+Console.WriteLine($"Written to {output} after {clock.Elapsed.TotalSeconds:0} s");
 
 var failed = storms.Any(s => s.MaxRefreshesPerExpiry != 1 || s.Errors != 0 || s.Reuses != 0) || coldStorm.MaxRefreshesPerRound != 1 || coldStorm.Errors != 0
              || bursts.Any(b => b.Errors != 0 || b.UpstreamRefreshes != b.Expiring) || ahead is { ServedExpired: > 0 };
