@@ -1,5 +1,6 @@
 using Broker.Api.Auth;
 using Broker.Api.Errors;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
 namespace Broker.Api.Pipeline;
@@ -13,12 +14,10 @@ public sealed class ClientRateLimit(IOptions<RateLimitOptions> options)
 {
     private readonly TokenBuckets<Guid> _buckets = new(options.Value.PerSecond, options.Value.Burst);
 
-    /// <summary>The endpoint filter of the routes a client's limit applies to (the consumer API).</summary>
-    public static async ValueTask<object?> Filter(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    /// <summary>The 429 for a client over its limit, or null: called first by the endpoints the limit applies to (the consumer API).</summary>
+    public ProblemHttpResult? Refusal(HttpContext http)
     {
-        var http = context.HttpContext;
-        var limit = http.RequestServices.GetRequiredService<ClientRateLimit>();
-        if (http.Client() is not { } client || limit._buckets.TryTake(client.Id)) return await next(context);
+        if (http.Client() is not { } client || _buckets.TryTake(client.Id)) return null;
         http.Response.Headers.RetryAfter = "1";
         return Problems.Create(StatusCodes.Status429TooManyRequests, Problems.RateLimited, "Too many requests from this client.");
     }
