@@ -4,7 +4,7 @@
 # and writes docs/benchmarks.md.   bench/run.sh [--quick] [--storm-only | --cached-only | --ceiling-only | --many-only | --scale-only | --bursts-only | --ahead-only] (an -only run prints
 # its figures and writes nothing); BENCH_VERBOSE=1 prints per-instance timings and upstream calls, BENCH_LOG_DIR=dir keeps every process's output,
 # BENCH_BROKER_DLL=path measures another build of the broker (e.g. a ReadyToRun publish), BENCH_SCALE_MAX=n caps the scale scenario's points
-# (1,000, 10,000 and 100,000 accounts; --quick: the first two) at n accounts, BENCH_OUTPUT=file writes the report there instead.
+# (1,000, 10,000 and 100,000 accounts and 10,000 clients; --quick: 1,000 accounts, and the clients only with --scale-only) at n accounts, BENCH_OUTPUT=file writes the report there instead.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,9 +15,8 @@ done
 gcdump="$HOME/.dotnet/tools/dotnet-gcdump"
 [ -x "$gcdump" ] || dotnet tool install -g dotnet-gcdump --version 10.0.750501 >/dev/null
 export DOTNET_GCDUMP="$gcdump"
-dotnet build Broker.sln -c Release -v q -nologo >/dev/null
-dotnet build bench/Broker.Bench -c Release -v q -nologo >/dev/null
-dotnet build bench/Broker.Bench.Ceiling -c Release -v q -nologo >/dev/null
+# Only what runs (bench/bench.slnf: the broker, the simulator, the benchmark and its ceiling), in one build: not the tests.
+dotnet build bench/bench.slnf -c Release -v q -nologo >/dev/null
 # The compiler and MSBuild servers stay resident after a build; stopped, they cannot take CPU from the runs.
 dotnet build-server shutdown >/dev/null 2>&1 || true
 

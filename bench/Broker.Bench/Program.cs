@@ -38,7 +38,7 @@ if (args.Contains("--many-only"))
 
 if (args.Contains("--scale-only"))
 {
-    var only = await Scale.RunAsync(stack, quick, cachedSeconds: quick ? 3 : 5);
+    var only = await Scale.RunAsync(stack, quick, cachedSeconds: quick ? 3 : 5, onlyScenario: true);
     Console.WriteLine();
     Console.WriteLine(Report.ScaleSection(only));
     return 0;

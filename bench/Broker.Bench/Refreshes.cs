@@ -56,8 +56,7 @@ public static class Refreshes
             await Seeding.CopiesAsync(stack, "burst-", expiring + 1);
             await ExecuteAsync(stack.ConnectionString,
                 $"UPDATE accounts SET access_expires_at = now() - interval '1 second' WHERE name LIKE 'burst-%' AND split_part(name, '-', 2)::int <= {expiring}");
-            var brokers = new List<Uri>();
-            for (var i = 0; i < instances; i++) brokers.Add(await stack.StartBrokerAsync(Settings(stack, pool)));
+            var brokers = await stack.StartBrokersAsync(instances, Settings(stack, pool));
             // burst-0 is not measured: its refresh warms the code and connections of the first instance, its fetch the others'.
             foreach (var b in brokers) await stack.FetchAsync(b, "burst-0", key);
             var before = await stack.SimCountersAsync();
@@ -121,8 +120,7 @@ public static class Refreshes
             settings["Broker__Tokens__ClockSkew"] = "00:00:00";
             settings["Broker__Tokens__DefaultMinValidity"] = "00:00:03";
         }
-        var brokers = new List<Uri>();
-        for (var i = 0; i < instances; i++) brokers.Add(await stack.StartBrokerAsync(settings));
+        var brokers = await stack.StartBrokersAsync(instances, settings);
 
         // Each account used once, through one instance (which keeps it fresh from now on), while every token has an
         // hour left: the warm-up refreshes nothing however long it takes.

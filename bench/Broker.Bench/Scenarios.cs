@@ -155,8 +155,7 @@ public static class Scenarios
         await stack.SimAsync(HttpMethod.Put, "/_sim/settings", new { access_lifetime_seconds = 3, latency_ms = latencyMs });
         foreach (var hosts in new[] { 1, 3 })
         {
-            var brokers = new List<Uri>();
-            for (var h = 0; h < hosts; h++) brokers.Add(await stack.StartBrokerAsync(StormSettings));
+            var brokers = await stack.StartBrokersAsync(hosts, StormSettings);
             var key = await Seeding.ConsumerAsync(stack, $"bench-storm-{hosts}");
 
             foreach (var callers in quick ? [100] : new[] { 10, 100, 1000 })
@@ -230,8 +229,7 @@ public static class Scenarios
         int errors = 0, maxRefreshes = 0;
         for (var round = 0; round < rounds; round++)
         {
-            var brokers = new List<Uri>();
-            for (var h = 0; h < hosts; h++) brokers.Add(await stack.StartBrokerAsync(StormSettings));
+            var brokers = await stack.StartBrokersAsync(hosts, StormSettings);
             var key = await Seeding.ConsumerAsync(stack, $"bench-cold-{round}");
             var account = $"cold-{round}-";
             await Seeding.AccountsAsync(stack, account, 1);

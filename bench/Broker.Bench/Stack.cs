@@ -41,7 +41,17 @@ public sealed class Stack : IAsyncDisposable
         await WaitReadyAsync(new Uri(Simulator, "/_sim/counters"));
     }
 
-    public async Task<Uri> StartBrokerAsync(Dictionary<string, string> settings)
+    public async Task<Uri> StartBrokerAsync(Dictionary<string, string> settings) => (await StartBrokersAsync(1, settings))[0];
+
+    /// <summary>Several instances started side by side (a deploy starts them so too), returned once all are ready.</summary>
+    public async Task<List<Uri>> StartBrokersAsync(int count, Dictionary<string, string> settings)
+    {
+        var uris = Enumerable.Range(0, count).Select(_ => LaunchBroker(settings)).ToList();
+        await Task.WhenAll(uris.Select(uri => WaitReadyAsync(new Uri(uri, "/health/ready"))));
+        return uris;
+    }
+
+    private Uri LaunchBroker(Dictionary<string, string> settings)
     {
         var port = FreePort();
         var env = new Dictionary<string, string>
@@ -67,7 +77,6 @@ public sealed class Stack : IAsyncDisposable
         _brokers.Add(Start(dll, port, env));
         var uri = new Uri($"http://127.0.0.1:{port}");
         Brokers.Add(uri);
-        await WaitReadyAsync(new Uri(uri, "/health/ready"));
         return uri;
     }
 
