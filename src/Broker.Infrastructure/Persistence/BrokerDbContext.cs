@@ -5,8 +5,17 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Broker.Infrastructure.Persistence;
 
-public sealed class BrokerDbContext(DbContextOptions<BrokerDbContext> options) : DbContext(options)
+public sealed class BrokerDbContext : DbContext
 {
+    public BrokerDbContext(DbContextOptions<BrokerDbContext> options) : base(options)
+    {
+        // EF Core wraps a SaveChanges inside a transaction in a savepoint, two more round trips, so that a failed save
+        // could be retried in the same transaction. Nothing here does that: a failed save fails its transaction. A
+        // refresh holds the account's row lock across those round trips. (A pooled context keeps what its
+        // constructor set.)
+        Database.AutoSavepointsEnabled = false;
+    }
+
     public DbSet<Provider> Providers => Set<Provider>();
     public DbSet<Account> Accounts => Set<Account>();
     public DbSet<RefreshAttempt> RefreshAttempts => Set<RefreshAttempt>();
