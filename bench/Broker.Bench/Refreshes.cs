@@ -128,12 +128,15 @@ public static class Refreshes
             await stack.FetchAsync(brokers[i % instances], $"ahead-{i}", key));
         // Then the stored tokens get the lifetime of the run, obtained at times spread over the 0.6 of a lifetime before
         // they fall due (at 0.7, less up to 0.1 of jitter): the first are due now, the last in 0.6 of a lifetime. The
-        // instances see the new times in the database at once (the loop reads them) and in memory within
-        // Broker:Tokens:MemoryCacheMaxAge; the simulator's new tokens have that lifetime too.
+        // instances are told as an admin's change tells them (a row of the change feed per account): they drop what
+        // they hold in memory, and their loops read the new times from the database. The simulator's new tokens have
+        // that lifetime too.
         await stack.SimAsync(HttpMethod.Put, "/_sim/settings", new { access_lifetime_seconds = lifetimeSeconds, latency_ms = latencyMs });
         await ExecuteAsync(stack.ConnectionString, $"""
             UPDATE accounts SET tokens_obtained_at = now() - random() * interval '{lifetimeSeconds * 0.6} seconds' WHERE name LIKE 'ahead-%';
             UPDATE accounts SET access_expires_at = tokens_obtained_at + interval '{lifetimeSeconds} seconds' WHERE name LIKE 'ahead-%';
+            INSERT INTO changes (kind, subject, origin) SELECT 'account', name, 'bench' FROM accounts WHERE name LIKE 'ahead-%';
+            SELECT pg_notify('broker_changes', '');
             """);
         var before = await stack.SimCountersAsync();
         var started = DateTimeOffset.UtcNow;

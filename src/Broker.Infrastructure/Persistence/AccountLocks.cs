@@ -21,6 +21,14 @@ public static class AccountLocks
     public static Task<Account?> LockAccountAsync(BrokerDbContext db, string name, CancellationToken ct) =>
         db.Accounts.FromSql($"SELECT * FROM accounts WHERE name = {name} FOR UPDATE").Include(a => a.Provider).SingleOrDefaultAsync(ct);
 
+    /// <summary>
+    /// Locks the account's row unless another transaction holds it, and reads it with its provider; null when the
+    /// row is held (or gone). For work that another holder of the lock makes unnecessary: the ahead-of-time refresh,
+    /// which must not queue behind another instance refreshing the same account.
+    /// </summary>
+    public static Task<Account?> TryLockAccountAsync(BrokerDbContext db, Guid id, CancellationToken ct) =>
+        db.Accounts.FromSql($"SELECT * FROM accounts WHERE id = {id} FOR UPDATE SKIP LOCKED").Include(a => a.Provider).SingleOrDefaultAsync(ct);
+
     /// <summary>Locks the provider's row: one change of a provider at a time.</summary>
     public static Task<Provider?> LockProviderAsync(BrokerDbContext db, string name, CancellationToken ct) =>
         db.Providers.FromSql($"SELECT * FROM providers WHERE name = {name} FOR UPDATE").SingleOrDefaultAsync(ct);

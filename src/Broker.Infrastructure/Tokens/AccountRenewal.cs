@@ -72,8 +72,13 @@ public sealed partial class AccountRenewal(
 
             var lockWait = Stopwatch.StartNew();
             Account? account;
-            using (BrokerTracing.StartLockWait()) account = await AccountLocks.LockAccountAsync(db, snapshot.Id, ct);
-            if (account is null) return (new TokenResult.NotFound(), false);
+            using (BrokerTracing.StartLockWait())
+                account = caller == Caller.AheadOfTime
+                    ? await AccountLocks.TryLockAccountAsync(db, snapshot.Id, ct)
+                    : await AccountLocks.LockAccountAsync(db, snapshot.Id, ct);
+            // The plain read found the account, so an ahead-of-time refresh finding nothing found it locked: whoever
+            // holds the lock renews it, and waiting for them would only hold a connection to learn what they stored.
+            if (account is null) return (caller == Caller.AheadOfTime ? new TokenResult.Skipped() : new TokenResult.NotFound(), false);
             metrics.LockWaited(lockWait.Elapsed);
             var provider = account.Provider!;
 
@@ -94,7 +99,8 @@ public sealed partial class AccountRenewal(
             // instance checks the expiry of what it holds.)
             if (renewal.Force || (hadToken && account.AccessTokenEncrypted is null)) await changes.AccountChangedAsync(name);
             if (result is TokenResult.Served fresh && !again)
-                cache.Set(name, new CachedToken(account.Id, provider.Name, fresh.AccessToken, fresh.TokenType, fresh.ExpiresAt, fresh.TokenHmac, time.GetUtcNow(), account.TokensObtainedAt));
+                cache.Set(name, new CachedToken(account.Id, provider.Name, fresh.AccessToken, fresh.TokenType, fresh.ExpiresAt, fresh.TokenHmac, time.GetUtcNow(),
+                    account.TokensObtainedAt, account.RefreshExpiresAt));
             else
                 cache.Remove(name); // and a resumed answer with too little left is not served from memory meanwhile
             return (result, again);
@@ -159,7 +165,8 @@ public sealed partial class AccountRenewal(
     /// </summary>
     private static Task<StoredAccess?> ReadAsync(BrokerDbContext db, string name, CancellationToken ct) =>
         db.Accounts.AsNoTracking().Where(a => a.Name == name)
-            .Select(a => new StoredAccess(a.Id, a.Name, a.State, a.Provider!.Name, a.AccessTokenEncrypted, a.AccessExpiresAt, a.TokensObtainedAt, a.TokenType))
+            .Select(a => new StoredAccess(a.Id, a.Name, a.State, a.Provider!.Name, a.AccessTokenEncrypted, a.AccessExpiresAt, a.TokensObtainedAt,
+                a.RefreshExpiresAt, a.TokenType))
             .FirstOrDefaultAsync(ct);
 
     /// <summary>The stored token, decrypted and put in the memory cache, when it meets the renewal's terms; null when it must be renewed.</summary>
@@ -173,7 +180,8 @@ public sealed partial class AccountRenewal(
         if (!goodEnough) return null;
 
         var served = StoredToken(account);
-        cache.Set(account.Name, new CachedToken(account.Id, served.ProviderName, served.AccessToken, served.TokenType, served.ExpiresAt, served.TokenHmac, now, account.TokensObtainedAt));
+        cache.Set(account.Name, new CachedToken(account.Id, served.ProviderName, served.AccessToken, served.TokenType, served.ExpiresAt, served.TokenHmac, now,
+            account.TokensObtainedAt, account.RefreshExpiresAt));
         return served;
     }
 
@@ -407,10 +415,10 @@ public sealed partial class AccountRenewal(
 
     /// <summary>An account's stored access token and what decides whether it serves: never its credentials.</summary>
     private sealed record StoredAccess(Guid Id, string Name, AccountState State, string ProviderName, string? AccessTokenEncrypted,
-        DateTimeOffset? AccessExpiresAt, DateTimeOffset? TokensObtainedAt, string? TokenType)
+        DateTimeOffset? AccessExpiresAt, DateTimeOffset? TokensObtainedAt, DateTimeOffset? RefreshExpiresAt, string? TokenType)
     {
         public static StoredAccess Of(Account account) => new(account.Id, account.Name, account.State, account.Provider?.Name ?? "",
-            account.AccessTokenEncrypted, account.AccessExpiresAt, account.TokensObtainedAt, account.TokenType);
+            account.AccessTokenEncrypted, account.AccessExpiresAt, account.TokensObtainedAt, account.RefreshExpiresAt, account.TokenType);
 
         public override string ToString() => $"StoredAccess {{ Name = {Name}, State = {State}, AccessExpiresAt = {AccessExpiresAt:O} }}";
     }

@@ -30,7 +30,8 @@ public sealed record CachedToken(
     DateTimeOffset ExpiresAt,
     string TokenHmac,
     DateTimeOffset CachedAt,
-    DateTimeOffset? ObtainedAt)
+    DateTimeOffset? ObtainedAt,
+    DateTimeOffset? RefreshExpiresAt)
 {
     public override string ToString() => $"CachedToken {{ AccountId = {AccountId}, ExpiresAt = {ExpiresAt:O} }}";
 }

@@ -93,6 +93,7 @@ public sealed class TokenIssuer(AccountRenewal renewal, RenewalDrain drain, Toke
         {
             TokenResult.Served => "served",
             TokenResult.Failed failed => failed.Failure.ToName(),
+            TokenResult.Skipped => "skipped",
             _ => "not_found",
         }, succeeded: result is not TokenResult.Failed);
         return result;

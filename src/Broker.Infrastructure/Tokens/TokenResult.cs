@@ -14,6 +14,12 @@ public abstract record TokenResult
 
     public sealed record NotFound : TokenResult;
 
+    /// <summary>
+    /// An ahead-of-time refresh found the account's row locked: whoever holds it (another instance, a caller's miss)
+    /// is renewing it, and the next pass sees what it stored. Never an answer to a caller.
+    /// </summary>
+    public sealed record Skipped : TokenResult;
+
     public sealed record Failed(Guid AccountId, string ProviderName, TokenFailure Failure, string Detail, TimeSpan? RetryAfter = null) : TokenResult
     {
         /// <summary>With <see cref="TokenFailure.NeedsAttention"/>: why, so a consumer is told what kind of help the account needs.</summary>

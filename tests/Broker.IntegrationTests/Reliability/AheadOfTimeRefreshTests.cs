@@ -3,6 +3,7 @@ using Broker.Infrastructure.Tokens;
 using Broker.IntegrationTests.Audit;
 using Broker.IntegrationTests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace Broker.IntegrationTests.Reliability;
 
@@ -110,5 +111,78 @@ public sealed class AheadOfTimeRefreshTests : IAsyncLifetime
         world.Simulator.TotalRefreshes.ShouldBe(refreshes + 2 * Accounts);
         world.Simulator.TotalLogins.ShouldBe(Accounts); // the first fetches only
         foreach (var account in accounts) world.Simulator.IsValidAccessToken(await world.Brokers[2].TokenAsync(account, key)).ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task A_pass_reads_the_database_only_for_recent_accounts_this_instance_does_not_hold_in_memory()
+    {
+        await using var world = await BrokerWorld.StartAsync(settings: new Dictionary<string, string?> { ["Broker:AheadOfTime:Enabled"] = "false" });
+        var accounts = new List<string>();
+        for (var i = 0; i < 10; i++) accounts.Add((await world.AccountAsync(DialectNames.SimpleJwt)).Name);
+        var key = await world.ConsumerAsync([.. accounts]);
+        foreach (var account in accounts) await world.Broker.TokenAsync(account, key);
+        var refresher = world.Broker.Services.GetRequiredService<AheadOfTimeRefresher>();
+        static bool ReadsAccounts(string sql) => sql.Contains("FROM accounts", StringComparison.Ordinal);
+
+        // All ten in memory, none due yet: the pass decides from memory alone.
+        world.Clock.Advance(TimeSpan.FromSeconds(60));
+        using (var commands = new DatabaseCommands(world.ConnectionString))
+        {
+            (await refresher.RefreshDueAsync(default)).ShouldBe(0);
+            commands.Count(ReadsAccounts).ShouldBe(0);
+        }
+
+        // One no longer in memory (another instance's change dropped it, say): one read, for that one.
+        world.Broker.Services.GetRequiredService<TokenCache>().Remove(accounts[0]);
+        using (var commands = new DatabaseCommands(world.ConnectionString))
+        {
+            (await refresher.RefreshDueAsync(default)).ShouldBe(0);
+            commands.Count(ReadsAccounts).ShouldBe(1);
+        }
+
+        // Due: each is refreshed once, the one read from the database too.
+        world.Clock.Advance(TimeSpan.FromSeconds(190)); // past 70 % of the simulator's 300 s
+        (await refresher.RefreshDueAsync(default)).ShouldBe(accounts.Count);
+        world.Simulator.TotalRefreshes.ShouldBe(accounts.Count);
+        (await refresher.RefreshDueAsync(default)).ShouldBe(0); // what it stored is in memory, and not due
+    }
+
+    [Fact]
+    public async Task A_pass_skips_an_account_whose_row_is_locked_instead_of_waiting_and_refreshes_it_on_the_next()
+    {
+        // A lock wait longer than the test: a pass that waited for the row would not end while the test holds it.
+        await using var world = await BrokerWorld.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Broker:AheadOfTime:Enabled"] = "false",
+            ["Broker:Tokens:LockTimeout"] = "00:05:00",
+        });
+        var held = await world.AccountAsync(DialectNames.SimpleJwt);
+        var free = await world.AccountAsync(DialectNames.SimpleJwt);
+        var key = await world.ConsumerAsync(held.Name, free.Name);
+        await world.Broker.TokenAsync(held.Name, key);
+        await world.Broker.TokenAsync(free.Name, key);
+        var refresher = world.Broker.Services.GetRequiredService<AheadOfTimeRefresher>();
+        world.Clock.Advance(TimeSpan.FromSeconds(250));
+
+        await using (var other = new NpgsqlConnection(world.ConnectionString)) // another instance, in the middle of its refresh
+        {
+            await other.OpenAsync();
+            await using var tx = await other.BeginTransactionAsync();
+            await using (var lockRow = new NpgsqlCommand("SELECT 1 FROM accounts WHERE name = $1 FOR UPDATE", other, tx))
+            {
+                lockRow.Parameters.AddWithValue(held.Name);
+                await lockRow.ExecuteScalarAsync();
+            }
+
+            (await refresher.RefreshDueAsync(default).WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(2);
+            world.Simulator.Refreshes(free.Username).ShouldBe(1);
+            world.Simulator.Refreshes(held.Username).ShouldBe(0);
+            world.Logs.Lines.ShouldNotContain(m => m.Contains(held.Name, StringComparison.Ordinal) && m.Contains("failed", StringComparison.Ordinal));
+            await tx.RollbackAsync();
+        }
+
+        (await refresher.RefreshDueAsync(default)).ShouldBe(1);
+        world.Simulator.Refreshes(held.Username).ShouldBe(1);
+        world.Simulator.Refreshes(free.Username).ShouldBe(1);
     }
 }
