@@ -149,7 +149,7 @@ public sealed class Stack : IAsyncDisposable
         foreach (var (key, value) in env) start.Environment[key] = value;
         var process = Process.Start(start)!;
         var logFile = Environment.GetEnvironmentVariable("BENCH_LOG_DIR") is { Length: > 0 } logDir
-            ? new StreamWriter(Path.Combine(logDir, $"{Path.GetFileNameWithoutExtension(dll)}-{port}.log")) { AutoFlush = true }
+            ? new StreamWriter(Path.Combine(Directory.CreateDirectory(logDir).FullName, $"{Path.GetFileNameWithoutExtension(dll)}-{port}.log")) { AutoFlush = true }
             : null;
         process.OutputDataReceived += (_, e) =>
         {
