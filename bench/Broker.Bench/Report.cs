@@ -58,7 +58,7 @@ public static class Report
         CpuRow(md, "token, 1 account (every fetch audited, in rollups)", cached.OneAccountCpu);
         md.AppendLine();
         var audit = cached.OneAccountAudit;
-        md.AppendLine($"What the 1-account run left in `audit_events`: {audit.Events:N0} served tokens (the sum of the rollups' counts) in {audit.Rows:N0} rows, " +
+        md.AppendLine($"What the 1-account run left in `audit_events`: {audit.Events:N0} served tokens (the sum of the rollups' counts) in {audit.Rows:N0} new rows (a row the warm-up began in the same period is added to, not repeated), " +
                       $"and the table and its indexes grew by {audit.Bytes:N0} bytes: **{audit.RowsPerMillion:N0} rows per 1,000,000 cached fetches, " +
                       $"{audit.BytesPerMillion:N0} bytes measured ({audit.EstimatedBytesPerMillion:N0} bytes at the table's average of {audit.BytesPerRow:N0} bytes per row)** " +
                       "(target ≤ 1 MB; with one row per fetch it was ~509 bytes a fetch, ~509 MB per million). A table grows by whole 8 KiB pages, so the measured growth of a short run is coarse; the estimate is an upper bound while the table is small (its indexes' first pages count in the average).");

@@ -305,7 +305,7 @@ public static partial class Scale
         return (await Scenarios.AuditStorage.MeasureAsync(stack) - before, changed);
     }
 
-    /// <summary>A rollup row's <c>at</c> is its last fetch: the rows the run wrote or added to are those with one since it began.</summary>
+    /// <summary>The rows the run wrote or added to: those whose last fetch came since it began.</summary>
     private static async Task<CachedAudit> TouchedRowsAsync(Stack stack, DateTimeOffset since)
     {
         await using var connection = new NpgsqlConnection(stack.ConnectionString);
@@ -313,7 +313,7 @@ public static partial class Scale
         await using var command = new NpgsqlCommand(
             """
             SELECT count(*), count(DISTINCT account_id), count(DISTINCT period_start) FROM audit_events
-             WHERE action = 'token.served' AND period_start IS NOT NULL AND at >= @since
+             WHERE action = 'token.served' AND period_start IS NOT NULL AND coalesce(last_at, at) >= @since
             """, connection);
         command.Parameters.AddWithValue("since", since);
         await using var reader = await command.ExecuteReaderAsync();

@@ -2,17 +2,25 @@ namespace Broker.Domain;
 
 /// <summary>
 /// One row of the append-only audit trail. Never holds a secret or a token. Most rows are one event; a rollup
-/// (served tokens, counted refusals) stands for <see cref="Count"/> events from <see cref="FirstAt"/> to <see cref="At"/>.
+/// (served tokens, counted refusals) stands for <see cref="Count"/> events from <see cref="FirstAt"/> to <see cref="LastAt"/>.
 /// </summary>
 public sealed class AuditEvent
 {
     public long Id { get; set; }
-    /// <summary>When the event happened; for a rollup, when its last event did.</summary>
+    /// <summary>
+    /// When the event happened; for a rollup, when its first event did as its row was first written. It never changes
+    /// once written: the listing pages by it, and an index holds it.
+    /// </summary>
     public DateTimeOffset At { get; set; }
     /// <summary>How many events the row stands for: 1, or more for a rollup.</summary>
     public int Count { get; set; } = 1;
     /// <summary>When a rollup's first event happened; null for a row of one event.</summary>
     public DateTimeOffset? FirstAt { get; set; }
+    /// <summary>
+    /// When a rollup's last event happened; null for a row of one event and for rollups written before migration 0016,
+    /// whose <see cref="At"/> was their last event.
+    /// </summary>
+    public DateTimeOffset? LastAt { get; set; }
     public required string Action { get; set; }
     public required string Outcome { get; set; }
     public Guid? ClientId { get; set; }

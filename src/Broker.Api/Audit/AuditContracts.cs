@@ -15,7 +15,9 @@ public sealed record AuditPage(IReadOnlyList<AuditItem> Items, string? NextCurso
 /// identity, account, token, address and hit/miss over a period (<c>Broker:Audit:RollupPeriod</c>, a minute by
 /// default: <c>count</c> fetches from <c>first_at</c> to
 /// <c>last_at</c>), as are refused requests per client, address and minute; for any other row <c>count</c> is 1 and
-/// <c>first_at</c> = <c>last_at</c> = <c>at</c>. <c>at</c> is <c>last_at</c>, the order of the listing.
+/// <c>first_at</c> = <c>last_at</c> = <c>at</c>. A rollup's <c>at</c> is its first event as its row was first written
+/// (<c>first_at</c> ≤ <c>at</c> ≤ <c>last_at</c>) and never changes: it is the order of the listing, so a row keeps its
+/// place while its period is still counting.
 /// </summary>
 public sealed record AuditItem(
     DateTimeOffset At,
@@ -35,7 +37,7 @@ public sealed record AuditItem(
     string? Detail,
     string? TokenHmac)
 {
-    public static AuditItem From(AuditEvent e) => new(e.At, e.Count, e.FirstAt ?? e.At, e.At, e.Action, e.Outcome, e.ClientName, e.Identity, e.AccountName, e.ProviderName,
+    public static AuditItem From(AuditEvent e) => new(e.At, e.Count, e.FirstAt ?? e.At, e.LastAt ?? e.At, e.Action, e.Outcome, e.ClientName, e.Identity, e.AccountName, e.ProviderName,
         e.UpstreamStatus, e.UpstreamMs, e.RequestId, e.RemoteIp, e.Detail, e.TokenHmac);
 }
 

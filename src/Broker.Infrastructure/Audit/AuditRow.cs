@@ -32,8 +32,9 @@ public static class AuditRow
         Guid? accountId = null, string? account = null, string? provider = null, string? detail = null,
         string? tokenHmac = null, DateTimeOffset? periodStart = null)
     {
-        var row = Of(last, action, outcome, by, accountId, account, provider, detail, tokenHmac: tokenHmac);
+        var row = Of(first, action, outcome, by, accountId, account, provider, detail, tokenHmac: tokenHmac);
         row.FirstAt = first;
+        row.LastAt = last;
         row.Count = count;
         row.PeriodStart = periodStart;
         return row;

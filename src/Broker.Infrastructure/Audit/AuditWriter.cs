@@ -24,7 +24,7 @@ public sealed partial class AuditWriter(
 {
     private const string Copy =
         "COPY audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name, " +
-        "upstream_status, upstream_ms, detail, request_id, remote_ip, token_hmac, count, first_at, identity) FROM STDIN (FORMAT BINARY)";
+        "upstream_status, upstream_ms, detail, request_id, remote_ip, token_hmac, count, first_at, last_at, identity) FROM STDIN (FORMAT BINARY)";
 
     private readonly List<AuditEvent> _batch = new(options.Value.BatchSize + 1);
 
@@ -243,31 +243,33 @@ public sealed partial class AuditWriter(
     /// client, identity, account, token, address, hit/miss) however many windows and instances counted into it. The append-only
     /// trigger lets exactly this change through: a rollup row's count grows and its first and last times widen, under
     /// the transaction-local setting broker.audit_rollup, and nothing else of any row changes (migrations 0013, 0014).
+    /// The merge leaves <c>at</c> as the row was first written and changes no indexed column, so PostgreSQL rewrites
+    /// the row in place without new index entries (migration 0016).
     /// </summary>
     private static async Task MergeRollupsAsync(NpgsqlConnection connection, List<AuditEvent> rollups, CancellationToken ct)
     {
         const string Merge = """
             INSERT INTO audit_events (at, action, outcome, client_id, client_name, account_id, account_name, provider_name,
-                                      request_id, remote_ip, token_hmac, count, first_at, period_start, identity)
-            SELECT max(w.at), 'token.served', w.outcome, w.client_id, min(w.client_name), w.account_id, min(w.account_name),
+                                      request_id, remote_ip, token_hmac, count, first_at, last_at, period_start, identity)
+            SELECT min(w.first_at), 'token.served', w.outcome, w.client_id, min(w.client_name), w.account_id, min(w.account_name),
                    min(w.provider_name), min(w.request_id), w.remote_ip, w.token_hmac, sum(w.count)::integer, min(w.first_at),
-                   w.period_start, w.identity
+                   max(w.last_at), w.period_start, w.identity
               FROM unnest($1::timestamptz[], $2::varchar[], $3::uuid[], $4::varchar[], $5::uuid[], $6::varchar[], $7::varchar[],
                           $8::varchar[], $9::varchar[], $10::varchar[], $11::integer[], $12::timestamptz[], $13::timestamptz[],
                           $14::varchar[])
-                   AS w(at, outcome, client_id, client_name, account_id, account_name, provider_name, request_id, remote_ip,
+                   AS w(last_at, outcome, client_id, client_name, account_id, account_name, provider_name, request_id, remote_ip,
                         token_hmac, count, first_at, period_start, identity)
              GROUP BY w.period_start, w.client_id, w.identity, w.account_id, w.token_hmac, w.outcome, w.remote_ip
             ON CONFLICT (period_start, client_id, account_id, token_hmac, outcome, coalesce(remote_ip, ''), coalesce(identity, ''))
                WHERE period_start IS NOT NULL
             DO UPDATE SET count = audit_events.count + excluded.count,
-                          at = greatest(audit_events.at, excluded.at),
-                          first_at = least(audit_events.first_at, excluded.first_at)
+                          first_at = least(audit_events.first_at, excluded.first_at),
+                          last_at = greatest(coalesce(audit_events.last_at, audit_events.at), excluded.last_at)
             """;
         await using var batch = new NpgsqlBatch(connection);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('broker.audit_rollup', 'on', true)"));
         var merge = new NpgsqlBatchCommand(Merge);
-        merge.Parameters.Add(new() { Value = rollups.Select(e => e.At).ToArray() });
+        merge.Parameters.Add(new() { Value = rollups.Select(e => e.LastAt).ToArray() });
         merge.Parameters.Add(new() { Value = rollups.Select(e => Text(e.Outcome, 40)).ToArray() });
         merge.Parameters.Add(new() { Value = rollups.Select(e => e.ClientId).ToArray() });
         merge.Parameters.Add(new() { Value = rollups.Select(e => Text(e.ClientName, Limits.Name)).ToArray() });
@@ -307,6 +309,7 @@ public sealed partial class AuditWriter(
             await WriteNullable(importer, Text(e.TokenHmac, 64), NpgsqlDbType.Varchar, ct);
             await importer.WriteAsync(e.Count, NpgsqlDbType.Integer, ct);
             await WriteNullable(importer, e.FirstAt, NpgsqlDbType.TimestampTz, ct);
+            await WriteNullable(importer, e.LastAt, NpgsqlDbType.TimestampTz, ct);
             await WriteNullable(importer, Text(e.Identity, Limits.Identity), NpgsqlDbType.Varchar, ct);
         }
         await importer.CompleteAsync(ct);

@@ -52,6 +52,7 @@ public sealed class AuditSchemaTests(SharedWorld shared) : IClassFixture<SharedW
     [InlineData("UPDATE audit_events SET count = count + 1, outcome = 'forged' WHERE action = 'test.rollup'")]
     [InlineData("UPDATE audit_events SET count = count - 1 WHERE action = 'test.rollup'")]
     [InlineData("UPDATE audit_events SET at = at - interval '1 hour' WHERE action = 'test.rollup'")]
+    [InlineData("UPDATE audit_events SET last_at = at - interval '1 hour' WHERE action = 'test.rollup'")]
     [InlineData("UPDATE audit_events SET count = count + 1 WHERE action = 'test.single'")]
     [InlineData("DELETE FROM audit_events WHERE action = 'test.rollup'")]
     public async Task Under_the_rollup_setting_only_a_rollup_rows_count_and_times_may_grow(string change)
@@ -68,7 +69,7 @@ public sealed class AuditSchemaTests(SharedWorld shared) : IClassFixture<SharedW
 
             // What the audit writer's merge does passes, and only then.
             (await _world.ExecuteAsync(
-                "BEGIN; SET LOCAL broker.audit_rollup = 'on'; UPDATE audit_events SET count = count + 2, at = at + interval '1 second' WHERE action = 'test.rollup'; COMMIT;"))
+                "BEGIN; SET LOCAL broker.audit_rollup = 'on'; UPDATE audit_events SET count = count + 2, last_at = at + interval '1 second' WHERE action = 'test.rollup'; COMMIT;"))
                 .ShouldBe(1);
             await Should.ThrowAsync<PostgresException>(() => _world.ExecuteAsync("UPDATE audit_events SET count = count + 2 WHERE action = 'test.rollup'"));
             (await _world.CountAsync("action = 'test.rollup' AND count = 7 AND outcome = 'hit'")).ShouldBe(1);
